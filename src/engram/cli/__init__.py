@@ -1,0 +1,20 @@
+"""The ``engram`` command line: thin commands over the ``Memory`` facade. Every command takes
+``--db`` (SQLite file) or ``--url``, scope options, and ``--json`` for machine-readable output."""
+
+from __future__ import annotations
+
+from engram.cli import commands, io
+from engram.cli.common import app
+
+
+def _mount_optional() -> None:
+    try:
+        from engram.bench.cli import bench_app
+    except ImportError:
+        return
+    app.add_typer(bench_app, name="bench", help="Benchmarks: LoCoMo, LongMemEval, scale, concurrency.")
+
+
+_mount_optional()
+
+__all__ = ["app", "commands", "io"]

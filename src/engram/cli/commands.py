@@ -1,0 +1,165 @@
+"""Memory commands: add, search, list, get, update, delete, history, stats."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from engram.cli.common import (
+    AgentOption,
+    DbOption,
+    JsonOption,
+    RunOption,
+    UrlOption,
+    UserOption,
+    app,
+    console,
+    emit,
+    fail,
+    open_memory,
+    render_memories,
+)
+
+
+@app.command()
+def add(
+    text: Annotated[list[str], typer.Argument(help="message text(s); each becomes one episode")],
+    role: Annotated[str, typer.Option(help="role of the messages")] = "user",
+    name: Annotated[str | None, typer.Option(help="speaker name")] = None,
+    timestamp: Annotated[str | None, typer.Option(help="event time, ISO-8601 (default: now)")] = None,
+    metadata: Annotated[str | None, typer.Option(help="metadata as a JSON object")] = None,
+    infer: Annotated[bool, typer.Option(help="extract facts with the configured LLM")] = False,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """Remember one or more messages."""
+    meta = _json_option(metadata, "--metadata")
+    messages = [{"role": role, "content": t, **({"name": name} if name else {})} for t in text]
+    with open_memory(db, url) as memory:
+        result = memory.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=meta,
+                            timestamp=timestamp, infer=infer)
+
+    def render(r: dict[str, Any]) -> None:
+        for event in r["results"]:
+            console.print(f"[green]{event['event']}[/] {event['id']}  {event['memory']}")
+        for note in r.get("notes", []):
+            console.print(f"[dim]{note}[/]")
+    emit(result, as_json, render)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for")],
+    limit: Annotated[int, typer.Option("--limit", "-k", help="number of results")] = 10,
+    reference_date: Annotated[str | None, typer.Option(help="'now' for the question (ISO-8601)")] = None,
+    filters: Annotated[str | None, typer.Option(help="filters as JSON, e.g. '{\"kind\": \"fact\"}'")] = None,
+    explain: Annotated[bool, typer.Option(help="show each hit's component scores")] = False,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """Search one scope's memories."""
+    with open_memory(db, url) as memory:
+        result = memory.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit,
+                               reference_date=reference_date, filters=_json_option(filters, "--filters"),
+                               explain=explain)
+
+    def render(r: dict[str, Any]) -> None:
+        render_memories(r["results"], title=f"search: {query}", scores=True)
+        verdict = "[yellow]probably nothing relevant in memory[/]" if r["abstain"] else "relevant memories found"
+        console.print(f"confidence {r['confidence']:.2f}: {verdict}")
+    emit(result, as_json, render)
+
+
+@app.command("list")
+def list_memories(
+    limit: Annotated[int, typer.Option("--limit", "-k")] = 100,
+    offset: Annotated[int, typer.Option()] = 0,
+    filters: Annotated[str | None, typer.Option(help="filters as JSON")] = None,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """List one scope's memories, newest first."""
+    with open_memory(db, url) as memory:
+        result = memory.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, offset=offset,
+                                filters=_json_option(filters, "--filters"))
+    emit(result, as_json, lambda r: render_memories(r["results"], title=f"{r['total']} memories"))
+
+
+@app.command()
+def get(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Show one memory."""
+    with open_memory(db, url) as memory:
+        result = memory.get(memory_id)
+    emit(result, as_json, lambda r: render_memories([r], title=memory_id))
+
+
+@app.command()
+def update(memory_id: str, text: str, metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
+           db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Change a memory's text (the old text stays in its history)."""
+    with open_memory(db, url) as memory:
+        result = memory.update(memory_id, text, metadata=_json_option(metadata, "--metadata"))
+    emit(result, as_json, lambda r: console.print(r["message"]))
+
+
+@app.command()
+def delete(
+    memory_id: Annotated[str | None, typer.Argument(help="memory to delete")] = None,
+    all_in_scope: Annotated[bool, typer.Option("--all", help="delete every memory and episode of the scope")] = False,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """Delete one memory, or with --all everything in a scope."""
+    if (memory_id is None) == (not all_in_scope):
+        raise fail("give a MEMORY_ID, or --all with --user-id/--agent-id/--run-id")
+    with open_memory(db, url) as memory:
+        if all_in_scope:
+            result = memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        else:
+            result = memory.delete(str(memory_id))
+    emit(result, as_json, lambda r: console.print(r["message"]))
+
+
+@app.command()
+def history(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Show every change to a memory."""
+    with open_memory(db, url) as memory:
+        result = memory.history(memory_id)
+
+    def render(events: list[dict[str, Any]]) -> None:
+        table = Table(title=f"history of {memory_id}")
+        for column in ("time", "event", "old", "new", "actor"):
+            table.add_column(column, overflow="fold")
+        for e in events:
+            table.add_row(e["created_at"][:19], e["event"], e["old_memory"] or "", e["new_memory"] or "", e["actor"])
+        console.print(table)
+    emit(result, as_json, render)
+
+
+@app.command()
+def stats(db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+          run_id: RunOption = None, as_json: JsonOption = False) -> None:
+    """Counts of episodes, memories and history events."""
+    with open_memory(db, url) as memory:
+        result = memory.stats(user_id=user_id, agent_id=agent_id, run_id=run_id)
+
+    def render(r: dict[str, Any]) -> None:
+        table = Table(title="engram stats")
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        for key, value in r.items():
+            table.add_row(key, str(value))
+        console.print(table)
+    emit(result, as_json, render)
+
+
+def _json_option(value: str | None, option: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise fail(f"{option} is not valid JSON: {exc}") from None

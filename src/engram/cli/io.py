@@ -1,0 +1,170 @@
+"""CLI commands that move data in and out: ``import``, ``export`` and the bundled ``demo``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.panel import Panel
+from rich.progress import Progress
+
+from engram.cli.common import (
+    AgentOption,
+    DbOption,
+    JsonOption,
+    RunOption,
+    UrlOption,
+    UserOption,
+    app,
+    console,
+    emit,
+    err_console,
+    fail,
+    open_memory,
+)
+from engram.errors import ValidationError
+from engram.memory import Memory
+
+
+def detect_format(path: Path) -> str:
+    """``export`` (Engram JSONL), ``messages`` (JSONL of messages), ``locomo`` or ``longmemeval`` (JSON)."""
+    with path.open(encoding="utf-8") as handle:
+        head = handle.read(4096).lstrip()
+    if head.startswith("["):
+        return "longmemeval" if '"haystack_sessions"' in _read_text(path, 2_000_000) else "locomo"
+    first = json.loads(head.splitlines()[0]) if head else {}
+    return "export" if isinstance(first, dict) and "type" in first and "data" in first else "messages"
+
+
+def _read_text(path: Path, limit: int) -> str:
+    with path.open(encoding="utf-8") as handle:
+        return handle.read(limit)
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValidationError(f"invalid JSON: {exc.msg}", field=f"{path.name}:{number}") from None
+            if not isinstance(record, dict):
+                raise ValidationError("each line must be a JSON object", field=f"{path.name}:{number}")
+            yield record
+
+
+def _import_messages(memory: Memory, path: Path, scope: dict[str, str | None], progress: Progress) -> dict[str, int]:
+    records = list(_jsonl(path))
+    task = progress.add_task("importing messages", total=len(records))
+    count = 0
+    for number, record in enumerate(records, start=1):
+        own = {key: record.pop(key, None) or scope[key] for key in ("user_id", "agent_id", "run_id")}
+        try:
+            memory.add(record, infer=False, user_id=own["user_id"], agent_id=own["agent_id"], run_id=own["run_id"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message, field=f"{path.name}:{number} {exc.field or ''}".strip(),
+                                  hint=exc.hint) from None
+        count += 1
+        progress.advance(task)
+    return {"messages": count}
+
+
+def _import_dataset(memory: Memory, path: Path, kind: str, user_prefix: str, progress: Progress) -> dict[str, int]:
+    from engram.bench.datasets import load_locomo, load_longmemeval
+
+    conversations = load_locomo(path, speaker_prefix=False) if kind == "locomo" else load_longmemeval(path)
+    total = sum(len(c.sessions) for c in conversations)
+    task = progress.add_task(f"importing {kind}", total=total)
+    turns = 0
+    for conversation in conversations:
+        for session in conversation.sessions:
+            messages = [{"role": turn.role, "content": turn.text, "name": turn.speaker,
+                         "metadata": {"turn_id": turn.turn_id, "session_id": session.session_id}}
+                        for turn in session.turns]
+            if messages:
+                memory.add(messages, user_id=f"{user_prefix}{conversation.conversation_id}", timestamp=session.date,
+                           infer=False)
+            turns += len(messages)
+            progress.advance(task)
+    return {"conversations": len(conversations), "turns": turns}
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL (export or messages) or a "
+                                                                              "LoCoMo/LongMemEval JSON file")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, export, messages, locomo, longmemeval")] = "auto",
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """Import records, messages or a benchmark data set (each conversation becomes user <prefix><id>)."""
+    kind = detect_format(file) if fmt == "auto" else fmt
+    if kind not in ("export", "messages", "locomo", "longmemeval"):
+        raise fail(f"unknown --format {fmt!r}")
+    with open_memory(db, url) as memory, Progress(console=err_console, disable=as_json) as progress:
+        if kind == "export":
+            counts = memory.import_records(_jsonl(file))
+        elif kind == "messages":
+            counts = _import_messages(memory, file, {"user_id": user_id, "agent_id": agent_id, "run_id": run_id},
+                                      progress)
+        else:
+            counts = _import_dataset(memory, file, kind, user_id or "", progress)
+    emit({"format": kind, **counts}, as_json, lambda r: console.print(f"imported {r}"))
+
+@app.command()
+def export(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="file to write (default: stdout)")] = None,
+    db: DbOption = None, url: UrlOption = None,
+) -> None:
+    """Export everything as JSON lines (lossless: import restores it)."""
+    with open_memory(db, url) as memory:
+        lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in memory.export())
+        if out is None:
+            for line in lines:
+                typer.echo(line, nl=False)
+        else:
+            with out.open("w", encoding="utf-8") as handle:
+                handle.writelines(lines)
+
+@app.command()
+def demo(
+    db: Annotated[str | None, typer.Option("--db", help="demo store (default: engram-demo.db in $ENGRAM_HOME "
+                                                        "or the current folder); it is reset first")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest a bundled sample conversation and answer a few searches with their sources."""
+    sample = json.loads(resources.files("engram.data").joinpath("sample_conversation.json").read_text("utf-8"))
+    path = db or str(Path(os.environ.get("ENGRAM_HOME", ".")) / "engram-demo.db")
+    user = sample["user_id"]
+    report: dict[str, Any] = {"db": path, "queries": []}
+    with open_memory(path, None) as memory:
+        memory.delete_all(user_id=user)
+        for session in sample["sessions"]:
+            memory.add(session["messages"], user_id=user, timestamp=session["date"])
+        report["stats"] = memory.stats(user_id=user)
+        for query in sample["queries"]:
+            result = memory.search(query, user_id=user, limit=3, reference_date="2024-07-01T00:00:00Z")
+            report["queries"].append({"query": query, **result})
+
+    def render(r: dict[str, Any]) -> None:
+        console.print(Panel.fit(f"Ingested {r['stats']['episodes']} messages from "
+                                f"{len(sample['sessions'])} sessions into [bold]{r['db']}[/]", title="engram demo"))
+        for item in r["queries"]:
+            console.print(f"\n[bold cyan]Q:[/] {item['query']}")
+            if item["abstain"]:
+                console.print(f"   [yellow]memory probably holds nothing relevant[/] "
+                              f"(confidence {item['confidence']:.2f}); closest:")
+            for hit in item["results"]:
+                source = hit["sources"][0] if hit["sources"] else {}
+                who = source.get("name") or source.get("role", "?")
+                when = str(source.get("occurred_at", ""))[:10]
+                console.print(f"   {hit['score']:.2f}  {hit['memory']}  [dim]({who}, {when}, "
+                              f"episode {source.get('id', '')[:8]})[/]")
+    emit(report, as_json, render)

@@ -1,0 +1,86 @@
+"""Configuration: pydantic models filled from arguments, ``Memory.from_config`` dicts and the
+environment (``ENGRAM_*``). Providers are built from it in :mod:`engram.providers`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engram.read.recipes import RetrievalRecipe
+
+
+class EmbedderConfig(BaseSettings):
+    """Which embedder to use. Environment: ``ENGRAM_EMBED_PROVIDER``, ``..._MODEL``, ``..._BASE_URL``,
+    ``..._API_KEY``, ``..._DIMENSIONS``."""
+
+    model_config = SettingsConfigDict(env_prefix="ENGRAM_EMBED_", extra="forbid")
+
+    provider: str = "onnx"
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    dimensions: int | None = None
+    tokenizer: str | None = None
+
+
+class LLMConfig(BaseSettings):
+    """An OpenAI-compatible chat endpoint. Environment: ``ENGRAM_LLM_BASE_URL``, ``ENGRAM_LLM_API_KEY``,
+    ``ENGRAM_LLM_MODEL``. Without a ``base_url`` (or ``provider="llamacpp"``) no LLM is used."""
+
+    model_config = SettingsConfigDict(env_prefix="ENGRAM_LLM_", extra="forbid")
+
+    provider: str = "openai"
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 3
+    max_concurrency: int = 4
+    model_path: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url) or self.provider == "llamacpp"
+
+
+class Limits(BaseModel):
+    """Input limits; larger input is rejected with a ValidationError naming the field."""
+
+    max_content_chars: int = 200_000
+    max_messages_per_add: int = 10_000
+    max_metadata_bytes: int = 64_000
+    max_metadata_depth: int = 16
+    max_id_chars: int = 256
+    max_query_chars: int = 10_000
+    max_limit: int = 10_000
+
+
+class EngramConfig(BaseModel):
+    """Everything a ``Memory`` needs. ``path`` (SQLite file) or ``url`` (``sqlite:///...`` or
+    ``postgresql://...``) selects the store; the default is ``$ENGRAM_HOME/engram.db`` or ``./engram.db``."""
+
+    model_config = {"extra": "forbid"}
+
+    path: str | None = None
+    url: str | None = None
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    retrieval: RetrievalRecipe | str = "balanced"
+    limits: Limits = Field(default_factory=Limits)
+    sqlite_synchronous: str = "FULL"
+
+    def resolved_url(self) -> str:
+        """The store location as a URL: explicit url, then path, then ENGRAM_DATABASE_URL, then the default file."""
+        if self.url:
+            return self.url
+        if self.path:
+            return f"sqlite:///{self.path}"
+        env_url = os.environ.get("ENGRAM_DATABASE_URL")
+        if env_url:
+            return env_url
+        home = os.environ.get("ENGRAM_HOME")
+        default = Path(home) / "engram.db" if home else Path("engram.db")
+        return f"sqlite:///{default}"

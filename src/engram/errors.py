@@ -1,0 +1,89 @@
+"""Typed errors raised by Engram. Every error carries a stable ``code`` and, where it
+applies, the ``field`` that was wrong, so callers (and the REST layer) can react precisely."""
+
+from __future__ import annotations
+
+
+class EngramError(Exception):
+    """Base class of every error Engram raises on purpose."""
+
+    code = "engram_error"
+    http_status = 500
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+        self.message = message
+        self.field = field
+        self.hint = hint
+        text = f"{field}: {message}" if field else message
+        if hint:
+            text = f"{text} ({hint})"
+        super().__init__(text)
+
+    def to_dict(self) -> dict[str, str | None]:
+        """A JSON-ready description: ``{"error", "message", "field", "hint"}``."""
+        return {"error": type(self).__name__, "message": self.message, "field": self.field, "hint": self.hint}
+
+
+class ValidationError(EngramError, ValueError):
+    """Input was malformed: wrong type, empty, too large, not UTF-8, bad filter..."""
+
+    code = "validation_error"
+    http_status = 422
+
+
+class ScopeMissingError(ValidationError):
+    """An operation that must be scoped was called without user_id, agent_id or run_id."""
+
+    code = "scope_missing"
+    http_status = 400
+
+
+class FilterError(ValidationError):
+    """A ``filters`` expression could not be understood."""
+
+    code = "invalid_filter"
+
+
+class NotFoundError(EngramError, KeyError):
+    """The memory (or other object) named by id does not exist in the store."""
+
+    code = "not_found"
+    http_status = 404
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+class StorageError(EngramError):
+    """The storage backend failed (disk full, corrupt file, unreachable database...)."""
+
+    code = "storage_error"
+    http_status = 503
+
+
+class ConfigurationError(EngramError):
+    """Engram was configured in a way that cannot work (unknown embedder, bad URL...)."""
+
+    code = "configuration_error"
+    http_status = 500
+
+
+class EmbeddingError(EngramError):
+    """The embedder failed to produce vectors."""
+
+    code = "embedding_error"
+    http_status = 502
+
+
+class LLMError(EngramError):
+    """The language model could not be reached or kept returning unusable replies."""
+
+    code = "llm_error"
+    http_status = 502
+
+
+class PermissionDeniedError(EngramError):
+    """The caller is not allowed to touch the requested scope or operation."""
+
+    code = "permission_denied"
+    http_status = 403

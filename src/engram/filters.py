@@ -1,0 +1,177 @@
+"""The ``filters`` language (mem0 v1 and v2 styles), parsed into a small typed tree that each
+storage backend compiles to its own SQL.
+
+Accepted forms::
+
+    {"category": "travel"}                                 # equality
+    {"priority": {"gte": 2, "lt": 5}}                      # ranges (numbers, ISO dates)
+    {"tag": {"in": ["a", "b"]}}                            # membership (also "nin")
+    {"AND": [{...}, {...}]}, {"OR": [...]}, {"NOT": {...}} # boolean structure
+    {"user_id": "alice", ...}                              # scope ids may sit in filters too
+
+Fields name metadata keys, except the memory columns in ``COLUMN_FIELDS``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from engram.errors import FilterError
+from engram.models import Scope
+from engram.timeutil import to_storage, to_utc
+
+Operator = Literal["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains"]
+OPERATORS: frozenset[str] = frozenset({"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains"})
+_OPERATOR_ALIASES = {"$eq": "eq", "$ne": "ne", "$in": "in", "$nin": "nin", "$gt": "gt", "$gte": "gte",
+                     "$lt": "lt", "$lte": "lte", "$contains": "contains", "icontains": "contains"}
+SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
+COLUMN_FIELDS: frozenset[str] = frozenset(
+    {"kind", "created_at", "updated_at", "valid_from", "valid_to", "status", "writer", "hash"}
+)
+DATE_COLUMNS: frozenset[str] = frozenset({"created_at", "updated_at", "valid_from", "valid_to"})
+MAX_DEPTH = 16
+MAX_NODES = 512
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``field <op> value``; ``field`` is a column in COLUMN_FIELDS or a metadata key."""
+
+    field: str
+    op: Operator
+    value: Scalar | tuple[Scalar, ...]
+
+    @property
+    def is_column(self) -> bool:
+        return self.field in COLUMN_FIELDS or self.field in SCOPE_FIELDS
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[FilterNode, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[FilterNode, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: FilterNode
+
+
+FilterNode = Condition | And | Or | Not
+
+
+@dataclass(frozen=True)
+class ParsedFilters:
+    """Scope ids lifted out of the filters, and what remains (``None`` when nothing)."""
+
+    scope: Scope
+    node: FilterNode | None
+
+
+def parse_filters(filters: Any, *, field: str = "filters") -> ParsedFilters:
+    """Validate ``filters`` and split off plain scope-id equalities at the top level."""
+    if filters is None:
+        return ParsedFilters(Scope(), None)
+    if not isinstance(filters, dict):
+        raise FilterError(f"must be an object, got {type(filters).__name__}", field=field)
+    scope_ids: dict[str, str] = {}
+    rest: list[FilterNode] = []
+    counter = [0]
+    for key, value in filters.items():
+        if key in SCOPE_FIELDS and isinstance(value, str):
+            scope_ids[key] = value
+        elif key.upper() == "AND" and isinstance(value, list) and value:
+            for index, item in enumerate(value):
+                lifted = _lift_scope(item)
+                if lifted is not None:
+                    scope_ids.update(lifted)
+                else:
+                    rest.append(_parse_node(item, f"{field}.AND[{index}]", 1, counter))
+        else:
+            rest.append(_parse_node({key: value}, f"{field}.{key}", 1, counter))
+    node: FilterNode | None
+    if not rest:
+        node = None
+    elif len(rest) == 1:
+        node = rest[0]
+    else:
+        node = And(tuple(rest))
+    return ParsedFilters(Scope(**scope_ids), node)
+
+
+def _lift_scope(item: Any) -> dict[str, str] | None:
+    if isinstance(item, dict) and len(item) == 1:
+        (key, value), = item.items()
+        if key in SCOPE_FIELDS and isinstance(value, str):
+            return {key: value}
+    return None
+
+
+def _parse_node(node: Any, path: str, depth: int, counter: list[int]) -> FilterNode:
+    counter[0] += 1
+    if depth > MAX_DEPTH:
+        raise FilterError(f"nested deeper than {MAX_DEPTH} levels", field=path)
+    if counter[0] > MAX_NODES:
+        raise FilterError(f"more than {MAX_NODES} conditions", field=path)
+    if not isinstance(node, dict) or not node:
+        raise FilterError("each filter must be a non-empty object", field=path)
+    parts: list[FilterNode] = []
+    for key, value in node.items():
+        if not isinstance(key, str) or not key:
+            raise FilterError("filter keys must be non-empty strings", field=path)
+        upper = key.upper()
+        if upper in ("AND", "OR"):
+            if not isinstance(value, list) or not value:
+                raise FilterError(f"{upper} takes a non-empty list of filters", field=f"{path}.{key}")
+            items = tuple(_parse_node(v, f"{path}.{key}[{i}]", depth + 1, counter) for i, v in enumerate(value))
+            parts.append(And(items) if upper == "AND" else Or(items))
+        elif upper == "NOT":
+            parts.append(Not(_parse_node(value, f"{path}.NOT", depth + 1, counter)))
+        else:
+            parts.extend(_parse_field(key, value, f"{path}" if path.endswith(key) else f"{path}.{key}"))
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _parse_field(name: str, spec: Any, path: str) -> list[Condition]:
+    if not isinstance(spec, dict):
+        return [Condition(name, "eq", _scalar(name, "eq", spec, path))]
+    if not spec:
+        raise FilterError("an operator object must not be empty", field=path)
+    conditions = []
+    for raw_op, value in spec.items():
+        op = _OPERATOR_ALIASES.get(raw_op, raw_op)
+        if op not in OPERATORS:
+            raise FilterError(
+                f"unknown operator {raw_op!r}", field=path, hint=f"use one of {', '.join(sorted(OPERATORS))}"
+            )
+        if op in ("in", "nin"):
+            if not isinstance(value, list) or not value:
+                raise FilterError(f"{op!r} takes a non-empty list", field=f"{path}.{raw_op}")
+            conditions.append(Condition(name, op, tuple(_scalar(name, op, v, path) for v in value)))  # type: ignore[arg-type]
+        else:
+            conditions.append(Condition(name, op, _scalar(name, op, value, path)))  # type: ignore[arg-type]
+    return conditions
+
+
+def _scalar(name: str, op: str, value: Any, path: str) -> Scalar:
+    if isinstance(value, datetime | date):
+        return to_storage(to_utc(value, field=path))
+    if name in DATE_COLUMNS and isinstance(value, str) and op != "contains":
+        try:
+            return to_storage(to_utc(value, field=path))
+        except Exception as exc:
+            raise FilterError(f"not a date: {value!r}", field=path) from exc
+    if value is None or isinstance(value, str | bool | int | float):
+        if op in ("gt", "gte", "lt", "lte") and (value is None or isinstance(value, bool)):
+            raise FilterError(f"{op!r} needs a number, date or string", field=path)
+        if op == "contains" and not isinstance(value, str):
+            raise FilterError("'contains' needs a string", field=path)
+        return value
+    raise FilterError(f"unsupported value type {type(value).__name__}", field=path)

@@ -1,0 +1,342 @@
+"""The facade: ``Memory`` (sync) and ``AsyncMemory`` (async), one implementation.
+
+Each public method validates its input, resolves the scope, and hands off to the write pipeline
+(``engram.write``) or the read pipeline (``engram.read``); storage is reached only through ``Store``."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from engram.config import EngramConfig
+from engram.embed.base import Embedder
+from engram.errors import ConfigurationError, NotFoundError, ValidationError
+from engram.filters import parse_filters
+from engram.models import (
+    AddEvent,
+    AddResponse,
+    HistoryEvent,
+    HistoryEventType,
+    MemoryItem,
+    Scope,
+    content_hash,
+)
+from engram.providers import make_embedder, open_store
+from engram.read.pipeline import run_search
+from engram.read.query import SearchQuery, query_terms
+from engram.read.recipes import RetrievalRecipe, resolve_recipe
+from engram.store.base import ChangeSet, ListQuery, Store
+from engram.timeutil import to_utc, utcnow
+from engram.transfer import export_records, import_records
+from engram.write.ingest import check_text, to_episodes, validate_metadata, validate_scope
+from engram.write.verbatim import verbatim_memories
+
+T = TypeVar("T")
+
+OFFLINE_NOTE = ("no LLM configured: messages were stored verbatim (as with infer=False); "
+                "set ENGRAM_LLM_BASE_URL / ENGRAM_LLM_MODEL to enable fact extraction")
+
+
+class Memory:
+    """Long-term memory for agents. Embedded SQLite by default::
+
+        m = Memory()                      # ./engram.db (or $ENGRAM_HOME/engram.db)
+        m = Memory(path="team.db")
+        m = Memory(url="postgresql://...")
+    """
+
+    def __init__(self, path: str | None = None, url: str | None = None, *, config: EngramConfig | None = None,
+                 store: Store | None = None, embedder: Embedder | None = None) -> None:
+        base = config or EngramConfig()
+        if path is not None or url is not None:
+            base = base.model_copy(update={"path": path, "url": url})
+        self.config = base
+        self.recipe: RetrievalRecipe = resolve_recipe(base.retrieval)
+        self._store = store if store is not None else open_store(base)
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._embedder_checked = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | EngramConfig) -> Memory:
+        """Build from a config dict, e.g. ``{"path": "a.db", "embedder": {"provider": "openai", ...}}``."""
+        if isinstance(config, EngramConfig):
+            return cls(config=config)
+        if not isinstance(config, dict):
+            raise ConfigurationError(f"config must be a dict, got {type(config).__name__}", field="config")
+        try:
+            return cls(config=EngramConfig.model_validate(config))
+        except Exception as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise ConfigurationError(f"invalid configuration: {exc}", field="config") from exc
+
+    # -- providers ------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder, built on first use and checked against the one the store was built with."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = make_embedder(self.config.embedder)
+            if not self._embedder_checked:
+                stored = self._store.embedder_signature(self._embedder.signature)
+                if stored != self._embedder.signature:
+                    raise ConfigurationError(
+                        f"this store was built with embedder {stored!r}, not {self._embedder.signature!r}",
+                        field="embedder", hint="configure the same embedder, or export and re-import into a new store")
+                self._embedder_checked = True
+            return self._embedder
+
+    # -- write ----------------------------------------------------------------------------------
+
+    def add(self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
+            run_id: str | None = None, metadata: dict[str, Any] | None = None, timestamp: Any = None,
+            infer: bool = True, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Remember ``messages`` (a string, a ``{"role","content"[,"name"]}`` dict, or a list of them).
+
+        Every message is kept losslessly as an episode with ``timestamp`` (or its own ``timestamp`` key) as
+        its event time. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
+        scope = self._scope(user_id, agent_id, run_id, filters)
+        limits = self.config.limits
+        extra = validate_metadata(metadata, limits)
+        episodes = to_episodes(messages, scope=scope, metadata=extra, timestamp=timestamp, limits=limits)
+        memories = verbatim_memories(episodes)
+        vectors = self._embed(memories)
+        history = [HistoryEvent(memory_id=m.id, event=HistoryEventType.ADD, new_memory=m.memory, actor="add",
+                                user_id=m.user_id, agent_id=m.agent_id, run_id=m.run_id) for m in memories]
+        self._store.apply(ChangeSet(episodes=episodes, memories=memories, vectors=vectors, history=history))
+        response = AddResponse(
+            results=[AddEvent(id=m.id, memory=m.memory, event=HistoryEventType.ADD, kind=m.kind,
+                              episode_ids=m.source_ids) for m in memories],
+            episodes=[episode.id for episode in episodes],
+            infer="offline" if infer else "off",
+            notes=[OFFLINE_NOTE] if infer else [],
+        )
+        return response.model_dump(mode="json")
+
+    def update(self, memory_id: str, text: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Replace a memory's text (and metadata, when given); the old text stays in its history."""
+        text = self._text(text, "text")
+        new_metadata = validate_metadata(metadata, self.config.limits) if metadata is not None else None
+        current = self._get_item(memory_id)
+        vector = self.embedder.embed([text])[0]
+        with self._store.locked(current.scope):
+            current = self._get_item(memory_id)
+            now = utcnow()
+            updated = current.model_copy(update={
+                "memory": text, "hash": content_hash(text), "updated_at": now,
+                "metadata": new_metadata if new_metadata is not None else current.metadata})
+            event = HistoryEvent(memory_id=memory_id, event=HistoryEventType.UPDATE, old_memory=current.memory,
+                                 new_memory=text, created_at=now, actor="update", user_id=current.user_id,
+                                 agent_id=current.agent_id, run_id=current.run_id)
+            self._store.apply(ChangeSet(memories=[updated], vectors={memory_id: vector}, history=[event]))
+        return {"message": "Memory updated successfully!", "id": memory_id, "memory": text}
+
+    def delete(self, memory_id: str) -> dict[str, Any]:
+        """Delete a memory everywhere it lives (row, indexes, history text), keeping a content-free
+        tombstone; a verbatim memory's own episode goes with it when nothing else cites it."""
+        current = self._get_item(memory_id)
+        with self._store.locked(current.scope):
+            current = self._get_item(memory_id)
+            self._store.apply(self._deletion([current], delete_episodes=[]))
+        return {"message": "Memory deleted successfully!", "id": memory_id}
+
+    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                   filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Delete every memory and episode of one scope (at least one id is required)."""
+        scope = self._scope(user_id, agent_id, run_id, filters)
+        with self._store.locked(scope):
+            memory_ids, episode_ids = self._store.scope_ids(scope)
+            memories = self._store.get_memories(memory_ids)
+            self._store.apply(self._deletion(memories, delete_episodes=episode_ids))
+        return {"message": "Memories deleted successfully!", "deleted_memories": len(memory_ids),
+                "deleted_episodes": len(episode_ids)}
+
+    @staticmethod
+    def _deletion(memories: list[MemoryItem], *, delete_episodes: list[str]) -> ChangeSet:
+        ids = [memory.id for memory in memories]
+        own_episodes = [source.id for memory in memories if memory.kind == "episode" for source in memory.sources]
+        tombstones = [HistoryEvent(memory_id=m.id, event=HistoryEventType.DELETE, actor="delete", user_id=m.user_id,
+                                   agent_id=m.agent_id, run_id=m.run_id) for m in memories]
+        return ChangeSet(delete_memories=ids, delete_episodes=delete_episodes,
+                         delete_episodes_if_orphaned=own_episodes, erase_history_text=ids, history=tombstones)
+
+    def reset(self) -> None:
+        """Remove everything, for every scope."""
+        self._store.reset()
+
+    # -- read -----------------------------------------------------------------------------------
+
+    def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
+               reference_date: Any = None, threshold: float | None = None, explain: bool = False) -> dict[str, Any]:
+        """Memories relevant to ``query`` in one scope, best first, with their sources.
+
+        Returns ``{"results": [...], "abstain": bool, "confidence": float}``: ``abstain`` says memory
+        probably holds nothing relevant. ``reference_date`` is "now" for the question (recency, time words)."""
+        scope = self._scope(user_id, agent_id, run_id, filters)
+        text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
+        search_query = SearchQuery(
+            text=text, terms=query_terms(text), scope=scope, node=parse_filters(filters).node,
+            limit=self._limit(limit), threshold=self._threshold(threshold),
+            reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
+        )
+        response = run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
+        return response.model_dump(mode="json", exclude_none=not explain)
+
+    def get(self, memory_id: str) -> dict[str, Any]:
+        """One memory by id (raises NotFoundError when there is none)."""
+        return self._get_item(memory_id).model_dump(mode="json")
+
+    def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``."""
+        scope = self._scope(user_id, agent_id, run_id, filters)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ValidationError("must be a non-negative integer", field="offset")
+        query = ListQuery(scope=scope, node=parse_filters(filters).node, limit=self._limit(limit), offset=offset)
+        items = self._store.list_memories(query)
+        return {"results": [item.model_dump(mode="json") for item in items],
+                "total": self._store.count_memories(query)}
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        """Every change to a memory, oldest first (also after it was deleted)."""
+        if not isinstance(memory_id, str) or not memory_id:
+            raise ValidationError("must be a non-empty string", field="memory_id")
+        return [event.model_dump(mode="json") for event in self._store.history(memory_id)]
+
+    def episodes(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                 limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+        """The raw record of one scope, in event-time order."""
+        scope = self._scope(user_id, agent_id, run_id, None)
+        return [e.model_dump(mode="json") for e in self._store.list_episodes(scope, limit=self._limit(limit),
+                                                                              offset=offset)]
+
+    def stats(self, *, user_id: str | None = None, agent_id: str | None = None,
+              run_id: str | None = None) -> dict[str, Any]:
+        """Counts of episodes, memories and history events (whole store, or one scope)."""
+        scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
+        return dict(self._store.stats(None if scope.is_empty() else scope))
+
+    # -- transfer -------------------------------------------------------------------------------
+
+    def export(self) -> Iterator[dict[str, Any]]:
+        """Every record (episodes, memories with embeddings, history) as JSON-ready dicts."""
+        return export_records(self._store)
+
+    def import_records(self, records: Iterable[dict[str, Any]], *, batch_size: int = 500) -> dict[str, int]:
+        """Load records produced by ``export`` (lossless); returns counts per record type."""
+        return import_records(self._store, records, embedder=self.embedder, batch_size=batch_size)
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self._store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _scope(self, user_id: Any, agent_id: Any, run_id: Any, filters: Any) -> Scope:
+        from_filters = parse_filters(filters).scope
+        merged: dict[str, Any] = {}
+        for field, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
+            inner = getattr(from_filters, field)
+            if value is not None and inner is not None and value != inner:
+                raise ValidationError(f"given both as {value!r} and as {inner!r} in filters", field=field)
+            merged[field] = value if value is not None else inner
+        return validate_scope(merged["user_id"], merged["agent_id"], merged["run_id"], self.config.limits,
+                              required=True)
+
+    def _get_item(self, memory_id: Any) -> MemoryItem:
+        if not isinstance(memory_id, str) or not memory_id:
+            raise ValidationError("must be a non-empty string", field="memory_id")
+        found = self._store.get_memories([memory_id])
+        if not found:
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
+        return found[0]
+
+    def _text(self, value: Any, field: str, *, max_chars: int | None = None) -> str:
+        if not isinstance(value, str):
+            raise ValidationError(f"must be a string, got {type(value).__name__}", field=field)
+        if not value.strip():
+            raise ValidationError("must not be empty", field=field)
+        limit = max_chars or self.config.limits.max_content_chars
+        if len(value) > limit:
+            raise ValidationError(f"{len(value)} characters is over the limit of {limit}", field=field)
+        check_text(value, field)
+        return value
+
+    def _limit(self, limit: Any) -> int:
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= self.config.limits.max_limit:
+            raise ValidationError(f"must be an integer from 1 to {self.config.limits.max_limit}", field="limit")
+        return limit
+
+    @staticmethod
+    def _threshold(threshold: Any) -> float | None:
+        if threshold is None:
+            return None
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise ValidationError("must be a number", field="threshold")
+        return float(threshold)
+
+    def _embed(self, memories: list[MemoryItem]) -> dict[str, Any]:
+        if not memories:
+            return {}
+        matrix = self.embedder.embed([memory.memory for memory in memories])
+        return {memory.id: matrix[index] for index, memory in enumerate(memories)}
+
+
+def _in_thread(method: Callable[..., T]) -> Callable[..., Any]:
+    """An async twin of a ``Memory`` method that runs it in a worker thread."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    async def twin(self: AsyncMemory, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(getattr(self.sync, name), *args, **kwargs)
+
+    return twin
+
+
+class AsyncMemory:
+    """``Memory`` for asyncio code: the same methods, awaited; the work runs in worker threads."""
+
+    def __init__(self, path: str | None = None, url: str | None = None, *, config: EngramConfig | None = None,
+                 store: Store | None = None, embedder: Embedder | None = None) -> None:
+        self.sync = Memory(path, url, config=config, store=store, embedder=embedder)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | EngramConfig) -> AsyncMemory:
+        instance = cls.__new__(cls)
+        instance.sync = Memory.from_config(config)
+        return instance
+
+    add = _in_thread(Memory.add)
+    search = _in_thread(Memory.search)
+    get = _in_thread(Memory.get)
+    get_all = _in_thread(Memory.get_all)
+    update = _in_thread(Memory.update)
+    delete = _in_thread(Memory.delete)
+    delete_all = _in_thread(Memory.delete_all)
+    history = _in_thread(Memory.history)
+    episodes = _in_thread(Memory.episodes)
+    stats = _in_thread(Memory.stats)
+    reset = _in_thread(Memory.reset)
+    close = _in_thread(Memory.close)
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

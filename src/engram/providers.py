@@ -1,0 +1,40 @@
+"""Builds the configured providers (store, embedder) from an ``EngramConfig``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engram.config import EmbedderConfig, EngramConfig
+from engram.embed.base import Embedder
+from engram.errors import ConfigurationError
+from engram.store.base import Store
+
+
+def open_store(config: EngramConfig) -> Store:
+    """The store named by the config's url/path (``sqlite:///file`` or ``postgresql://...``)."""
+    url = config.resolved_url()
+    if url.startswith("sqlite:///") or "://" not in url:
+        from engram.store.sqlite import SQLiteStore
+
+        path = url.removeprefix("sqlite:///")
+        if not path or path == ":memory:":
+            raise ConfigurationError("an SQLite store needs a file path", field="path",
+                                     hint="e.g. Memory(path='engram.db')")
+        return SQLiteStore(Path(path).expanduser(), synchronous=config.sqlite_synchronous)
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        try:
+            from engram.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigurationError(f"PostgreSQL support is not installed ({exc})", field="url",
+                                     hint="pip install 'engramdb[postgres]'") from exc
+        return PostgresStore(url.replace("postgresql+psycopg://", "postgresql://"))
+    raise ConfigurationError(f"unsupported store URL {url!r}", field="url",
+                             hint="use sqlite:///path/to/file.db or postgresql://user@host/db")
+
+
+def make_embedder(config: EmbedderConfig) -> Embedder:
+    """The embedder the config describes (the offline ONNX MiniLM by default)."""
+    from engram.embed import build_embedder
+
+    options = {key: value for key, value in config.model_dump(exclude={"provider"}).items() if value is not None}
+    return build_embedder(config.provider, **options)

@@ -1,0 +1,140 @@
+"""The storage interface. The write and read pipelines talk to storage only through ``Store``;
+SQL and dialect details live in the implementations (``sqlite.py``, ``postgres.py``)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engram.filters import FilterNode
+from engram.models import Episode, HistoryEvent, MemoryItem, Scope
+
+
+@dataclass
+class ChangeSet:
+    """Everything one public write changes. ``Store.apply`` commits it atomically: all or nothing.
+
+    Applied in this order: insert ``episodes``; set ``update_episode_extraction`` states; upsert
+    ``memories`` by id (the new row replaces the old one, with its sources, FTS entry and, when given in
+    ``vectors``, its unit-length float32 embedding); delete ``delete_memories`` (with sources, vectors and
+    index entries); delete ``delete_episodes``; delete each of ``delete_episodes_if_orphaned`` that no
+    remaining memory cites; blank ``old_memory``/``new_memory`` of every history event of the memories in
+    ``erase_history_text`` (content-free tombstones stay); insert ``history``."""
+
+    episodes: list[Episode] = field(default_factory=list)
+    memories: list[MemoryItem] = field(default_factory=list)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    history: list[HistoryEvent] = field(default_factory=list)
+    delete_memories: list[str] = field(default_factory=list)
+    delete_episodes: list[str] = field(default_factory=list)
+    delete_episodes_if_orphaned: list[str] = field(default_factory=list)
+    erase_history_text: list[str] = field(default_factory=list)
+    update_episode_extraction: dict[str, str] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not (self.episodes or self.memories or self.history or self.delete_memories or self.delete_episodes
+                    or self.delete_episodes_if_orphaned or self.erase_history_text or self.update_episode_extraction)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A memory id with one retrieval signal's raw score (higher is better)."""
+
+    memory_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Which memories to list: a scope (required by the facade), optional filters, paging."""
+
+    scope: Scope
+    node: FilterNode | None = None
+    limit: int = 100
+    offset: int = 0
+    include_invalid: bool = True
+    include_quarantined: bool = False
+    kinds: tuple[str, ...] = ()
+
+
+class Store(ABC):
+    """Durable home of episodes, memories, history and their lexical and vector indexes."""
+
+    @abstractmethod
+    def apply(self, changes: ChangeSet) -> None:
+        """Commit ``changes`` in one transaction (inside ``locked`` when one is open)."""
+
+    @abstractmethod
+    def locked(self, scope: Scope) -> AbstractContextManager[None]:
+        """Serialise read-decide-write sequences for ``scope`` across threads and processes.
+
+        Reads and ``apply`` calls made inside see a consistent state and commit together."""
+
+    @abstractmethod
+    def get_memories(self, ids: Sequence[str]) -> list[MemoryItem]:
+        """The memories with these ids, in the given order; unknown ids are skipped."""
+
+    @abstractmethod
+    def list_memories(self, query: ListQuery) -> list[MemoryItem]:
+        """Memories in a scope matching the filters, newest first."""
+
+    @abstractmethod
+    def count_memories(self, query: ListQuery) -> int:
+        """How many memories ``list_memories`` would return without paging."""
+
+    @abstractmethod
+    def get_episodes(self, ids: Sequence[str]) -> list[Episode]:
+        """The episodes with these ids, in the given order; unknown ids are skipped."""
+
+    @abstractmethod
+    def list_episodes(self, scope: Scope, *, limit: int = 1000, offset: int = 0,
+                      extraction: str | None = None) -> list[Episode]:
+        """Episodes in a scope in event-time order (optionally only one extraction state)."""
+
+    @abstractmethod
+    def history(self, memory_id: str) -> list[HistoryEvent]:
+        """Every recorded change to a memory, oldest first."""
+
+    @abstractmethod
+    def lexical_search(self, terms: Sequence[str], query: ListQuery) -> list[Candidate]:
+        """BM25-ranked active, valid memories in scope containing any of ``terms``."""
+
+    @abstractmethod
+    def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:
+        """Active, valid memories in scope by cosine similarity to ``vector``."""
+
+    @abstractmethod
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored embeddings of these memories."""
+
+    @abstractmethod
+    def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
+        """All memory ids and episode ids stored in ``scope`` (for delete_all and erasure)."""
+
+    @abstractmethod
+    def touch(self, ids: Sequence[str]) -> None:
+        """Record that these memories were recalled (strength/recency signals)."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Remove everything from the store (all scopes)."""
+
+    @abstractmethod
+    def stats(self, scope: Scope | None = None) -> dict[str, int | str]:
+        """Counts of episodes, memories, history events and the backend's facts."""
+
+    @abstractmethod
+    def iter_all(self) -> Iterator[Episode | MemoryItem | HistoryEvent]:
+        """Every record, for export and migration (episodes first, then memories, then history)."""
+
+    @abstractmethod
+    def embedder_signature(self, signature: str) -> str:
+        """Record the embedder signature on first use; return the one the store was built with."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and files."""

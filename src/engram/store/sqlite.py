@@ -1,0 +1,445 @@
+"""The embedded default store: one SQLite file (WAL) with FTS5 for BM25 and float32 vectors in a
+table, searched by an exact numpy scan over a per-scope matrix cached in memory.
+
+Why exact numpy search: measured on 2 cores for 384-d top-10, numpy scans 100k vectors in ~3.5 ms
+(26 ms at 1M), sqlite-vec's brute force is ~8x slower, and HNSW libraries answer in under 1 ms but
+take minutes to build and need a second file to keep consistent with the database. Scopes are
+usually far smaller than the whole store, so the scan is cheap and always exact."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engram.errors import StorageError
+from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
+from engram.store.base import Candidate, ChangeSet, ListQuery, Store
+from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
+from engram.store.sqlite_sql import where_clause
+from engram.timeutil import from_storage, to_storage, utcnow
+
+_CHUNK = 500
+_VECTOR_CACHE_ENTRIES = 8
+_MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
+                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at")
+_EPISODE_COLUMNS = ("id, user_id, agent_id, run_id, role, name, content, occurred_at, recorded_at, metadata, "
+                    "hash, extraction")
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" for _ in range(count))
+
+
+def _maybe_time(text: str | None) -> Any:
+    return from_storage(text) if text else None
+
+
+def _fts_query(terms: Sequence[str]) -> str:
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+class SQLiteStore(Store):
+    """Store backed by one SQLite file. Safe across threads (one guarded connection) and across
+    processes (WAL, ``BEGIN IMMEDIATE`` write transactions, a generous busy timeout)."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", busy_timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StorageError(f"unknown synchronous mode {synchronous!r}", field="sqlite_synchronous")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_s
+            )
+            self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._connection.execute("PRAGMA journal_mode = WAL")
+            self._connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._connection.execute("PRAGMA foreign_keys = ON")
+            self._connection.execute("PRAGMA secure_delete = ON")
+            migrate(self._connection)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite store at {self.path}: {exc}", field="path",
+                               hint="check the path is a writable Engram database file") from exc
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._local_writes = 0
+        self._cache_stamp: tuple[int, int] = (-1, -1)
+        self._vector_cache: OrderedDict[tuple[str, tuple[object, ...]], tuple[list[str], np.ndarray, np.ndarray]] = (
+            OrderedDict())
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Hold the connection lock and turn sqlite3 errors into StorageError."""
+        with self._lock:
+            try:
+                yield self._connection
+            except sqlite3.Error as exc:
+                raise StorageError(f"SQLite error on {self.path.name}: {exc}",
+                                   hint="the store is unchanged; retry, or check disk space and permissions") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._guard() as connection:
+            outermost = self._depth == 0
+            if outermost:
+                connection.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield connection
+            except BaseException:
+                self._depth -= 1
+                if outermost:
+                    connection.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outermost:
+                connection.execute("COMMIT")
+
+    @contextmanager
+    def locked(self, scope: Scope) -> Iterator[None]:
+        with self._transaction():
+            yield
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def apply(self, changes: ChangeSet) -> None:
+        if changes.is_empty():
+            return
+        with self._transaction() as connection:
+            self._local_writes += 1
+            connection.executemany(
+                f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({_placeholders(12)})",
+                [(e.id, e.user_id, e.agent_id, e.run_id, e.role, e.name, e.content, to_storage(e.occurred_at),
+                  to_storage(e.recorded_at), json.dumps(e.metadata), e.hash, e.extraction) for e in changes.episodes],
+            )
+            connection.executemany(
+                "UPDATE episodes SET extraction = ? WHERE id = ?",
+                [(state, episode_id) for episode_id, state in changes.update_episode_extraction.items()],
+            )
+            for memory in changes.memories:
+                self._upsert_memory(connection, memory, changes.vectors.get(memory.id))
+            self._delete_memories(connection, changes.delete_memories)
+            for chunk in _chunks(changes.delete_episodes):
+                connection.execute(f"DELETE FROM episodes WHERE id IN ({_placeholders(len(chunk))})", list(chunk))
+            for chunk in _chunks(changes.delete_episodes_if_orphaned):
+                connection.execute(
+                    f"DELETE FROM episodes WHERE id IN ({_placeholders(len(chunk))}) "
+                    "AND NOT EXISTS (SELECT 1 FROM memory_sources s WHERE s.episode_id = episodes.id)", list(chunk))
+            for chunk in _chunks(changes.erase_history_text):
+                connection.execute(
+                    f"UPDATE history SET old_memory = NULL, new_memory = NULL, metadata = '{{}}' "
+                    f"WHERE memory_id IN ({_placeholders(len(chunk))})", list(chunk))
+            connection.executemany(
+                "INSERT INTO history (id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, "
+                "agent_id, run_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(h.id, h.memory_id, h.event.value, h.old_memory, h.new_memory, to_storage(h.created_at), h.actor,
+                  h.user_id, h.agent_id, h.run_id, json.dumps(h.metadata)) for h in changes.history],
+            )
+
+    def _upsert_memory(self, connection: sqlite3.Connection, memory: MemoryItem, vector: np.ndarray | None) -> None:
+        values = (memory.id, memory.memory, memory.kind, memory.user_id, memory.agent_id, memory.run_id,
+                  json.dumps(memory.metadata), to_storage(memory.valid_from) if memory.valid_from else None,
+                  to_storage(memory.valid_to) if memory.valid_to else None, to_storage(memory.created_at),
+                  to_storage(memory.updated_at), memory.hash, memory.status, memory.writer, memory.index_keys,
+                  memory.access_count, to_storage(memory.last_accessed_at) if memory.last_accessed_at else None)
+        row = connection.execute(
+            f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({_placeholders(17)}) "
+            "ON CONFLICT(id) DO UPDATE SET text=excluded.text, kind=excluded.kind, metadata=excluded.metadata, "
+            "valid_from=excluded.valid_from, valid_to=excluded.valid_to, updated_at=excluded.updated_at, "
+            "hash=excluded.hash, status=excluded.status, writer=excluded.writer, index_keys=excluded.index_keys, "
+            "access_count=excluded.access_count, last_accessed_at=excluded.last_accessed_at RETURNING rowid",
+            values,
+        ).fetchone()
+        rowid = row[0]
+        connection.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, ?)",
+                           (rowid, memory.memory, memory.index_keys))
+        connection.execute("DELETE FROM memory_sources WHERE memory_id = ?", (memory.id,))
+        connection.executemany(
+            "INSERT INTO memory_sources (memory_id, episode_id, position) VALUES (?, ?, ?)",
+            [(memory.id, source.id, position) for position, source in enumerate(memory.sources)],
+        )
+        if vector is not None:
+            connection.execute("INSERT OR REPLACE INTO vectors (memory_id, vec) VALUES (?, ?)",
+                               (memory.id, np.asarray(vector, dtype=np.float32).tobytes()))
+
+    def _delete_memories(self, connection: sqlite3.Connection, ids: Sequence[str]) -> None:
+        for chunk in _chunks(ids):
+            marks = _placeholders(len(chunk))
+            connection.execute(
+                f"DELETE FROM memories_fts WHERE rowid IN (SELECT rowid FROM memories WHERE id IN ({marks}))",
+                list(chunk))
+            connection.execute(f"DELETE FROM memories WHERE id IN ({marks})", list(chunk))
+
+    def touch(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        now = to_storage(utcnow())
+        with self._transaction() as connection:
+            for chunk in _chunks(ids):
+                connection.execute(
+                    f"UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? "
+                    f"WHERE id IN ({_placeholders(len(chunk))})", [now, *chunk])
+
+    def reset(self) -> None:
+        with self._transaction() as connection:
+            self._local_writes += 1
+            for table in ("memory_sources", "vectors", "memories_fts", "memories", "history", "episodes"):
+                connection.execute(f"DELETE FROM {table}")
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get_memories(self, ids: Sequence[str]) -> list[MemoryItem]:
+        found: dict[str, MemoryItem] = {}
+        with self._guard() as connection:
+            for chunk in _chunks(list(dict.fromkeys(ids))):
+                rows = connection.execute(
+                    f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id IN ({_placeholders(len(chunk))})", list(chunk)
+                ).fetchall()
+                memories = [self._memory_from_row(row) for row in rows]
+                self._attach_sources(connection, memories)
+                found.update((memory.id, memory) for memory in memories)
+        return [found[i] for i in ids if i in found]
+
+    def list_memories(self, query: ListQuery) -> list[MemoryItem]:
+        where, params = where_clause(query)
+        with self._guard() as connection:
+            rows = connection.execute(
+                f"SELECT {', '.join('m.' + c.strip() for c in _MEMORY_COLUMNS.split(','))} FROM memories m "
+                f"WHERE {where} ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?",
+                [*params, query.limit, query.offset],
+            ).fetchall()
+            memories = [self._memory_from_row(row) for row in rows]
+            self._attach_sources(connection, memories)
+        return memories
+
+    def count_memories(self, query: ListQuery) -> int:
+        where, params = where_clause(query)
+        with self._guard() as connection:
+            return int(connection.execute(f"SELECT count(*) FROM memories m WHERE {where}", params).fetchone()[0])
+
+    def get_episodes(self, ids: Sequence[str]) -> list[Episode]:
+        found: dict[str, Episode] = {}
+        with self._guard() as connection:
+            for chunk in _chunks(list(dict.fromkeys(ids))):
+                rows = connection.execute(
+                    f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE id IN ({_placeholders(len(chunk))})", list(chunk)
+                ).fetchall()
+                found.update((row[0], self._episode_from_row(row)) for row in rows)
+        return [found[i] for i in ids if i in found]
+
+    def list_episodes(self, scope: Scope, *, limit: int = 1000, offset: int = 0,
+                      extraction: str | None = None) -> list[Episode]:
+        conditions = [f"{column} = ?" for column, _ in scope.items()]
+        params: list[object] = [value for _, value in scope.items()]
+        if extraction is not None:
+            conditions.append("extraction = ?")
+            params.append(extraction)
+        where = " AND ".join(conditions) or "1"
+        with self._guard() as connection:
+            rows = connection.execute(
+                f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE {where} ORDER BY occurred_at, rowid LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        return [self._episode_from_row(row) for row in rows]
+
+    def history(self, memory_id: str) -> list[HistoryEvent]:
+        with self._guard() as connection:
+            rows = connection.execute(
+                "SELECT id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, agent_id, run_id, "
+                "metadata FROM history WHERE memory_id = ? ORDER BY rowid", (memory_id,)
+            ).fetchall()
+        return [self._history_from_row(row) for row in rows]
+
+    def lexical_search(self, terms: Sequence[str], query: ListQuery) -> list[Candidate]:
+        if not terms or query.limit <= 0:
+            return []
+        where, params = where_clause(query)
+        with self._guard() as connection:
+            rows = connection.execute(
+                "SELECT m.id, bm25(memories_fts, 1.0, 0.5) AS rank FROM memories_fts "
+                "JOIN memories m ON m.rowid = memories_fts.rowid "
+                f"WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+                [_fts_query(terms), *params, query.limit],
+            ).fetchall()
+        return [Candidate(row[0], -float(row[1])) for row in rows]
+
+    def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:
+        if query.limit <= 0:
+            return []
+        ids, matrix, valid_to = self._scope_matrix(query)
+        if not ids:
+            return []
+        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        if not query.include_invalid:
+            scores = np.where(valid_to > utcnow().timestamp(), scores, -np.inf)
+        top = min(query.limit, int(np.isfinite(scores).sum()))
+        if top == 0:
+            return []
+        picked = np.argpartition(-scores, top - 1)[:top]
+        picked = picked[np.argsort(-scores[picked], kind="stable")]
+        return [Candidate(ids[i], float(scores[i])) for i in picked]
+
+    def _scope_matrix(self, query: ListQuery) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Ids, vectors and valid_to (epoch seconds, inf when open) of every memory the query's scope,
+        filters and status select, cached until this or another connection writes."""
+        where, params = where_clause(ListQuery(scope=query.scope, node=query.node, include_invalid=True,
+                                               include_quarantined=query.include_quarantined, kinds=query.kinds))
+        key = (where, tuple(params))
+        with self._guard() as connection:
+            stamp = (int(connection.execute("PRAGMA data_version").fetchone()[0]), self._local_writes)
+            if stamp != self._cache_stamp:
+                self._vector_cache.clear()
+                self._cache_stamp = stamp
+            cached = self._vector_cache.get(key)
+            if cached is not None:
+                self._vector_cache.move_to_end(key)
+                return cached
+            rows = connection.execute(
+                f"SELECT m.id, v.vec, m.valid_to FROM memories m JOIN vectors v ON v.memory_id = m.id "
+                f"WHERE {where} ORDER BY m.rowid", params,
+            ).fetchall()
+            ids = [row[0] for row in rows]
+            matrix = (np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
+                      if rows else np.zeros((0, 0), dtype=np.float32))
+            valid_to = np.array([from_storage(row[2]).timestamp() if row[2] else np.inf for row in rows])
+            self._vector_cache[key] = (ids, matrix, valid_to)
+            while len(self._vector_cache) > _VECTOR_CACHE_ENTRIES:
+                self._vector_cache.popitem(last=False)
+        return ids, matrix, valid_to
+
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        vectors: dict[str, np.ndarray] = {}
+        with self._guard() as connection:
+            for chunk in _chunks(list(ids)):
+                for memory_id, blob in connection.execute(
+                    f"SELECT memory_id, vec FROM vectors WHERE memory_id IN ({_placeholders(len(chunk))})", list(chunk)
+                ):
+                    vectors[memory_id] = np.frombuffer(blob, dtype=np.float32).copy()
+        return vectors
+
+    def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
+        if scope.is_empty():
+            raise StorageError("refusing to enumerate an empty scope", field="scope")
+        conditions = " AND ".join(f"{column} = ?" for column, _ in scope.items())
+        params = [value for _, value in scope.items()]
+        with self._guard() as connection:
+            memories = [r[0] for r in connection.execute(f"SELECT id FROM memories WHERE {conditions}", params)]
+            episodes = [r[0] for r in connection.execute(f"SELECT id FROM episodes WHERE {conditions}", params)]
+        return memories, episodes
+
+    def stats(self, scope: Scope | None = None) -> dict[str, int | str]:
+        conditions = " AND ".join(f"{column} = ?" for column, _ in scope.items()) if scope else ""
+        params = [value for _, value in scope.items()] if scope else []
+        where = f"WHERE {conditions}" if conditions else ""
+        with self._guard() as connection:
+            def count(sql: str) -> int:
+                return int(connection.execute(sql, params).fetchone()[0])
+
+            result: dict[str, int | str] = {
+                "backend": "sqlite",
+                "path": str(self.path),
+                "schema_version": SCHEMA_VERSION,
+                "episodes": count(f"SELECT count(*) FROM episodes {where}"),
+                "memories": count(f"SELECT count(*) FROM memories {where}"),
+                "memories_active": count(
+                    f"SELECT count(*) FROM memories {where} {'AND' if where else 'WHERE'} status = 'active' "
+                    "AND valid_to IS NULL"),
+                "memories_quarantined": count(
+                    f"SELECT count(*) FROM memories {where} {'AND' if where else 'WHERE'} status = 'quarantined'"),
+                "history_events": count(f"SELECT count(*) FROM history {where}"),
+                "embedder": self._meta(connection, "embedder") or "",
+            }
+        result["file_bytes"] = sum(p.stat().st_size for p in self._files() if p.exists())
+        return result
+
+    def _files(self) -> list[Path]:
+        return [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
+
+    def iter_all(self) -> Iterator[Episode | MemoryItem | HistoryEvent]:
+        with self._guard() as connection:
+            episode_ids = [r[0] for r in connection.execute("SELECT id FROM episodes ORDER BY rowid")]
+            memory_ids = [r[0] for r in connection.execute("SELECT id FROM memories ORDER BY rowid")]
+            history_rows = connection.execute(
+                "SELECT id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, agent_id, run_id, "
+                "metadata FROM history ORDER BY rowid").fetchall()
+        for chunk in _chunks(episode_ids):
+            yield from self.get_episodes(chunk)
+        for chunk in _chunks(memory_ids):
+            yield from self.get_memories(chunk)
+        for row in history_rows:
+            yield self._history_from_row(row)
+
+    def embedder_signature(self, signature: str) -> str:
+        with self._transaction() as connection:
+            stored = self._meta(connection, "embedder")
+            if stored is None:
+                connection.execute("INSERT INTO meta (key, value) VALUES ('embedder', ?)", (signature,))
+                return signature
+            return stored
+
+    def close(self) -> None:
+        with self._lock:
+            self._vector_cache.clear()
+            self._connection.close()
+
+    # -- row mapping ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _meta(connection: sqlite3.Connection, key: str) -> str | None:
+        row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _memory_from_row(row: Sequence[Any]) -> MemoryItem:
+        return MemoryItem(
+            id=row[0], memory=row[1], kind=row[2], user_id=row[3], agent_id=row[4], run_id=row[5],
+            metadata=json.loads(row[6]), valid_from=_maybe_time(row[7]), valid_to=_maybe_time(row[8]),
+            created_at=from_storage(row[9]), updated_at=from_storage(row[10]), hash=row[11], status=row[12],
+            writer=row[13], index_keys=row[14], access_count=row[15], last_accessed_at=_maybe_time(row[16]),
+        )
+
+    @staticmethod
+    def _attach_sources(connection: sqlite3.Connection, memories: list[MemoryItem]) -> None:
+        by_id = {memory.id: memory for memory in memories}
+        for chunk in _chunks(list(by_id)):
+            rows = connection.execute(
+                "SELECT s.memory_id, e.id, e.occurred_at, e.role, e.name, e.metadata FROM memory_sources s "
+                f"JOIN episodes e ON e.id = s.episode_id WHERE s.memory_id IN ({_placeholders(len(chunk))}) "
+                "ORDER BY s.memory_id, s.position", list(chunk)
+            ).fetchall()
+            for memory_id, episode_id, occurred_at, role, name, metadata in rows:
+                by_id[memory_id].sources.append(SourceRef(
+                    id=episode_id, occurred_at=from_storage(occurred_at), role=role, name=name,
+                    metadata=json.loads(metadata)))
+
+    @staticmethod
+    def _episode_from_row(row: Sequence[Any]) -> Episode:
+        return Episode(
+            id=row[0], user_id=row[1], agent_id=row[2], run_id=row[3], role=row[4], name=row[5], content=row[6],
+            occurred_at=from_storage(row[7]), recorded_at=from_storage(row[8]), metadata=json.loads(row[9]),
+            hash=row[10], extraction=row[11],
+        )
+
+    @staticmethod
+    def _history_from_row(row: Sequence[Any]) -> HistoryEvent:
+        return HistoryEvent(
+            id=row[0], memory_id=row[1], event=HistoryEventType(row[2]), old_memory=row[3], new_memory=row[4],
+            created_at=from_storage(row[5]), actor=row[6], user_id=row[7], agent_id=row[8], run_id=row[9],
+            metadata=json.loads(row[10]),
+        )

@@ -1,0 +1,75 @@
+"""Compiles scope, list options and the ``engram.filters`` tree into SQLite WHERE clauses.
+Values are always bound parameters; only vetted identifiers are spliced into SQL."""
+
+from __future__ import annotations
+
+from engram.errors import FilterError
+from engram.filters import And, Condition, FilterNode, Not, Or
+from engram.store.base import ListQuery
+from engram.timeutil import to_storage, utcnow
+
+_COMPARATORS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_COLUMNS = {
+    "kind": "m.kind", "created_at": "m.created_at", "updated_at": "m.updated_at", "valid_from": "m.valid_from",
+    "valid_to": "m.valid_to", "status": "m.status", "writer": "m.writer", "hash": "m.hash",
+    "user_id": "m.user_id", "agent_id": "m.agent_id", "run_id": "m.run_id",
+}
+
+
+def where_clause(query: ListQuery) -> tuple[str, list[object]]:
+    """``(sql, params)`` selecting the memories (alias ``m``) that ``query`` describes."""
+    parts: list[str] = []
+    params: list[object] = []
+    for column, value in query.scope.items():
+        parts.append(f"m.{column} = ?")
+        params.append(value)
+    if not query.include_invalid:
+        parts.append("(m.valid_to IS NULL OR m.valid_to > ?)")
+        params.append(to_storage(utcnow()))
+    if not query.include_quarantined:
+        parts.append("m.status = 'active'")
+    if query.kinds:
+        parts.append(f"m.kind IN ({', '.join('?' for _ in query.kinds)})")
+        params.extend(query.kinds)
+    if query.node is not None:
+        sql, node_params = _compile(query.node)
+        parts.append(sql)
+        params.extend(node_params)
+    return (" AND ".join(parts) if parts else "1"), params
+
+
+def _compile(node: FilterNode) -> tuple[str, list[object]]:
+    if isinstance(node, And | Or):
+        compiled = [_compile(item) for item in node.items]
+        joiner = " AND " if isinstance(node, And) else " OR "
+        return "(" + joiner.join(sql for sql, _ in compiled) + ")", [p for _, ps in compiled for p in ps]
+    if isinstance(node, Not):
+        sql, params = _compile(node.item)
+        return f"(NOT {sql})", params
+    return _condition(node)
+
+
+def _expression(condition: Condition) -> tuple[str, list[object]]:
+    if condition.is_column:
+        return _COLUMNS[condition.field], []
+    if '"' in condition.field or "\\" in condition.field:
+        raise FilterError("metadata keys in filters must not contain quotes or backslashes", field=condition.field)
+    return "json_extract(m.metadata, ?)", [f'$."{condition.field}"']
+
+
+def _condition(condition: Condition) -> tuple[str, list[object]]:
+    expression, params = _expression(condition)
+    op, value = condition.op, condition.value
+    if op in ("in", "nin"):
+        values = list(value) if isinstance(value, tuple) else [value]
+        placeholders = ", ".join("?" for _ in values)
+        if op == "nin":
+            return f"({expression} IS NULL OR {expression} NOT IN ({placeholders}))", [*params, *params, *values]
+        return f"{expression} IN ({placeholders})", [*params, *values]
+    if op == "contains":
+        return f"instr(lower(CAST({expression} AS TEXT)), lower(?)) > 0", [*params, value]
+    if value is None:
+        return f"{expression} IS {'NOT ' if op == 'ne' else ''}NULL", params
+    if op == "ne":
+        return f"({expression} IS NULL OR {expression} != ?)", [*params, *params, value]
+    return f"{expression} {_COMPARATORS[op]} ?", [*params, value]

@@ -1,0 +1,101 @@
+"""Lossless export and import: JSON lines of ``{"type": "episode"|"memory"|"history", "data": {...}}``.
+
+Memory records carry their embedding (base64 float32) and the embedder signature, so an import into a
+store with the same embedder restores vectors bit for bit; otherwise the text is embedded again."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError as PydanticValidationError
+
+from engram.embed.base import Embedder
+from engram.errors import ValidationError
+from engram.models import Episode, HistoryEvent, MemoryItem
+from engram.store.base import ChangeSet, Store
+
+RECORD_TYPES: dict[str, type[Episode] | type[MemoryItem] | type[HistoryEvent]] = {
+    "episode": Episode, "memory": MemoryItem, "history": HistoryEvent}
+
+
+def export_records(store: Store) -> Iterator[dict[str, Any]]:
+    """Every record of ``store`` (episodes, then memories with vectors, then history)."""
+    signature = store.stats().get("embedder", "")
+    pending: list[MemoryItem] = []
+    for record in store.iter_all():
+        if isinstance(record, MemoryItem):
+            pending.append(record)
+            if len(pending) >= 500:
+                yield from _memory_records(store, pending, str(signature))
+                pending = []
+            continue
+        yield from _memory_records(store, pending, str(signature))
+        pending = []
+        kind = "episode" if isinstance(record, Episode) else "history"
+        yield {"type": kind, "data": record.model_dump(mode="json")}
+    yield from _memory_records(store, pending, str(signature))
+
+
+def _memory_records(store: Store, memories: list[MemoryItem], signature: str) -> Iterator[dict[str, Any]]:
+    if not memories:
+        return
+    vectors = store.get_vectors([memory.id for memory in memories])
+    for memory in memories:
+        record: dict[str, Any] = {"type": "memory", "data": memory.model_dump(mode="json")}
+        vector = vectors.get(memory.id)
+        if vector is not None:
+            record["vector"] = base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode("ascii")
+            record["embedder"] = signature
+        yield record
+
+
+def import_records(store: Store, records: Iterable[dict[str, Any]], *, embedder: Embedder,
+                   batch_size: int = 500) -> dict[str, int]:
+    """Write exported records into ``store`` in batches (each batch one transaction)."""
+    counts = {"episode": 0, "memory": 0, "history": 0}
+    batch = ChangeSet()
+    to_embed: list[MemoryItem] = []
+    size = 0
+    for line_number, record in enumerate(records, start=1):
+        kind, item = _parse(record, line_number)
+        counts[kind] += 1
+        size += 1
+        if isinstance(item, Episode):
+            batch.episodes.append(item)
+        elif isinstance(item, MemoryItem):
+            batch.memories.append(item)
+            vector = record.get("vector")
+            if vector and record.get("embedder") == embedder.signature:
+                batch.vectors[item.id] = np.frombuffer(base64.b64decode(vector), dtype=np.float32).copy()
+            else:
+                to_embed.append(item)
+        else:
+            batch.history.append(item)
+        if size >= batch_size:
+            _flush(store, batch, to_embed, embedder)
+            batch, to_embed, size = ChangeSet(), [], 0
+    _flush(store, batch, to_embed, embedder)
+    return counts
+
+
+def _parse(record: object, line_number: int) -> tuple[str, Episode | MemoryItem | HistoryEvent]:
+    field = f"records[{line_number}]"
+    valid = isinstance(record, dict) and record.get("type") in RECORD_TYPES and isinstance(record.get("data"), dict)
+    if not valid:
+        raise ValidationError("expected {\"type\": \"episode\"|\"memory\"|\"history\", \"data\": {...}}", field=field)
+    assert isinstance(record, dict)
+    kind = str(record["type"])
+    try:
+        return kind, RECORD_TYPES[kind].model_validate(record["data"])
+    except PydanticValidationError as exc:
+        raise ValidationError(f"invalid {kind} record: {exc.errors()[0]['msg']}", field=field) from None
+
+
+def _flush(store: Store, batch: ChangeSet, to_embed: list[MemoryItem], embedder: Embedder) -> None:
+    if to_embed:
+        matrix = embedder.embed([memory.memory for memory in to_embed])
+        batch.vectors.update({memory.id: matrix[i] for i, memory in enumerate(to_embed)})
+    store.apply(batch)

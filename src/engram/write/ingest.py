@@ -1,0 +1,164 @@
+"""Write path, step 1: validate what the caller passed to ``add`` and turn it into episodes.
+
+Nothing is stored here; every problem raises a ValidationError naming the field, before any write."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from engram.config import Limits
+from engram.errors import ScopeMissingError, ValidationError
+from engram.models import Episode, Scope, content_hash
+from engram.timeutil import to_utc, utcnow
+
+MESSAGE_KEYS = frozenset({"role", "content", "name", "timestamp", "occurred_at", "metadata"})
+
+
+def validate_scope(user_id: object, agent_id: object, run_id: object, limits: Limits, *, required: bool) -> Scope:
+    """Check the scope ids' types and sizes; with ``required``, at least one must be given."""
+    values: dict[str, str] = {}
+    for field, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValidationError(f"must be a string, got {type(value).__name__}", field=field)
+        if not value.strip():
+            raise ValidationError("must not be empty", field=field)
+        if len(value) > limits.max_id_chars:
+            raise ValidationError(f"longer than {limits.max_id_chars} characters", field=field)
+        check_text(value, field)
+        values[field] = value
+    scope = Scope(**values)
+    if required and scope.is_empty():
+        raise ScopeMissingError("one of user_id, agent_id or run_id is required", field="user_id",
+                                hint="pass user_id=... (or agent_id/run_id), top-level or inside filters")
+    return scope
+
+
+def check_text(text: str, field: str) -> None:
+    """Reject strings that are not valid Unicode text (lone surrogates, NUL)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"not valid UTF-8 text ({exc.reason} at position {exc.start})", field=field) from None
+    if "\x00" in text:
+        raise ValidationError("contains a NUL character", field=field)
+
+
+def validate_metadata(metadata: object, limits: Limits, *, field: str = "metadata") -> dict[str, Any]:
+    """A JSON-serialisable dict with string keys, within the size and depth limits."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ValidationError(f"must be an object (dict), got {type(metadata).__name__}", field=field)
+    _check_json_value(metadata, field, 0, limits.max_metadata_depth)
+    try:
+        encoded = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"is not JSON-serialisable: {exc}", field=field) from None
+    if len(encoded.encode("utf-8")) > limits.max_metadata_bytes:
+        raise ValidationError(f"larger than {limits.max_metadata_bytes} bytes as JSON", field=field)
+    result: dict[str, Any] = json.loads(encoded)
+    return result
+
+
+def _check_json_value(value: object, field: str, depth: int, max_depth: int) -> None:
+    if depth > max_depth:
+        raise ValidationError(f"nested deeper than {max_depth} levels", field=field)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"keys must be strings, got {type(key).__name__}", field=field)
+            check_text(key, f"{field}.{key}")
+            _check_json_value(item, f"{field}.{key}", depth + 1, max_depth)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_json_value(item, f"{field}[{index}]", depth + 1, max_depth)
+    elif isinstance(value, str):
+        check_text(value, field)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError("NaN and infinity are not valid JSON", field=field)
+    elif not (value is None or isinstance(value, bool | int | float)):
+        raise ValidationError(f"unsupported value type {type(value).__name__}", field=field)
+
+
+def to_episodes(messages: object, *, scope: Scope, metadata: dict[str, Any], timestamp: object,
+                limits: Limits) -> list[Episode]:
+    """Turn ``messages`` (a string, a message dict or a list of them) into validated episodes."""
+    items = _as_message_list(messages, limits)
+    default_time = to_utc(timestamp, field="timestamp") if timestamp is not None else utcnow()
+    recorded_at = utcnow()
+    return [_episode(item, f"messages[{index}]" if isinstance(messages, list) else "messages",
+                     scope=scope, metadata=metadata, default_time=default_time, recorded_at=recorded_at, limits=limits)
+            for index, item in enumerate(items)]
+
+
+def _as_message_list(messages: object, limits: Limits) -> list[object]:
+    if messages is None:
+        raise ValidationError("is required (a string, a message dict or a list of them)", field="messages")
+    if isinstance(messages, str | bytes | Mapping):
+        return [messages]
+    if isinstance(messages, list | tuple):
+        if not messages:
+            raise ValidationError("is an empty list", field="messages")
+        if len(messages) > limits.max_messages_per_add:
+            raise ValidationError(f"more than {limits.max_messages_per_add} messages in one add", field="messages",
+                                  hint="split the batch")
+        return list(messages)
+    raise ValidationError(f"must be a string, a message dict or a list, got {type(messages).__name__}",
+                          field="messages")
+
+
+def _episode(item: object, field: str, *, scope: Scope, metadata: dict[str, Any], default_time: datetime,
+             recorded_at: datetime, limits: Limits) -> Episode:
+    if isinstance(item, str | bytes):
+        item = {"role": "user", "content": item}
+    if not isinstance(item, Mapping):
+        raise ValidationError(f"must be a string or a message dict, got {type(item).__name__}", field=field)
+    unknown = set(item) - MESSAGE_KEYS
+    if unknown:
+        raise ValidationError(f"unknown keys {sorted(map(str, unknown))}", field=field,
+                              hint=f"allowed keys: {', '.join(sorted(MESSAGE_KEYS))}")
+    content = _content(item.get("content"), f"{field}.content", limits)
+    role = item.get("role", "user")
+    if not isinstance(role, str) or not role.strip() or len(role) > 64:
+        raise ValidationError("must be a non-empty string of at most 64 characters", field=f"{field}.role")
+    name = item.get("name")
+    if name is not None:
+        if not isinstance(name, str) or len(name) > limits.max_id_chars:
+            raise ValidationError(f"must be a string of at most {limits.max_id_chars} characters",
+                                  field=f"{field}.name")
+        check_text(name, f"{field}.name")
+    raw_time = item.get("timestamp", item.get("occurred_at"))
+    occurred_at = to_utc(raw_time, field=f"{field}.timestamp") if raw_time is not None else default_time
+    own_metadata = validate_metadata(item.get("metadata"), limits, field=f"{field}.metadata")
+    merged = validate_metadata({**metadata, **own_metadata}, limits, field=f"{field}.metadata")
+    return Episode(
+        user_id=scope.user_id, agent_id=scope.agent_id, run_id=scope.run_id, role=role.strip().lower(),
+        name=name or None, content=content, occurred_at=occurred_at, recorded_at=recorded_at, metadata=merged,
+        hash=content_hash(content),
+    )
+
+
+def _content(value: object, field: str, limits: Limits) -> str:
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"not valid UTF-8 (byte {exc.start})", field=field) from None
+    if isinstance(value, list):
+        value = "\n".join(part["text"] for part in value if isinstance(part, Mapping)
+                          and part.get("type") == "text" and isinstance(part.get("text"), str))
+    if not isinstance(value, str):
+        raise ValidationError(f"must be a string, got {type(value).__name__}", field=field)
+    if not value.strip():
+        raise ValidationError("must not be empty", field=field)
+    if len(value) > limits.max_content_chars:
+        raise ValidationError(f"{len(value)} characters is over the limit of {limits.max_content_chars}", field=field,
+                              hint="split long documents into several messages")
+    check_text(value, field)
+    return value

@@ -1,0 +1,31 @@
+"""Write path, offline derivation: every conversational episode becomes one verbatim memory.
+
+The memory's text is the message itself; the speaker's name goes into the index keys so that
+"what did Caroline say..." finds her turns without changing what is returned."""
+
+from __future__ import annotations
+
+from engram.models import Episode, MemoryItem, MemoryKind, SourceRef, content_hash
+
+#: Roles whose messages are instructions to a model, not things that happened: kept as episodes only.
+NON_MEMORY_ROLES = frozenset({"system", "developer"})
+
+
+def source_ref(episode: Episode) -> SourceRef:
+    """The citation of an episode."""
+    return SourceRef(id=episode.id, occurred_at=episode.occurred_at, role=episode.role, name=episode.name,
+                     metadata=episode.metadata)
+
+
+def verbatim_memories(episodes: list[Episode]) -> list[MemoryItem]:
+    """One ``episode``-kind memory per remembered episode, citing exactly that episode."""
+    return [
+        MemoryItem(
+            memory=episode.content, kind=MemoryKind.EPISODE.value, user_id=episode.user_id, agent_id=episode.agent_id,
+            run_id=episode.run_id, metadata=dict(episode.metadata), sources=[source_ref(episode)],
+            valid_from=episode.occurred_at, created_at=episode.recorded_at, updated_at=episode.recorded_at,
+            hash=content_hash(episode.content), writer=episode.role, index_keys=episode.name or "",
+        )
+        for episode in episodes
+        if episode.role not in NON_MEMORY_ROLES
+    ]
