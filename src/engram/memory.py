@@ -147,6 +147,7 @@ class Memory:
         with self._store.locked(current.scope):
             current = self._get_item(memory_id)
             self._store.apply(self._deletion([current], delete_episodes=[]))
+        self._store.purge()
         return {"message": "Memory deleted successfully!", "id": memory_id}
 
     def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -157,6 +158,7 @@ class Memory:
             memory_ids, episode_ids = self._store.scope_ids(scope)
             memories = self._store.get_memories(memory_ids)
             self._store.apply(self._deletion(memories, delete_episodes=episode_ids))
+        self._store.purge()
         return {"message": "Memories deleted successfully!", "deleted_memories": len(memory_ids),
                 "deleted_episodes": len(episode_ids)}
 
@@ -172,6 +174,15 @@ class Memory:
     def reset(self) -> None:
         """Remove everything, for every scope."""
         self._store.reset()
+        self._store.purge()
+
+    def backup(self, target: str) -> None:
+        """Write a consistent online snapshot of the store to ``target`` (SQLite: a database file)."""
+        self._store.backup(target)
+
+    def restore(self, source: str) -> None:
+        """Replace the store's content with a snapshot made by ``backup``."""
+        self._store.restore(source)
 
     # -- read -----------------------------------------------------------------------------------
 

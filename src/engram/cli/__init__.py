@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from engram.cli import commands, io
+from engram.cli import admin, commands, io
 from engram.cli.common import app
 
 
@@ -17,4 +17,4 @@ def _mount_optional() -> None:
 
 _mount_optional()
 
-__all__ = ["app", "commands", "io"]
+__all__ = ["admin", "app", "commands", "io"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engram.errors import ConfigurationError
 from engram.filters import FilterNode
 from engram.models import Episode, HistoryEvent, MemoryItem, Scope
 
@@ -134,6 +135,20 @@ class Store(ABC):
     @abstractmethod
     def embedder_signature(self, signature: str) -> str:
         """Record the embedder signature on first use; return the one the store was built with."""
+
+    @abstractmethod
+    def purge(self) -> None:
+        """Physically erase what deletes left behind: index segments, free pages, write-ahead log."""
+
+    def backup(self, target: str) -> None:
+        """Write a consistent online snapshot of the whole store to ``target``."""
+        raise ConfigurationError(f"{type(self).__name__} has no built-in backup", field="target",
+                                 hint="use `engram export` (lossless JSON lines) or the database's own tools")
+
+    def restore(self, source: str) -> None:
+        """Replace the store's whole content with the snapshot at ``source`` (made by ``backup``)."""
+        raise ConfigurationError(f"{type(self).__name__} has no built-in restore", field="source",
+                                 hint="use `engram import` of an export, or the database's own tools")
 
     @abstractmethod
     def close(self) -> None:

@@ -393,6 +393,48 @@ class SQLiteStore(Store):
                 return signature
             return stored
 
+    def purge(self) -> None:
+        """Merge FTS5 segments (dropping deleted terms), zero freed pages (secure_delete is on) and
+        checkpoint the WAL into the main file, truncating it."""
+        with self._guard() as connection:
+            self._vector_cache.clear()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def backup(self, target: str) -> None:
+        destination = Path(target)
+        if destination.resolve() == self.path.resolve():
+            raise StorageError("the backup target is the store itself", field="target")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with self._guard() as connection:
+            copy = sqlite3.connect(str(destination))
+            try:
+                connection.backup(copy)
+            finally:
+                copy.close()
+
+    def restore(self, source: str) -> None:
+        origin = Path(source)
+        if not origin.is_file():
+            raise StorageError(f"no backup file at {origin}", field="source")
+        snapshot = sqlite3.connect(f"file:{origin}?mode=ro", uri=True)
+        try:
+            if snapshot.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise StorageError(f"{origin} fails SQLite's integrity check", field="source")
+            with self._guard() as connection:
+                self._local_writes += 1
+                self._vector_cache.clear()
+                snapshot.backup(connection)
+                migrate(connection)
+        finally:
+            snapshot.close()
+
     def close(self) -> None:
         with self._lock:
             self._vector_cache.clear()
