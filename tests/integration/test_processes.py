@@ -35,7 +35,7 @@ def run_writer(path: Path, tag: str, batches: int, size: int) -> subprocess.Pope
 
 def test_data_persists_across_processes(db_path: Path, embedder: Embedder) -> None:
     writer = run_writer(db_path, "alice", 2, 3)
-    out, err = writer.communicate(timeout=120)
+    _, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err
     with Memory(path=str(db_path), embedder=embedder) as memory:
         assert memory.get_all(user_id="alice")["total"] == 6

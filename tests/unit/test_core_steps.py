@@ -105,7 +105,8 @@ def test_to_episodes_merges_metadata_and_times() -> None:
     assert episodes[0].metadata == {"a": 2, "b": 1} and episodes[1].metadata == {"a": 1, "b": 1}
     assert episodes[0].occurred_at == datetime(2024, 1, 1, tzinfo=UTC)
     assert episodes[0].name == "Al" and episodes[0].hash != episodes[1].hash
-    parts = to_episodes({"content": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]},
+    content = [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]
+    parts = to_episodes({"content": content},
                         scope=Scope(user_id="u"), metadata={}, timestamp=None, limits=Limits())
     assert parts[0].content == "a\nb"
 
