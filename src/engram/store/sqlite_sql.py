@@ -72,4 +72,9 @@ def _condition(condition: Condition) -> tuple[str, list[object]]:
         return f"{expression} IS {'NOT ' if op == 'ne' else ''}NULL", params
     if op == "ne":
         return f"({expression} IS NULL OR {expression} != ?)", [*params, *params, value]
+    if op in ("gt", "gte", "lt", "lte") and not condition.is_column:
+        # SQLite orders every text above every number; a range only compares values of the same type.
+        types = "'text'" if isinstance(value, str) else "'integer', 'real'"
+        return (f"(json_type(m.metadata, ?) IN ({types}) AND {expression} {_COMPARATORS[op]} ?)",
+                [*params, *params, value])
     return f"{expression} {_COMPARATORS[op]} ?", [*params, value]
