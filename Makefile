@@ -16,7 +16,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev,bench,postgres,server]"
+	$(BIN)/pip install --quiet -e ".[dev,bench,postgres,server,local-llm]"
 
 demo: install
 	$(BIN)/engram demo

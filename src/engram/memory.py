@@ -13,24 +13,30 @@ from typing import Any, TypeVar
 
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
-from engram.errors import ConfigurationError, NotFoundError, ValidationError
+from engram.errors import ConfigurationError, EngramError, NotFoundError, ValidationError
 from engram.filters import parse_filters
+from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
     AddResponse,
+    AnswerResponse,
+    Episode,
     HistoryEvent,
     HistoryEventType,
     MemoryItem,
     Scope,
+    SearchResponse,
     content_hash,
 )
-from engram.providers import make_embedder, open_store
+from engram.providers import make_embedder, make_llm, open_store
+from engram.read.answer import answer_question
 from engram.read.pipeline import run_search
 from engram.read.query import SearchQuery, query_terms
 from engram.read.recipes import RetrievalRecipe, resolve_recipe
 from engram.store.base import ChangeSet, ListQuery, Store
 from engram.timeutil import to_utc, utcnow
 from engram.transfer import export_records, import_records
+from engram.write.infer import infer
 from engram.write.ingest import check_text, to_episodes, validate_metadata, validate_scope
 from engram.write.verbatim import verbatim_memories
 
@@ -49,7 +55,7 @@ class Memory:
     """
 
     def __init__(self, path: str | None = None, url: str | None = None, *, config: EngramConfig | None = None,
-                 store: Store | None = None, embedder: Embedder | None = None) -> None:
+                 store: Store | None = None, embedder: Embedder | None = None, llm: LLM | None = None) -> None:
         base = config or EngramConfig()
         if path is not None or url is not None:
             base = base.model_copy(update={"path": path, "url": url})
@@ -57,6 +63,7 @@ class Memory:
         self.recipe: RetrievalRecipe = resolve_recipe(base.retrieval)
         self._store = store if store is not None else open_store(base)
         self._embedder = embedder
+        self.llm = llm if llm is not None else make_llm(base.llm)
         self._embedder_lock = threading.Lock()
         self._embedder_checked = False
 
@@ -108,6 +115,9 @@ class Memory:
         limits = self.config.limits
         extra = validate_metadata(metadata, limits)
         episodes = to_episodes(messages, scope=scope, metadata=extra, timestamp=timestamp, limits=limits)
+        use_llm = bool(infer) and self.llm is not None
+        if use_llm:
+            episodes = [episode.model_copy(update={"extraction": "pending"}) for episode in episodes]
         memories = verbatim_memories(episodes)
         vectors = self._embed(memories)
         history = [HistoryEvent(memory_id=m.id, event=HistoryEventType.ADD, new_memory=m.memory, actor="add",
@@ -117,10 +127,43 @@ class Memory:
             results=[AddEvent(id=m.id, memory=m.memory, event=HistoryEventType.ADD, kind=m.kind,
                               episode_ids=m.source_ids) for m in memories],
             episodes=[episode.id for episode in episodes],
-            infer="offline" if infer else "off",
-            notes=[OFFLINE_NOTE] if infer else [],
+            infer="llm" if use_llm else "offline" if infer else "off",
+            notes=[OFFLINE_NOTE] if infer and not use_llm else [],
         )
+        if use_llm:
+            self._infer(episodes, scope, response)
         return response.model_dump(mode="json")
+
+    def _infer(self, episodes: list[Episode], scope: Scope, response: AddResponse) -> None:
+        """Run the LLM write path over stored episodes; failures leave them pending, never lost."""
+        assert self.llm is not None
+        usage = UsageLog()
+        try:
+            outcome = infer(self._store, self.embedder, self.llm, episodes, scope, usage)
+        except EngramError as exc:
+            response.pending = [episode.id for episode in episodes]
+            response.notes.append(f"fact extraction failed; messages kept as pending for `engram maintain`: {exc}")
+        else:
+            response.results.extend(outcome.events)
+            response.pending = outcome.pending_episode_ids
+            response.notes.extend(outcome.notes)
+        response.usage = usage.summary().to_dict()
+
+    def maintain(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                 limit: int = 1000) -> dict[str, Any]:
+        """Retry LLM extraction for episodes left pending (all scopes when none is given)."""
+        if self.llm is None:
+            raise ConfigurationError("maintain needs an LLM", field="llm", hint="set ENGRAM_LLM_BASE_URL and _MODEL")
+        scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
+        pending = self._store.list_episodes(scope, limit=self._limit(limit), extraction="pending")
+        by_scope: dict[Scope, list[Episode]] = {}
+        for episode in pending:
+            by_scope.setdefault(episode.scope, []).append(episode)
+        report = AddResponse(results=[], episodes=[e.id for e in pending], infer="llm")
+        for group_scope, group in by_scope.items():
+            self._infer(group, group_scope, report)
+        return {"processed": len(pending), "still_pending": len(report.pending), "results":
+                [event.model_dump(mode="json") for event in report.results], "notes": report.notes}
 
     def update(self, memory_id: str, text: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         """Replace a memory's text (and metadata, when given); the old text stays in its history."""
@@ -193,15 +236,36 @@ class Memory:
 
         Returns ``{"results": [...], "abstain": bool, "confidence": float}``: ``abstain`` says memory
         probably holds nothing relevant. ``reference_date`` is "now" for the question (recency, time words)."""
-        scope = self._scope(user_id, agent_id, run_id, filters)
+        response = self._search(query, self._scope(user_id, agent_id, run_id, filters),
+                                filters, limit, reference_date, threshold, explain)
+        return response.model_dump(mode="json", exclude_none=not explain)
+
+    def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
+                explain: bool) -> SearchResponse:
         text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
         search_query = SearchQuery(
             text=text, terms=query_terms(text), scope=scope, node=parse_filters(filters).node,
             limit=self._limit(limit), threshold=self._threshold(threshold),
             reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
         )
-        response = run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
-        return response.model_dump(mode="json", exclude_none=not explain)
+        return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
+
+    def answer(self, question: str, *, user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
+               reference_date: Any = None) -> dict[str, Any]:
+        """Answer ``question`` from memory with the configured LLM, citing the memories used (and their
+        source episodes), or abstain ("I don't know") when memory does not hold the answer."""
+        if self.llm is None:
+            raise ConfigurationError("answer needs an LLM", field="llm",
+                                     hint="set ENGRAM_LLM_BASE_URL and ENGRAM_LLM_MODEL, or pass llm=...")
+        scope = self._scope(user_id, agent_id, run_id, filters)
+        found = self._search(question, scope, filters, limit, reference_date, None, False)
+        usage = UsageLog()
+        when = to_utc(reference_date, field="reference_date") if reference_date is not None else None
+        reply = answer_question(self.llm, question, found.results, when, usage=usage)
+        cited = [hit for hit in found.results if hit.id in set(reply.cited_ids)]
+        return AnswerResponse(answer=reply.answer, abstained=reply.abstained, citations=cited,
+                              memories=found.results, usage=usage.summary().to_dict()).model_dump(mode="json")
 
     def get(self, memory_id: str) -> dict[str, Any]:
         """One memory by id (raises NotFoundError when there is none)."""
@@ -341,6 +405,8 @@ class AsyncMemory:
     delete = _in_thread(Memory.delete)
     delete_all = _in_thread(Memory.delete_all)
     history = _in_thread(Memory.history)
+    answer = _in_thread(Memory.answer)
+    maintain = _in_thread(Memory.maintain)
     episodes = _in_thread(Memory.episodes)
     stats = _in_thread(Memory.stats)
     reset = _in_thread(Memory.reset)

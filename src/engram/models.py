@@ -188,4 +188,16 @@ class AddResponse(BaseModel):
     results: list[AddEvent]
     episodes: list[str] = Field(default_factory=list)
     infer: str = "off"
+    pending: list[str] = Field(default_factory=list, description="episodes whose LLM extraction must be retried")
     notes: list[str] = Field(default_factory=list)
+    usage: dict[str, Any] | None = Field(default=None, description="LLM calls, tokens and latency of this add")
+
+
+class AnswerResponse(BaseModel):
+    """What ``answer`` returns: the answer, the memories it cites, all memories it was shown, LLM usage."""
+
+    answer: str
+    abstained: bool
+    citations: list[SearchHit]
+    memories: list[SearchHit]
+    usage: dict[str, Any] | None = None

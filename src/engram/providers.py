@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engram.config import EmbedderConfig, EngramConfig
+from engram.config import EmbedderConfig, EngramConfig, LLMConfig
 from engram.embed.base import Embedder
 from engram.errors import ConfigurationError
+from engram.llm.base import LLM
 from engram.store.base import Store
 
 
@@ -38,3 +39,24 @@ def make_embedder(config: EmbedderConfig) -> Embedder:
 
     options = {key: value for key, value in config.model_dump(exclude={"provider"}).items() if value is not None}
     return build_embedder(config.provider, **options)
+
+
+def make_llm(config: LLMConfig) -> LLM | None:
+    """The configured LLM: an OpenAI-compatible endpoint, a local llama.cpp model, or None."""
+    if not config.enabled:
+        return None
+    if config.provider == "llamacpp":
+        from engram.llm.llamacpp import LlamaCppLLM
+
+        return LlamaCppLLM(model_path=config.model_path)
+    if config.provider != "openai":
+        raise ConfigurationError(f"unknown LLM provider {config.provider!r}", field="llm.provider",
+                                 hint="use 'openai' (any OpenAI-compatible server) or 'llamacpp'")
+    if not config.model:
+        raise ConfigurationError("an LLM base_url needs a model name", field="llm.model",
+                                 hint="set ENGRAM_LLM_MODEL (e.g. gpt-4o-mini, llama3.1:8b)")
+    from engram.llm.openai_compat import OpenAICompatLLM
+
+    return OpenAICompatLLM(base_url=str(config.base_url), model=config.model, api_key=config.api_key,
+                           timeout_s=config.timeout_s, max_retries=config.max_retries,
+                           max_concurrency=config.max_concurrency)

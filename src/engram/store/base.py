@@ -80,6 +80,10 @@ class Store(ABC):
         """The memories with these ids, in the given order; unknown ids are skipped."""
 
     @abstractmethod
+    def memories_citing(self, episode_ids: Sequence[str], *, kind: str | None = None) -> list[MemoryItem]:
+        """Memories (optionally of one kind) whose sources include any of these episodes."""
+
+    @abstractmethod
     def list_memories(self, query: ListQuery) -> list[MemoryItem]:
         """Memories in a scope matching the filters, newest first."""
 

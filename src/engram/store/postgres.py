@@ -267,6 +267,17 @@ class PostgresStore(Store):
             self._attach_sources(connection, list(found.values()))
         return [found[i] for i in ids if i in found]
 
+    def memories_citing(self, episode_ids: Sequence[str], *, kind: str | None = None) -> list[MemoryItem]:
+        unique = list(dict.fromkeys(episode_ids))
+        if not unique:
+            return []
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT DISTINCT s.memory_id FROM memory_sources s JOIN memories m ON m.id = s.memory_id "
+                "WHERE s.episode_id = ANY(%s) AND (%s::text IS NULL OR m.kind = %s)", (unique, kind, kind)
+            ).fetchall()
+        return self.get_memories([row[0] for row in rows])
+
     def list_memories(self, query: ListQuery) -> list[MemoryItem]:
         where, params = where_clause(query)
         with self._connection() as connection:

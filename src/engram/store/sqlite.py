@@ -216,6 +216,16 @@ class SQLiteStore(Store):
                 found.update((memory.id, memory) for memory in memories)
         return [found[i] for i in ids if i in found]
 
+    def memories_citing(self, episode_ids: Sequence[str], *, kind: str | None = None) -> list[MemoryItem]:
+        ids: list[str] = []
+        with self._guard() as connection:
+            for chunk in _chunks(list(dict.fromkeys(episode_ids))):
+                ids.extend(row[0] for row in connection.execute(
+                    "SELECT DISTINCT s.memory_id FROM memory_sources s JOIN memories m ON m.id = s.memory_id "
+                    f"WHERE s.episode_id IN ({_placeholders(len(chunk))}) AND (? IS NULL OR m.kind = ?)",
+                    [*chunk, kind, kind]))
+        return self.get_memories(list(dict.fromkeys(ids)))
+
     def list_memories(self, query: ListQuery) -> list[MemoryItem]:
         where, params = where_clause(query)
         with self._guard() as connection:

@@ -1,0 +1,181 @@
+"""Write path with an LLM: stored episodes in, consolidated facts out.
+
+Runs after the episodes (and their verbatim memories) are committed, so no LLM failure can lose what
+was said. Steps: extract facts (one call per batch) -> find candidate facts already stored -> decide
+ADD / UPDATE / INVALIDATE / NOOP (offline duplicate check first, then one batched call) -> commit the
+decisions, the fact-augmented keys of the source turns, and the episodes' extraction state together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from engram.embed.base import Embedder
+from engram.errors import LLMError
+from engram.llm.base import LLM, UsageLog
+from engram.models import (
+    AddEvent,
+    Episode,
+    HistoryEvent,
+    HistoryEventType,
+    MemoryItem,
+    MemoryKind,
+    Scope,
+    SourceRef,
+    content_hash,
+)
+from engram.read.fuse import reciprocal_rank_fusion
+from engram.read.query import query_terms
+from engram.store.base import ChangeSet, ListQuery, Store
+from engram.timeutil import utcnow
+from engram.write.consolidate import Action, Decision, decide, exact_or_near_duplicate
+from engram.write.extract import ExtractedFact, extract_facts
+from engram.write.verbatim import source_ref
+
+CANDIDATES_PER_FACT = 5
+FACT_KINDS = ("fact", "preference", "plan", "event")
+
+
+@dataclass
+class InferOutcome:
+    """What the LLM path did: events for the add response, episodes left pending, notes."""
+
+    events: list[AddEvent] = field(default_factory=list)
+    pending_episode_ids: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def fact_candidates(store: Store, scope: Scope, texts: Sequence[str],
+                    vectors: np.ndarray) -> dict[int, list[MemoryItem]]:
+    """Per new fact, the stored current facts most like it (hybrid lexical + dense, scoped)."""
+    query = ListQuery(scope=scope, include_invalid=False, kinds=FACT_KINDS, limit=CANDIDATES_PER_FACT)
+    ranked: dict[int, list[str]] = {}
+    for index, text in enumerate(texts):
+        rankings = {"lexical": store.lexical_search(query_terms(text), query),
+                    "dense": store.vector_search(vectors[index], query)}
+        fused = reciprocal_rank_fusion(rankings, {"lexical": 1.0, "dense": 1.0}, 60.0)
+        ranked[index] = [item.memory_id for item in fused[:CANDIDATES_PER_FACT]]
+    found = {m.id: m for m in store.get_memories([i for ids in ranked.values() for i in ids])}
+    return {index: [found[i] for i in ids if i in found] for index, ids in ranked.items()}
+
+
+def infer(store: Store, embedder: Embedder, llm: LLM, episodes: list[Episode], scope: Scope,
+          usage: UsageLog) -> InferOutcome:
+    """Extract, consolidate and commit facts for already-stored ``episodes``."""
+    outcome = InferOutcome()
+    extraction = extract_facts(llm, episodes, usage=usage)
+    outcome.pending_episode_ids = list(extraction.failed_episode_ids)
+    if extraction.errors:
+        outcome.notes.append(f"extraction failed for {len(extraction.failed_episode_ids)} message(s), kept as "
+                             f"pending for `engram maintain`: {extraction.errors[0]}")
+    facts = extraction.facts
+    done = [episode_id for episode_id in extraction.processed_episode_ids
+            if episode_id not in set(extraction.failed_episode_ids)]
+    if not facts:
+        store.apply(ChangeSet(update_episode_extraction={episode_id: "done" for episode_id in done}))
+        return outcome
+    texts = [fact.text for fact in facts]
+    vectors = embedder.embed(texts)
+    candidates = fact_candidates(store, scope, texts, vectors)
+    candidate_vectors = store.get_vectors([m.id for ms in candidates.values() for m in ms])
+    try:
+        decisions = decide(llm, facts, candidates, fact_vectors=list(vectors), candidate_vectors=candidate_vectors,
+                           usage=usage)
+    except LLMError as exc:
+        outcome.pending_episode_ids = sorted({*outcome.pending_episode_ids, *done})
+        outcome.notes.append(f"consolidation failed, facts not stored; messages kept as pending: {exc}")
+        return outcome
+    by_id = {episode.id: episode for episode in episodes}
+    with store.locked(scope):
+        changes = _changes(store, facts, decisions, vectors, by_id, scope, outcome)
+        changes.update_episode_extraction = {episode_id: "done" for episode_id in done}
+        store.apply(changes)
+    return outcome
+
+
+def _changes(store: Store, facts: list[ExtractedFact], decisions: list[Decision], vectors: np.ndarray,
+             episodes: dict[str, Episode], scope: Scope, outcome: InferOutcome) -> ChangeSet:
+    changes = ChangeSet()
+    now = utcnow()
+    for decision in decisions:
+        fact = facts[decision.fact_index]
+        decision = _recheck_duplicates(store, scope, fact, decision, vectors[decision.fact_index])
+        sources = [source_ref(episodes[i]) for i in fact.source_episode_ids if i in episodes]
+        found = store.get_memories([decision.target_id]) if decision.target_id else []
+        target = found[0] if found else None
+        if decision.action == Action.NOOP and target is not None:
+            known = set(target.source_ids)
+            extra = [source for source in sources if source.id not in known]
+            if extra:
+                changes.memories.append(target.model_copy(update={"sources": [*target.sources, *extra],
+                                                                   "updated_at": now}))
+            outcome.events.append(AddEvent(id=target.id, memory=target.memory, event=HistoryEventType.NOOP,
+                                           kind=target.kind, episode_ids=fact.source_episode_ids))
+            continue
+        created = _fact_memory(fact, decision.text, scope, sources, now)
+        if target is not None and decision.action in (Action.UPDATE, Action.INVALIDATE):
+            event = HistoryEventType.UPDATE if decision.action == Action.UPDATE else HistoryEventType.INVALIDATE
+            closed = target.model_copy(update={"valid_to": now, "updated_at": now,
+                                               "metadata": {**target.metadata, "superseded_by": created.id}})
+            created.metadata["supersedes"] = target.id
+            changes.memories.append(closed)
+            changes.history.append(HistoryEvent(memory_id=target.id, event=event, old_memory=target.memory,
+                                                new_memory=created.memory, actor="infer", user_id=scope.user_id,
+                                                agent_id=scope.agent_id, run_id=scope.run_id,
+                                                metadata={"reason": decision.reason, "superseded_by": created.id}))
+            outcome.events.append(AddEvent(id=created.id, memory=created.memory, event=event, kind=created.kind,
+                                           episode_ids=created.source_ids, previous_memory=target.memory))
+        else:
+            outcome.events.append(AddEvent(id=created.id, memory=created.memory, event=HistoryEventType.ADD,
+                                           kind=created.kind, episode_ids=created.source_ids))
+        changes.memories.append(created)
+        changes.vectors[created.id] = vectors[decision.fact_index]
+        changes.history.append(HistoryEvent(memory_id=created.id, event=HistoryEventType.ADD,
+                                            new_memory=created.memory, actor="infer", user_id=scope.user_id,
+                                            agent_id=scope.agent_id, run_id=scope.run_id))
+    changes.memories.extend(_augmented_turns(store, facts, episodes))
+    return changes
+
+
+def _recheck_duplicates(store: Store, scope: Scope, fact: ExtractedFact, decision: Decision,
+                        vector: np.ndarray) -> Decision:
+    """Inside the scope lock: an ADD whose fact another writer stored meanwhile becomes a NOOP."""
+    if decision.action != Action.ADD:
+        return decision
+    current = fact_candidates(store, scope, [decision.text], vector[None, :]).get(0, [])
+    match = exact_or_near_duplicate(decision.text, current, store.get_vectors([m.id for m in current]),
+                                    fact_vector=vector)
+    if match is None:
+        return decision
+    return decision.model_copy(update={"action": Action.NOOP, "target_id": match.memory.id,
+                                       "decided_by": "concurrent_duplicate"})
+
+
+def _fact_memory(fact: ExtractedFact, text: str, scope: Scope, sources: list[SourceRef], now: datetime) -> MemoryItem:
+    valid_from = (datetime(fact.refers_to.year, fact.refers_to.month, fact.refers_to.day, tzinfo=UTC)
+                  if fact.refers_to else fact.observed_at)
+    metadata = {"fact_kind": fact.kind, **({"speaker": fact.speaker} if fact.speaker else {}),
+                **({"time_expression": fact.time_expression} if fact.time_expression else {})}
+    kind = fact.kind if fact.kind in FACT_KINDS else MemoryKind.FACT.value
+    return MemoryItem(memory=text, kind=kind, user_id=scope.user_id, agent_id=scope.agent_id, run_id=scope.run_id,
+                      metadata=metadata, sources=sources, valid_from=valid_from, created_at=now, updated_at=now,
+                      hash=content_hash(text), writer="llm", index_keys=" ".join(fact.keys))
+
+
+def _augmented_turns(store: Store, facts: list[ExtractedFact], episodes: dict[str, Episode]) -> list[MemoryItem]:
+    """Fact-augmented keys: each verbatim turn memory is also indexed under the facts drawn from it."""
+    extra: dict[str, list[str]] = {}
+    for fact in facts:
+        for episode_id in fact.source_episode_ids:
+            extra.setdefault(episode_id, []).extend([fact.text, *fact.keys])
+    turns = store.memories_citing(list(extra), kind=MemoryKind.EPISODE.value) if extra else []
+    updated = []
+    for turn in turns:
+        keys = [key for episode_id in turn.source_ids for key in extra.get(episode_id, [])]
+        addition = " ".join(key for key in dict.fromkeys(keys) if key not in turn.index_keys)
+        if addition:
+            updated.append(turn.model_copy(update={"index_keys": f"{turn.index_keys} {addition}".strip()}))
+    return updated
