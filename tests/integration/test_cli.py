@@ -93,7 +93,7 @@ def test_import_messages_jsonl_with_progress(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["add", "search", "list", "get", "update", "delete", "history", "import",
-                                     "export", "stats", "demo"])
+                                     "export", "stats", "demo", "answer", "maintain", "erase", "backup", "restore"])
 def test_every_command_has_help(command: str) -> None:
     assert "--help" in engram(command, "--help").stdout
 

@@ -163,3 +163,36 @@ def _json_option(value: str | None, option: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise fail(f"{option} is not valid JSON: {exc}") from None
+
+
+@app.command()
+def answer(
+    question: Annotated[str, typer.Argument(help="the question to answer from memory")],
+    limit: Annotated[int, typer.Option("--limit", "-k", help="memories shown to the LLM")] = 10,
+    reference_date: Annotated[str | None, typer.Option(help="'now' for the question (ISO-8601)")] = None,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """Answer a question from memory with the configured LLM (ENGRAM_LLM_*), citing sources."""
+    with open_memory(db, url) as memory:
+        result = memory.answer(question, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit,
+                               reference_date=reference_date)
+
+    def render(r: dict[str, Any]) -> None:
+        console.print(f"[bold]{r['answer']}[/]" + (" [yellow](abstained)[/]" if r["abstained"] else ""))
+        if r["citations"]:
+            render_memories(r["citations"], title="cited memories")
+    emit(result, as_json, render)
+
+
+@app.command()
+def maintain(
+    limit: Annotated[int, typer.Option("--limit", help="pending episodes to process")] = 1000,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """Retry LLM fact extraction for messages whose extraction failed earlier."""
+    with open_memory(db, url) as memory:
+        result = memory.maintain(user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit)
+    emit(result, as_json, lambda r: console.print(
+        f"processed {r['processed']} pending messages; {r['still_pending']} still pending"))
