@@ -1,0 +1,82 @@
+"""Embedders: the :class:`Embedder` interface, the offline ONNX default, an OpenAI-compatible HTTP
+embedder, an optional sentence-transformers one, a query cache, and :func:`build_embedder`.
+
+Provider modules are imported on first use, so importing this package stays cheap (no onnxruntime,
+httpx or torch until an embedder of that kind is built).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from engram.embed.base import Embedder, normalize_rows
+from engram.embed.cache import CachedEmbedder
+from engram.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from engram.embed.onnx_local import OnnxMiniLMEmbedder
+    from engram.embed.openai_compat import EmbeddingHTTPError, OpenAIEmbedder
+    from engram.embed.sentence_transformers import SentenceTransformerEmbedder
+
+#: provider name -> (module, class) of its embedder.
+PROVIDERS: dict[str, tuple[str, str]] = {
+    "onnx": ("engram.embed.onnx_local", "OnnxMiniLMEmbedder"),
+    "openai": ("engram.embed.openai_compat", "OpenAIEmbedder"),
+    "sentence-transformers": ("engram.embed.sentence_transformers", "SentenceTransformerEmbedder"),
+}
+_LAZY_EXPORTS = {
+    "OnnxMiniLMEmbedder": "engram.embed.onnx_local",
+    "OpenAIEmbedder": "engram.embed.openai_compat",
+    "EmbeddingHTTPError": "engram.embed.openai_compat",
+    "SentenceTransformerEmbedder": "engram.embed.sentence_transformers",
+}
+DEFAULT_QUERY_CACHE_SIZE = 256
+
+__all__ = [
+    "PROVIDERS",
+    "CachedEmbedder",
+    "Embedder",
+    "EmbeddingHTTPError",
+    "OnnxMiniLMEmbedder",
+    "OpenAIEmbedder",
+    "SentenceTransformerEmbedder",
+    "build_embedder",
+    "normalize_rows",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engram.embed' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_embedder(
+    provider: str = "onnx", *, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE, **options: Any
+) -> Embedder:
+    """Build the embedder of ``provider`` (``onnx``, ``openai`` or ``sentence-transformers``).
+
+    ``options`` are the provider class's keyword arguments; options set to None count as not given,
+    so a whole config section can be passed. Query vectors are cached (LRU of ``query_cache_size``
+    queries; 0 turns the cache off).
+    """
+    key = provider.strip().lower().replace("_", "-") if isinstance(provider, str) else ""
+    if key not in PROVIDERS:
+        raise ConfigurationError(
+            f"unknown embedder provider {provider!r}; valid providers: {', '.join(PROVIDERS)}", field="provider"
+        )
+    module, class_name = PROVIDERS[key]
+    embedder_class = getattr(importlib.import_module(module), class_name)
+    given = {option: value for option, value in options.items() if value is not None}
+    accepted = set(inspect.signature(embedder_class).parameters)
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) {unknown} for provider {key!r}; accepted: {', '.join(sorted(accepted))}",
+            field=unknown[0],
+        )
+    embedder: Embedder = embedder_class(**given)
+    return CachedEmbedder(embedder, query_cache_size) if query_cache_size else embedder

@@ -1,0 +1,18 @@
+"""Input checks shared by the embedders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engram.errors import ValidationError
+
+
+def as_text_list(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list of strings; a bare string or a non-string item is a ValidationError."""
+    if isinstance(texts, str | bytes):
+        raise ValidationError("expected a sequence of strings, got a single string", field="texts")
+    items = list(texts)
+    for position, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ValidationError(f"item {position} is {type(item).__name__}, not str", field="texts")
+    return items
