@@ -56,4 +56,4 @@ def to_storage(value: datetime) -> str:
 
 def from_storage(text: str) -> datetime:
     """Inverse of :func:`to_storage`."""
-    return datetime.strptime(text, _STORAGE_FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)

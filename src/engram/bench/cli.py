@@ -1,0 +1,257 @@
+"""``engram bench``: a typer sub-app with ``locomo``, ``longmemeval``, ``scale`` and ``concurrency``.
+
+Progress and tables go to stderr when ``--json`` prints the results JSON to stdout."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from engram.bench.report import (
+    fmt,
+    ordered_systems,
+    plot_scale,
+    render_concurrency_markdown,
+    render_scale_markdown,
+    write_json,
+)
+from engram.bench.runner import RunSettings
+from engram.bench.suite import SYSTEM_NAMES, SuiteRun
+from engram.errors import EngramError, ValidationError
+
+bench_app = typer.Typer(help="Benchmarks: retrieval accuracy (LoCoMo, LongMemEval), scale and concurrency.",
+                        no_args_is_help=True)
+
+
+def parse_ints(text: str, field: str) -> tuple[int, ...]:
+    """``"1,5,10"`` -> ``(1, 5, 10)``; a ValidationError naming ``field`` otherwise."""
+    try:
+        values = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValidationError(f"expected comma-separated integers, got {text!r}", field=field) from None
+    if not values or min(values) < 1:
+        raise ValidationError(f"expected positive integers, got {text!r}", field=field)
+    return tuple(sorted(set(values)))
+
+
+def parse_systems(text: str) -> tuple[str, ...]:
+    """``"engram,bm25"`` -> ``("engram", "bm25")``, checked against the known systems."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in SYSTEM_NAMES]
+    if unknown or not names:
+        raise ValidationError(f"unknown systems {unknown}; choose from {', '.join(SYSTEM_NAMES)}", field="systems")
+    return names
+
+
+class RichProgress:
+    """A rich progress bar fed by the runner."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("starting", total=None)
+
+    def start(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+
+    def advance(self, description: str, amount: int) -> None:
+        self.progress.update(self.task, description=description, advance=amount)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console, transient=False)
+
+
+def _console(json_output: bool) -> Console:
+    return Console(stderr=json_output)
+
+
+def _command() -> str:
+    """The command line as ``engram bench ...``, whether run as ``engram bench`` or ``python -m``."""
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["bench"]:
+        arguments = arguments[1:]
+    return "engram bench " + " ".join(shlex.quote(argument) for argument in arguments)
+
+
+def _fail(error: EngramError) -> None:
+    Console(stderr=True).print(f"[red]error[/red] {error}")
+    raise typer.Exit(2)
+
+
+def summary_table(run: SuiteRun) -> Table:
+    """A compact terminal table of the headline numbers."""
+    results = run.results
+    systems = results["systems"]
+    names = ordered_systems(list(systems))
+    ks = results["settings"]["ks"]
+    table = Table(title=f"{results['benchmark']}: {results['questions']['retrieval_scored']} scored questions")
+    table.add_column("metric")
+    for name in names:
+        table.add_column(name, justify="right")
+    keys = [f"recall@{k}" for k in ks] + [f"ndcg@{max(ks)}"]
+    keys += [f"recall@{b}tok" for b in results["settings"]["budgets"]] + [f"tokens@{max(ks)}"]
+    for key in keys:
+        table.add_row(key, *(fmt(systems[name]["overall"].get(key), 0 if key.startswith("tokens") else 3)
+                             for name in names))
+    table.add_row("search p95 ms", *(fmt(systems[name]["search_latency"]["p95_ms"], 2) for name in names))
+    table.add_row("abstention AUROC", *(fmt(systems[name]["abstention"]["auroc"]) for name in names))
+    return table
+
+
+def _accuracy(benchmark: str, data: Path, k: str, budget: str, out: Path, limit: int | None, depth: int,
+              systems: str, qa: bool, json_output: bool, **options: Any) -> None:
+    from engram.bench.locomo import run_locomo
+    from engram.bench.longmemeval import run_longmemeval
+
+    console = _console(json_output)
+    try:
+        settings = RunSettings(ks=parse_ints(k, "k"), budgets=parse_ints(budget, "budget"), depth=depth, limit=limit)
+        names = parse_systems(systems)
+        runner = run_locomo if benchmark == "locomo" else run_longmemeval
+        with _progress(console) as progress:
+            run = runner(data, settings, out, systems=names, progress=RichProgress(progress), qa=qa,
+                         command=_command(), **options)
+    except EngramError as error:
+        _fail(error)
+        return
+    if json_output:
+        typer.echo(run.files["json"].read_text(encoding="utf-8"))
+        return
+    console.print(summary_table(run))
+    console.print(f"QA: {run.results['qa']['note']}")
+    console.print(f"Report: {run.files['markdown']}  (JSON: {run.files['json']})")
+
+
+DataOption = Annotated[Path, typer.Option("--data", exists=True, dir_okay=False, readable=True,
+                                          help="benchmark JSON file")]
+KOption = Annotated[str, typer.Option("--k", help="cut-offs for recall@k, hit@k, NDCG@k")]
+BudgetOption = Annotated[str, typer.Option("--budget", help="token budgets (characters / 4)")]
+DepthOption = Annotated[int, typer.Option("--depth", min=1, help="hits asked for per search")]
+SystemsOption = Annotated[str, typer.Option("--systems", help="systems to compare")]
+RecipeOption = Annotated[str | None, typer.Option("--recipe", help="Engram retrieval recipe (fast, balanced, best)")]
+QAOption = Annotated[bool, typer.Option("--qa/--no-qa", help="QA accuracy when ENGRAM_LLM_BASE_URL is set")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the results JSON to stdout")]
+OutOption = Annotated[Path, typer.Option("--out", help="output folder")]
+DEFAULT_SYSTEMS = ",".join(SYSTEM_NAMES)
+
+
+@bench_app.command()
+def locomo(
+    data: DataOption,
+    k: KOption = "1,5,10,20",
+    budget: BudgetOption = "500,1000,2000",
+    out: OutOption = Path("bench-out/locomo"),
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N conversations only")] = None,
+    depth: DepthOption = 100,
+    systems: SystemsOption = DEFAULT_SYSTEMS,
+    recipe: RecipeOption = None,
+    speaker_prefix: Annotated[bool, typer.Option(
+        "--speaker-prefix/--no-speaker-prefix", help="index turns as 'Speaker: text' (all systems alike)")] = True,
+    qa: QAOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """LoCoMo evidence retrieval: Engram next to BM25 and dense baselines."""
+    _accuracy("locomo", data, k, budget, out, limit, depth, systems, qa, json_output, recipe=recipe,
+              speaker_prefix=speaker_prefix)
+
+
+@bench_app.command()
+def longmemeval(
+    data: DataOption,
+    k: KOption = "1,5,10,20",
+    budget: BudgetOption = "500,1000,2000",
+    out: OutOption = Path("bench-out/longmemeval"),
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N questions only")] = None,
+    depth: DepthOption = 100,
+    systems: SystemsOption = DEFAULT_SYSTEMS,
+    recipe: RecipeOption = None,
+    qa: QAOption = True,
+    json_output: JsonOption = False,
+) -> None:
+    """LongMemEval evidence retrieval (one fresh store per question)."""
+    _accuracy("longmemeval", data, k, budget, out, limit, depth, systems, qa, json_output, recipe=recipe)
+
+
+@bench_app.command()
+def scale(
+    n: Annotated[str, typer.Option("--n", help="store sizes (memories)")] = "10000,100000",
+    users: Annotated[int, typer.Option("--users", min=1, help="users the memories are spread over")] = 100,
+    queries: Annotated[int, typer.Option("--queries", min=1, help="searches timed per size")] = 300,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="messages per add call")] = 500,
+    embedder_cost: Annotated[bool, typer.Option("--embedder-cost/--no-embedder-cost",
+                                                help="also time the default embedder")] = True,
+    out: OutOption = Path("bench-out/scale"),
+    json_output: JsonOption = False,
+) -> None:
+    """Add throughput, search p50/p95/p99, file size and peak RSS at growing store sizes."""
+    from engram.bench.scale import ScaleSettings, run_scale
+    from engram.bench.suite import default_embedder
+
+    console = _console(json_output)
+    try:
+        settings = ScaleSettings(sizes=parse_ints(n, "n"), users=users, queries=queries, batch=batch)
+        embedder = default_embedder() if embedder_cost else None
+
+        def show(row: dict[str, Any]) -> None:
+            console.print(f"n={row['n']:,}: {row['add_per_s']:,.0f} adds/s, search p50 {row['search']['p50_ms']:.2f} ms"
+                          f" p95 {row['search']['p95_ms']:.2f} ms, peak RSS {row['peak_rss_mb']:.0f} MiB")
+
+        with console.status("measuring (each size in its own process)"):
+            results = run_scale(settings, out, embedder=embedder, on_size=show)
+    except EngramError as error:
+        _fail(error)
+        return
+    results["command"] = _command()
+    plots = plot_scale(results, out)
+    results["plots"] = plots
+    write_json(out / "scale.json", results)
+    (out / "scale.md").write_text(render_scale_markdown(results, plots), encoding="utf-8")
+    if json_output:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        console.print(f"Report: {out / 'scale.md'}")
+
+
+@bench_app.command()
+def concurrency(
+    processes: Annotated[int, typer.Option("--processes", min=1, help="worker processes")] = 4,
+    operations: Annotated[int, typer.Option("--operations", min=1, help="operations per worker")] = 200,
+    add_fraction: Annotated[float, typer.Option("--add-fraction", min=0.0, max=1.0, help="share of adds")] = 0.5,
+    users: Annotated[int, typer.Option("--users", min=1, help="users shared by the workers")] = 2,
+    out: OutOption = Path("bench-out/concurrency"),
+    json_output: JsonOption = False,
+) -> None:
+    """Several processes adding and searching one store file: throughput, errors, latency."""
+    from engram.bench.concurrency import ConcurrencySettings, run_concurrency
+
+    console = _console(json_output)
+    try:
+        settings = ConcurrencySettings(processes=processes, operations=operations, add_fraction=add_fraction,
+                                       users=users)
+        with console.status(f"{processes} processes working on one store"):
+            results = run_concurrency(settings, out)
+    except EngramError as error:
+        _fail(error)
+        return
+    results["command"] = _command()
+    write_json(out / "concurrency.json", results)
+    (out / "concurrency.md").write_text(render_concurrency_markdown(results), encoding="utf-8")
+    if json_output:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        console.print(render_concurrency_markdown(results))
+    if results["errors"] or not results["consistent"]:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    bench_app()

@@ -1,0 +1,27 @@
+"""``engram bench locomo``: evidence retrieval on LoCoMo (categories 1-4; 5 for abstention)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engram.bench.datasets import load_locomo
+from engram.bench.runner import ProgressHook, RunSettings
+from engram.bench.suite import SYSTEM_NAMES, SuiteRun, build_systems, default_embedder, run_suite
+from engram.embed.base import Embedder
+
+BENCHMARK = "locomo"
+
+
+def run_locomo(data: str | Path, settings: RunSettings, out_dir: Path, *,
+               systems: Sequence[str] = SYSTEM_NAMES, embedder: Embedder | None = None,
+               progress: ProgressHook | None = None, qa: bool = True, recipe: str | None = None,
+               speaker_prefix: bool = True, command: str = "") -> SuiteRun:
+    """Load a LoCoMo file, run the systems on it and write the report into ``out_dir``.
+
+    ``speaker_prefix`` gives every system turns written ``"Speaker: text"`` (LoCoMo questions
+    name the speakers); ``recipe`` names Engram's retrieval recipe."""
+    conversations = load_locomo(data, speaker_prefix=speaker_prefix)
+    built = build_systems(systems, embedder or default_embedder(), recipe=recipe)
+    return run_suite(BENCHMARK, conversations, built, settings, out_dir, progress=progress, qa=qa,
+                     data_file=str(data), command=command, recipe=recipe)
