@@ -182,3 +182,35 @@ def test_qa_judge_against_a_local_endpoint(monkeypatch: pytest.MonkeyPatch) -> N
                                                 ("WRONG", False), ("incorrect", False), ("No.", False), ("", False)])
 def test_judge_verdict_parsing(reply: str, verdict: bool) -> None:
     assert parse_verdict(reply) is verdict
+
+
+def test_locomo_with_llm_ingests_with_infer_and_answers(tmp_path: Path, embedder: Embedder,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an OpenAI-compatible endpoint: ingestion runs add(infer=True), QA answers with Memory.answer."""
+    from support.fake_openai import FakeOpenAIServer, Reply
+
+    server = FakeOpenAIServer().start()
+
+    def respond(body: dict[str, object]) -> Reply:
+        text = json.dumps(body)
+        if "CORRECT or WRONG" in text:
+            return Reply.text("CORRECT")
+        if '"name": "answer"' in text or "answer_output" in text.lower() or "<memories>" in text:
+            return Reply.json({"answer": "a scripted answer", "citations": [], "abstain": False})
+        return Reply.json({"facts": [{"text": "a scripted fact", "sources": ["m1"]}]})
+
+    server.responder = respond
+    monkeypatch.setenv("ENGRAM_LLM_BASE_URL", server.url)
+    monkeypatch.setenv("ENGRAM_LLM_MODEL", "fake")
+    try:
+        run = run_locomo(FIXTURES / "locomo_tiny.json", SETTINGS, tmp_path / "out", systems=("engram",),
+                         embedder=embedder, infer=True, qa=True)
+    finally:
+        server.stop()
+    bodies = [json.dumps(request.body) for request in server.chat_requests]
+    assert any("CORRECT or WRONG" in body for body in bodies), "the judge was called"
+    assert any("scripted fact" not in body and "facts" in body for body in bodies), "extraction was called"
+    engram_qa = run.results["systems"]["engram"]["qa"]
+    assert engram_qa["questions"] > 0
+    assert all(engram_qa["per_category"][c] == 1.0 for c in ("multi-hop", "temporal", "single-hop")), engram_qa
+    assert any('"name": "extract"' in body or "extract" in body for body in bodies)

@@ -139,6 +139,7 @@ DepthOption = Annotated[int, typer.Option("--depth", min=1, help="hits asked for
 SystemsOption = Annotated[str, typer.Option("--systems", help="systems to compare")]
 RecipeOption = Annotated[str | None, typer.Option("--recipe", help="Engram retrieval recipe (fast, balanced, best)")]
 QAOption = Annotated[bool, typer.Option("--qa/--no-qa", help="QA accuracy when ENGRAM_LLM_BASE_URL is set")]
+InferOption = Annotated[bool, typer.Option("--infer/--no-infer", help="Engram ingests with the LLM (ENGRAM_LLM_*)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the results JSON to stdout")]
 OutOption = Annotated[Path, typer.Option("--out", help="output folder")]
 DEFAULT_SYSTEMS = ",".join(SYSTEM_NAMES)
@@ -157,11 +158,12 @@ def locomo(
     speaker_prefix: Annotated[bool, typer.Option(
         "--speaker-prefix/--no-speaker-prefix", help="index turns as 'Speaker: text' (all systems alike)")] = True,
     qa: QAOption = True,
+    infer: InferOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """LoCoMo evidence retrieval: Engram next to BM25 and dense baselines."""
     _accuracy("locomo", data, k, budget, out, limit, depth, systems, qa, json_output, recipe=recipe,
-              speaker_prefix=speaker_prefix)
+              speaker_prefix=speaker_prefix, infer=infer)
 
 
 @bench_app.command()
@@ -175,10 +177,12 @@ def longmemeval(
     systems: SystemsOption = DEFAULT_SYSTEMS,
     recipe: RecipeOption = None,
     qa: QAOption = True,
+    infer: InferOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """LongMemEval evidence retrieval (one fresh store per question)."""
-    _accuracy("longmemeval", data, k, budget, out, limit, depth, systems, qa, json_output, recipe=recipe)
+    _accuracy("longmemeval", data, k, budget, out, limit, depth, systems, qa, json_output, recipe=recipe,
+              infer=infer)
 
 
 @bench_app.command()

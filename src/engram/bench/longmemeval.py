@@ -18,9 +18,9 @@ BENCHMARK = "longmemeval"
 def run_longmemeval(data: str | Path, settings: RunSettings, out_dir: Path, *,
                     systems: Sequence[str] = SYSTEM_NAMES, embedder: Embedder | None = None,
                     progress: ProgressHook | None = None, qa: bool = True, recipe: str | None = None,
-                    command: str = "") -> SuiteRun:
+                    infer: bool = False, command: str = "") -> SuiteRun:
     """Load a LongMemEval file, run the systems on it and write the report into ``out_dir``."""
     conversations = load_longmemeval(data)
-    built = build_systems(systems, embedder or default_embedder(), recipe=recipe)
+    built = build_systems(systems, embedder or default_embedder(), recipe=recipe, infer=infer)
     return run_suite(BENCHMARK, conversations, built, settings, out_dir, progress=progress, qa=qa,
                      data_file=str(data), command=command, recipe=recipe)
