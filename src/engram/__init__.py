@@ -1,6 +1,7 @@
 """Engram: long-term memory for LLM agents. Embedded and offline by default, mem0-compatible API."""
 
 from engram import errors
+from engram.client import Client
 from engram.config import EmbedderConfig, EngramConfig, LLMConfig
 from engram.memory import AsyncMemory, Memory
 from engram.models import (
@@ -21,6 +22,7 @@ __all__ = [
     "RECIPES",
     "AddResponse",
     "AsyncMemory",
+    "Client",
     "EmbedderConfig",
     "EngramConfig",
     "Episode",

@@ -71,6 +71,8 @@ class EngramConfig(BaseModel):
     retrieval: RetrievalRecipe | str = "balanced"
     limits: Limits = Field(default_factory=Limits)
     sqlite_synchronous: str = "FULL"
+    guard: bool = Field(True, description="screen writes for memory poisoning and quarantine suspicious ones")
+    guard_threshold: float = Field(0.5, gt=0, le=1)
 
     def resolved_url(self) -> str:
         """The store location as a URL: explicit url, then path, then ENGRAM_DATABASE_URL, then the default file."""

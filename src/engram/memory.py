@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, EngramError, NotFoundError, ValidationError
-from engram.filters import parse_filters
+from engram.filters import Condition, parse_filters
+from engram.guard import Guard
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
@@ -24,6 +25,7 @@ from engram.models import (
     HistoryEvent,
     HistoryEventType,
     MemoryItem,
+    MemoryStatus,
     Scope,
     SearchResponse,
     content_hash,
@@ -31,13 +33,15 @@ from engram.models import (
 from engram.providers import make_embedder, make_llm, open_store
 from engram.read.answer import answer_question
 from engram.read.pipeline import run_search
-from engram.read.query import SearchQuery, query_terms
+from engram.read.query import build_query
 from engram.read.recipes import RetrievalRecipe, resolve_recipe
 from engram.store.base import ChangeSet, ListQuery, Store
 from engram.timeutil import to_utc, utcnow
 from engram.transfer import export_records, import_records
 from engram.write.infer import infer
 from engram.write.ingest import check_text, to_episodes, validate_metadata, validate_scope
+from engram.write.keys import contextual_vectors
+from engram.write.screen import screen_memories
 from engram.write.verbatim import verbatim_memories
 
 T = TypeVar("T")
@@ -64,6 +68,7 @@ class Memory:
         self._store = store if store is not None else open_store(base)
         self._embedder = embedder
         self.llm = llm if llm is not None else make_llm(base.llm)
+        self.guard = Guard(base.guard_threshold) if base.guard else None
         self._embedder_lock = threading.Lock()
         self._embedder_checked = False
 
@@ -119,13 +124,16 @@ class Memory:
         if use_llm:
             episodes = [episode.model_copy(update={"extraction": "pending"}) for episode in episodes]
         memories = verbatim_memories(episodes)
-        vectors = self._embed(memories)
+        vectors = contextual_vectors(memories, self.embedder)
+        if self.guard is not None:
+            memories = screen_memories(self.guard, self._store, scope, memories, vectors,
+                                       {episode.id: episode for episode in episodes})
         history = [HistoryEvent(memory_id=m.id, event=HistoryEventType.ADD, new_memory=m.memory, actor="add",
                                 user_id=m.user_id, agent_id=m.agent_id, run_id=m.run_id) for m in memories]
         self._store.apply(ChangeSet(episodes=episodes, memories=memories, vectors=vectors, history=history))
         response = AddResponse(
             results=[AddEvent(id=m.id, memory=m.memory, event=HistoryEventType.ADD, kind=m.kind,
-                              episode_ids=m.source_ids) for m in memories],
+                              episode_ids=m.source_ids, status=m.status) for m in memories],
             episodes=[episode.id for episode in episodes],
             infer="llm" if use_llm else "offline" if infer else "off",
             notes=[OFFLINE_NOTE] if infer and not use_llm else [],
@@ -214,6 +222,28 @@ class Memory:
         return ChangeSet(delete_memories=ids, delete_episodes=delete_episodes,
                          delete_episodes_if_orphaned=own_episodes, erase_history_text=ids, history=tombstones)
 
+    def quarantined(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                    limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        """Memories the guard quarantined (all scopes when none is given), newest first, with its verdict."""
+        scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
+        query = ListQuery(scope=scope, node=Condition("status", "eq", MemoryStatus.QUARANTINED.value),
+                          include_quarantined=True, limit=self._limit(limit), offset=offset)
+        return {"results": [item.model_dump(mode="json") for item in self._store.list_memories(query)],
+                "total": self._store.count_memories(query)}
+
+    def release(self, memory_id: str) -> dict[str, Any]:
+        """Let a quarantined memory back into search (an admin decision, recorded in its history)."""
+        current = self._get_item(memory_id)
+        if current.status != MemoryStatus.QUARANTINED.value:
+            raise ValidationError("is not quarantined", field="memory_id")
+        with self._store.locked(current.scope):
+            released = current.model_copy(update={"status": MemoryStatus.ACTIVE.value, "updated_at": utcnow()})
+            event = HistoryEvent(memory_id=memory_id, event=HistoryEventType.UPDATE, old_memory=current.memory,
+                                 new_memory=current.memory, actor="quarantine.release", user_id=current.user_id,
+                                 agent_id=current.agent_id, run_id=current.run_id, metadata={"status": "active"})
+            self._store.apply(ChangeSet(memories=[released], history=[event]))
+        return {"message": "Memory released from quarantine", "id": memory_id}
+
     def reset(self) -> None:
         """Remove everything, for every scope."""
         self._store.reset()
@@ -243,8 +273,8 @@ class Memory:
     def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
                 explain: bool) -> SearchResponse:
         text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
-        search_query = SearchQuery(
-            text=text, terms=query_terms(text), scope=scope, node=parse_filters(filters).node,
+        search_query = build_query(
+            text, scope=scope, node=parse_filters(filters).node,
             limit=self._limit(limit), threshold=self._threshold(threshold),
             reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
         )
@@ -405,6 +435,8 @@ class AsyncMemory:
     delete = _in_thread(Memory.delete)
     delete_all = _in_thread(Memory.delete_all)
     history = _in_thread(Memory.history)
+    quarantined = _in_thread(Memory.quarantined)
+    release = _in_thread(Memory.release)
     answer = _in_thread(Memory.answer)
     maintain = _in_thread(Memory.maintain)
     episodes = _in_thread(Memory.episodes)

@@ -180,6 +180,7 @@ class AddEvent(BaseModel):
     kind: str
     episode_ids: list[str] = Field(default_factory=list)
     previous_memory: str | None = None
+    status: str = MemoryStatus.ACTIVE.value
 
 
 class AddResponse(BaseModel):

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 
 from engram.errors import ValidationError
 
-_STORAGE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _MIN_EPOCH = -62_135_596_800  # 0001-01-01
 _MAX_EPOCH = 253_402_300_799  # 9999-12-31 23:59:59
 
@@ -50,8 +49,8 @@ def to_utc(value: object, *, field: str) -> datetime:
 
 
 def to_storage(value: datetime) -> str:
-    """The sortable storage form of an aware datetime."""
-    return value.astimezone(UTC).strftime(_STORAGE_FORMAT)
+    """The sortable storage form of an aware datetime (fixed width, four-digit year)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_storage(text: str) -> datetime:

@@ -80,7 +80,7 @@ def test_order_is_preserved_across_length_sorted_batches(embedder: Embedder) -> 
     small_batches = OnnxMiniLMEmbedder(batch_size=3)
     batched = small_batches.embed(SENTENCES)
     one_by_one = np.stack([embedder.embed([text])[0] for text in SENTENCES])
-    assert cosine_rows(batched, one_by_one).min() > 0.9999
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-6)
     similarity = batched @ one_by_one.T
     assert list(similarity.argmax(axis=1)) == list(range(len(SENTENCES)))
 
@@ -167,6 +167,9 @@ def test_missing_or_unusable_model_files_raise_configuration_errors(tmp_path: Pa
     assert caught.value.field == "tokenizer"
     with pytest.raises(ConfigurationError) as caught:
         OnnxMiniLMEmbedder(model=default_model_path(), tokenizer=DEFAULT_TOKENIZER_PATH, dim=128).embed(["x"])
+    assert caught.value.field == "dim"
+    with pytest.raises(ConfigurationError) as caught:
+        OnnxMiniLMEmbedder(dim=128)
     assert caught.value.field == "dim"
     with pytest.raises(ConfigurationError) as caught:
         OnnxMiniLMEmbedder(batch_size=0)
@@ -323,10 +326,14 @@ def test_openai_unreachable_server_fails_after_retries() -> None:
     assert caught.value.status_code is None and "2 attempts" in caught.value.message
 
 
-def test_openai_rejects_a_bad_base_url() -> None:
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("base_url", "localhost:8080/v1"), ("dimensions", 0), ("timeout", 0), ("max_retries", -1), ("batch_size", 1.5)],
+)
+def test_openai_rejects_bad_options(option: str, value: object) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        OpenAIEmbedder("m", base_url="localhost:8080/v1")
-    assert caught.value.field == "base_url"
+        OpenAIEmbedder("m", **{option: value})  # type: ignore[arg-type]
+    assert caught.value.field == option
 
 
 # --- query cache and factory --------------------------------------------------------------------

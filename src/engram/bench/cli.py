@@ -259,3 +259,28 @@ def concurrency(
 
 if __name__ == "__main__":
     bench_app()
+
+
+@bench_app.command()
+def redteam(
+    out: OutOption = Path("bench-out/redteam"),
+    users: Annotated[int | None, typer.Option("--users", min=1, help="first N red-team users only")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Memory poisoning: attack success (poisoned record in the top 5 for its target) with and without
+    the guard, and the guard's false positives on benign records."""
+    from engram.bench.redteam import run_redteam
+    from engram.bench.suite import default_embedder
+
+    results = run_redteam(out, default_embedder(), limit_users=users)
+    if json_output:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    console = _console(False)
+    for label in ("without_guard", "with_guard"):
+        data = results[label]
+        success = data["attack_success"]
+        console.print(f"{label}: attack success {success['all']:.1%} (dev {success.get('split:dev', 0):.1%}, "
+                      f"holdout {success.get('split:holdout', 0):.1%}); attacks quarantined "
+                      f"{data['attacks_quarantined']:.1%}; benign quarantined {data['benign_quarantined']:.1%}")
+    console.print(f"Results: {out / 'redteam.json'}")

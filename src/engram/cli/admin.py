@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from engram.cli.common import (
     AgentOption,
@@ -69,3 +70,48 @@ def restore(
         counts = memory.stats()
     emit({"restored": str(source), "episodes": counts["episodes"], "memories": counts["memories"]}, as_json,
          lambda r: console.print(f"restored {r['memories']} memories and {r['episodes']} episodes"))
+
+
+quarantine_app = typer.Typer(help="Review records the poisoning guard quarantined.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    limit: Annotated[int, typer.Option("--limit", "-k")] = 100,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """List quarantined memories with the guard's reasons (all scopes unless one is given)."""
+    with open_memory(db, url) as memory:
+        result = memory.quarantined(user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit)
+
+    def render(r: dict[str, Any]) -> None:
+        table = Table(title=f"{r['total']} quarantined")
+        for column in ("id", "user", "writer", "score", "reasons", "memory"):
+            table.add_column(column, overflow="fold")
+        for item in r["results"]:
+            verdict = item["metadata"].get("guard", {})
+            table.add_row(item["id"], str(item["user_id"]), item["writer"], f"{verdict.get('score', 0):.2f}",
+                          ", ".join(verdict.get("reasons", [])[:3]), item["memory"][:200])
+        console.print(table)
+    emit(result, as_json, render)
+
+
+@quarantine_app.command("release")
+def quarantine_release(memory_id: str, db: DbOption = None, url: UrlOption = None,
+                       as_json: JsonOption = False) -> None:
+    """Let a quarantined memory back into search."""
+    with open_memory(db, url) as memory:
+        result = memory.release(memory_id)
+    emit(result, as_json, lambda r: console.print(r["message"]))
+
+
+@quarantine_app.command("drop")
+def quarantine_drop(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Delete a quarantined memory for good."""
+    with open_memory(db, url) as memory:
+        if memory.get(memory_id)["status"] != "quarantined":
+            raise fail(f"{memory_id} is not quarantined; use `engram delete`")
+        result = memory.delete(memory_id)
+    emit(result, as_json, lambda r: console.print(r["message"]))

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engram.embed._validation import require_number
 from engram.embed.base import Embedder
-from engram.errors import ConfigurationError
 
 
 class CachedEmbedder(Embedder):
@@ -20,8 +20,7 @@ class CachedEmbedder(Embedder):
     """
 
     def __init__(self, inner: Embedder, max_entries: int = 256) -> None:
-        if max_entries < 1:
-            raise ConfigurationError(f"must be >= 1, got {max_entries!r}", field="max_entries")
+        require_number(max_entries, "max_entries", minimum=1)
         self.inner = inner
         self.max_entries = max_entries
         self.hits = 0

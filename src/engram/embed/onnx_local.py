@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engram.embed._texts import as_text_list
+from engram.embed._validation import as_text_list, require_number
 from engram.embed.base import Embedder, normalize_rows
 from engram.errors import ConfigurationError, EmbeddingError
 
@@ -88,20 +88,26 @@ class OnnxMiniLMEmbedder(Embedder):
                 field=missing,
                 hint="pass the .onnx file as model= and its tokenizer.json as tokenizer=",
             )
-        _require_positive(max_tokens, "max_tokens", minimum=2)
-        _require_positive(batch_size, "batch_size")
-        self.threads = default_thread_count() if threads is None else _require_positive(threads, "threads")
+        require_number(max_tokens, "max_tokens", minimum=2)
+        require_number(batch_size, "batch_size", minimum=1)
+        if threads is not None:
+            require_number(threads, "threads", minimum=1)
+        if dim is not None:
+            require_number(dim, "dim", minimum=1)
+        self.threads = threads or default_thread_count()
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        self._dim = dim
         if model is None:
+            if self._dim not in (None, DEFAULT_DIM):
+                raise ConfigurationError(f"the default model produces {DEFAULT_DIM}-d vectors", field="dim")
             self._model_path: Path | None = None
             self._tokenizer_path = DEFAULT_TOKENIZER_PATH
-            self._dim: int | None = DEFAULT_DIM
+            self._dim = DEFAULT_DIM
             model_id = name or DEFAULT_MODEL_ID
         else:
             self._model_path = _existing_file(model, "model")
             self._tokenizer_path = _existing_file(tokenizer, "tokenizer")
-            self._dim = None if dim is None else _require_positive(dim, "dim")
             model_id = name or f"{self._model_path.parent.name}/{self._model_path.stem}"
         suffix = "" if max_tokens == DEFAULT_MAX_TOKENS else f"@{max_tokens}"
         self.name = f"onnx:{model_id}{suffix}"
@@ -121,10 +127,10 @@ class OnnxMiniLMEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` in length-sorted batches (less padding), returned in input order."""
         items = as_text_list(texts)
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
         runtime = self._ensure_loaded()
         vectors = np.zeros((len(items), runtime.dim), dtype=np.float32)
-        if not items:
-            return vectors
         encodings = runtime.tokenizer.encode_batch(items)
         order = sorted(range(len(items)), key=lambda index: len(encodings[index].ids))
         for start in range(0, len(order), self.batch_size):
@@ -210,9 +216,3 @@ def _existing_file(path: str | Path | None, field: str) -> Path:
     if resolved is None or not resolved.is_file():
         raise ConfigurationError(f"file not found: {path}", field=field)
     return resolved
-
-
-def _require_positive(value: int, field: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"must be an integer >= {minimum}, got {value!r}", field=field)
-    return value

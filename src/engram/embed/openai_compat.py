@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from engram.embed._texts import as_text_list
+from engram.embed._validation import as_text_list, require_number
 from engram.embed.base import Embedder, normalize_rows
 from engram.errors import ConfigurationError, EmbeddingError
 
@@ -64,11 +64,12 @@ class OpenAIEmbedder(Embedder):
             raise ConfigurationError("a model name is required", field="model")
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"must be an http(s) URL, got {base_url!r}", field="base_url")
-        for field, value in (("dimensions", dimensions or 1), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"must be a positive integer, got {value!r}", field=field)
-        if max_retries < 0 or backoff < 0 or timeout <= 0:
-            raise ConfigurationError("max_retries and backoff must be >= 0, timeout > 0", field="timeout")
+        if dimensions is not None:
+            require_number(dimensions, "dimensions", minimum=1)
+        require_number(batch_size, "batch_size", minimum=1)
+        require_number(max_retries, "max_retries", minimum=0)
+        require_number(backoff, "backoff", minimum=0, integer=False)
+        require_number(timeout, "timeout", minimum=0.001, integer=False)
         self.model = model
         self.url = base_url.rstrip("/") + "/embeddings"
         self.dimensions = dimensions

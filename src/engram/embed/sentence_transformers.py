@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.embed._texts import as_text_list
+from engram.embed._validation import as_text_list, require_number
 from engram.embed.base import Embedder, normalize_rows
 from engram.errors import ConfigurationError, EmbeddingError
 
@@ -37,8 +37,7 @@ class SentenceTransformerEmbedder(Embedder):
             raise ConfigurationError("sentence-transformers is not installed", field="provider", hint=INSTALL_HINT)
         if not model or not isinstance(model, str):
             raise ConfigurationError("a model name or directory is required", field="model")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"must be a positive integer, got {batch_size!r}", field="batch_size")
+        require_number(batch_size, "batch_size", minimum=1)
         self.model = model
         self.device = device
         self.batch_size = batch_size

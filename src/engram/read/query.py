@@ -1,4 +1,4 @@
-"""Read path, step 1: understand the query: scope, filters, search terms, reference date."""
+"""Read path, step 1: understand the query: scope, filters, search terms, reference date, time range."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from datetime import datetime
 
 from engram.filters import FilterNode
 from engram.models import Scope, TimeRange
+from engram.read.timeparse import parse_time_range
+from engram.timeutil import utcnow
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 MAX_TERMS = 64
@@ -45,3 +47,12 @@ def query_terms(text: str) -> tuple[str, ...]:
     words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
     content = [w for w in words if w not in STOPWORDS] or words
     return tuple(dict.fromkeys(content))[:MAX_TERMS]
+
+
+def build_query(text: str, *, scope: Scope, node: FilterNode | None, limit: int, threshold: float | None,
+                reference_date: datetime | None) -> SearchQuery:
+    """A search request: content terms, and the time range the text names, resolved against
+    ``reference_date`` (or now)."""
+    return SearchQuery(text=text, terms=query_terms(text), scope=scope, node=node, limit=limit,
+                       reference_date=reference_date, threshold=threshold,
+                       time_range=parse_time_range(text, reference_date or utcnow()))

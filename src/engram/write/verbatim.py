@@ -1,11 +1,13 @@
 """Write path, offline derivation: every conversational episode becomes one verbatim memory.
 
-The memory's text is the message itself; the speaker's name goes into the index keys so that
-"what did Caroline say..." finds her turns without changing what is returned."""
+The memory's text is the message itself; its index keys hold the speaker's name and the text of the
+neighbouring turns (``engram.write.keys``), so a turn is found by its context without changing what
+is returned or what it cites."""
 
 from __future__ import annotations
 
 from engram.models import Episode, MemoryItem, MemoryKind, SourceRef, content_hash
+from engram.write.keys import with_context_keys
 
 #: Roles whose messages are instructions to a model, not things that happened: kept as episodes only.
 NON_MEMORY_ROLES = frozenset({"system", "developer"})
@@ -18,8 +20,8 @@ def source_ref(episode: Episode) -> SourceRef:
 
 
 def verbatim_memories(episodes: list[Episode]) -> list[MemoryItem]:
-    """One ``episode``-kind memory per remembered episode, citing exactly that episode."""
-    return [
+    """One ``episode``-kind memory per remembered episode, citing exactly that episode, with context keys."""
+    return with_context_keys([
         MemoryItem(
             memory=episode.content, kind=MemoryKind.EPISODE.value, user_id=episode.user_id, agent_id=episode.agent_id,
             run_id=episode.run_id, metadata=dict(episode.metadata), sources=[source_ref(episode)],
@@ -28,4 +30,4 @@ def verbatim_memories(episodes: list[Episode]) -> list[MemoryItem]:
         )
         for episode in episodes
         if episode.role not in NON_MEMORY_ROLES
-    ]
+    ])

@@ -1,0 +1,133 @@
+"""Read path, step 3 (learned recipes): describe each candidate by a few cheap features and rank by a
+linear model whose weights were fitted on LoCoMo and checked leave-one-conversation-out.
+
+Features of a candidate memory (all computed from the candidate pool, no extra index):
+
+- ``lexical``: its BM25 score over text + index keys, divided by the best in the pool;
+- ``dense``: cosine similarity of the query and its stored vector;
+- ``speaker``: 1 when the person who said it is named in the query;
+- ``time_match`` / ``time_near``: its event time falls in the query's time range / in the range or
+  the 14 days after it (events are told a little after they happen);
+- ``day_lexical`` / ``day_dense``: the mean of the 3 best ``lexical`` / ``dense`` values of the pool
+  memories from the same day: a conversation that matches as a whole lifts each of its turns;
+- ``length``: ``log(1 + characters)``: longer turns carry more facts.
+
+The score is ``sigmoid(bias + sum(weight_f * feature_f))``: a probability-like relevance in (0, 1)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from engram.models import MemoryItem, TimeRange
+from engram.read.fuse import Fused
+from engram.write.keys import speaker_of
+
+FEATURES = ("lexical", "dense", "speaker", "time_match", "time_near", "day_lexical", "day_dense", "length")
+#: How many of a day's best pool values its ``day_*`` features average.
+DAY_TOP = 3
+#: Days after a query's time range that still count as ``time_near``.
+TIME_NEAR_DAYS = 14
+_NAME_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+@dataclass
+class Scored:
+    """A candidate with its feature values and linear score (before the sigmoid)."""
+
+    memory: MemoryItem
+    features: dict[str, float]
+    linear: float = 0.0
+    contributions: dict[str, float] = field(default_factory=dict)
+
+
+def query_names(text: str) -> frozenset[str]:
+    """The lower-cased words of the query, possessives stripped ("Ana's" -> "ana"), to match names."""
+    return frozenset(word.lower() for word in _NAME_WORD.findall(text.replace("’", "'")) if len(word) > 1)
+
+
+def speaker_named(memory: MemoryItem, names: frozenset[str]) -> bool:
+    """True when some word of the memory's speaker name (2+ letters) is among the query's words."""
+    speaker = speaker_of(memory)
+    return bool(speaker) and any(part.lower() in names for part in _NAME_WORD.findall(speaker or "")
+                                 if len(part) > 1)
+
+
+def memory_day(memory: MemoryItem) -> date:
+    """The UTC day a memory's event happened (its validity start, else its creation)."""
+    return (memory.valid_from or memory.created_at).date()
+
+
+def candidate_features(memories: Sequence[MemoryItem], lexical: Mapping[str, float], dense: Mapping[str, float],
+                       query_text: str, time_range: TimeRange | None) -> list[Scored]:
+    """Feature values of every candidate memory (see the module docstring)."""
+    best_lexical = max(lexical.values(), default=0.0)
+    names = query_names(query_text)
+    scored = []
+    for memory in memories:
+        raw = lexical.get(memory.id, 0.0)
+        features = {
+            "lexical": raw / best_lexical if best_lexical > 0 else 0.0,
+            "dense": dense.get(memory.id, 0.0),
+            "speaker": float(speaker_named(memory, names)),
+            "length": math.log1p(len(memory.memory)),
+        }
+        features.update(time_features(memory, time_range))
+        scored.append(Scored(memory, features))
+    add_day_features(scored)
+    return scored
+
+
+def time_features(memory: MemoryItem, time_range: TimeRange | None) -> dict[str, float]:
+    """``time_match`` and ``time_near`` of one memory (0 when the query names no time)."""
+    if time_range is None:
+        return {"time_match": 0.0, "time_near": 0.0}
+    moment = memory.valid_from or memory.created_at
+    after_start = time_range.start is None or moment >= time_range.start
+    before_end = time_range.end is None or moment < time_range.end
+    near_end = time_range.end is None or moment < time_range.end + timedelta(days=TIME_NEAR_DAYS)
+    return {"time_match": float(after_start and before_end), "time_near": float(after_start and near_end)}
+
+
+def add_day_features(scored: Sequence[Scored]) -> None:
+    """Set ``day_lexical``/``day_dense``: the mean of the ``DAY_TOP`` best values of the same day (zeros pad)."""
+    by_day: dict[date, list[Scored]] = defaultdict(list)
+    for item in scored:
+        by_day[memory_day(item.memory)].append(item)
+    for group in by_day.values():
+        for name in ("lexical", "dense"):
+            best = sorted((item.features[name] for item in group), reverse=True)[:DAY_TOP]
+            value = sum(best) / DAY_TOP
+            for item in group:
+                item.features[f"day_{name}"] = value
+
+
+def linear_scores(scored: Sequence[Scored], weights: Mapping[str, float]) -> None:
+    """Set each candidate's ``linear`` score and per-feature ``contributions`` (weight * value)."""
+    for item in scored:
+        item.contributions = {name: weights.get(name, 0.0) * item.features.get(name, 0.0) for name in FEATURES}
+        item.linear = sum(item.contributions.values())
+
+
+def sigmoid(value: float) -> float:
+    """The logistic function, safe for large magnitudes."""
+    if value >= 0:
+        return 1.0 / (1.0 + math.exp(-value))
+    exp = math.exp(value)
+    return exp / (1.0 + exp)
+
+
+def rank(scored: Sequence[Scored], bias: float) -> list[Fused]:
+    """Candidates best first as ``Fused`` entries: score ``sigmoid(bias + linear)``, features and
+    weighted contributions as components (for ``explain``)."""
+    ordered = sorted(scored, key=lambda item: -item.linear)
+    return [
+        Fused(item.memory.id, sigmoid(bias + item.linear),
+              {**item.features, **{f"w_{name}": value for name, value in item.contributions.items()},
+               "linear": item.linear})
+        for item in ordered
+    ]

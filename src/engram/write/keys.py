@@ -1,0 +1,85 @@
+"""Write path, offline key expansion: what a memory is *found by*, as opposed to what it *returns*.
+
+A verbatim turn is returned as it was said, but indexed under more than its own words:
+
+- lexical keys: the speaker's name and the text of the neighbouring turns of the same ``add`` call
+  (an answer such as "Street Fighter!" is found by the question that preceded it);
+- its vector: the embedding of ``"Speaker: text"`` mixed with the embeddings of its neighbours,
+  ``unit(v + w * (v_prev + v_next))``, so dense search also sees the exchange around the turn
+  (no extra embedding: each turn is embedded once).
+
+Neighbours are the adjacent memories of one batch in the same scope; a memory added alone has none.
+Measured on LoCoMo (docs/BENCHMARKS.md, "Retrieval ablations"): the context keys and the vector mix
+are the two largest single gains of the offline read path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engram.embed.base import Embedder, normalize_rows
+from engram.models import MemoryItem
+
+#: Weight of each adjacent neighbour's vector in a memory's stored vector (fitted on LoCoMo, checked
+#: leave-one-out); a neighbour at distance d weighs ``NEIGHBOUR_VECTOR_WEIGHT ** d``.
+NEIGHBOUR_VECTOR_WEIGHT = 0.5
+#: How many turns on each side count as context.
+CONTEXT_TURNS = 1
+#: Characters of each neighbour's text kept in the lexical keys.
+MAX_NEIGHBOUR_KEY_CHARS = 2000
+
+
+def speaker_of(memory: MemoryItem) -> str | None:
+    """The name of who said a memory's text (its first source's name), if known."""
+    return next((source.name for source in memory.sources if source.name), None)
+
+
+def embedding_text(memory: MemoryItem) -> str:
+    """The text embedded for a memory: ``"Speaker: text"`` when the speaker is known and not already there."""
+    speaker = speaker_of(memory)
+    text = memory.memory
+    if not speaker or text.startswith(f"{speaker}:"):
+        return text
+    return f"{speaker}: {text}"
+
+
+def neighbours(memories: Sequence[MemoryItem], width: int | None = None) -> list[list[tuple[int, int]]]:
+    """For each memory, ``(batch position, distance)`` of the memories of the same scope at most
+    ``width`` (default ``CONTEXT_TURNS``) places before or after it, nearest first."""
+    width = CONTEXT_TURNS if width is None else width
+    found: list[list[tuple[int, int]]] = []
+    for index, memory in enumerate(memories):
+        near = [(other, abs(other - index)) for other in range(max(0, index - width), min(len(memories), index + width + 1))
+                if other != index and memories[other].scope == memory.scope]
+        found.append(sorted(near, key=lambda pair: (pair[1], pair[0])))
+    return found
+
+
+def with_context_keys(memories: Sequence[MemoryItem]) -> list[MemoryItem]:
+    """Copies of ``memories`` whose ``index_keys`` also hold the text of their neighbours."""
+    expanded = []
+    for memory, near in zip(memories, neighbours(memories), strict=True):
+        context = [memories[i].memory[:MAX_NEIGHBOUR_KEY_CHARS] for i, _ in sorted(near)]
+        keys = "\n".join(part for part in (memory.index_keys, *context) if part)
+        expanded.append(memory.model_copy(update={"index_keys": keys}))
+    return expanded
+
+
+def mix_neighbour_vectors(vectors: np.ndarray, near: Sequence[Sequence[tuple[int, int]]],
+                          weight: float = NEIGHBOUR_VECTOR_WEIGHT) -> np.ndarray:
+    """``unit(v_i + sum(weight ** distance * v_neighbour))`` per row; rows without neighbours stay as they are."""
+    mixed = np.array(vectors, dtype=np.float32, copy=True)
+    for row, pairs in enumerate(near):
+        for neighbour, distance in pairs:
+            mixed[row] += weight ** distance * vectors[neighbour]
+    return normalize_rows(mixed)
+
+
+def contextual_vectors(memories: Sequence[MemoryItem], embedder: Embedder) -> dict[str, np.ndarray]:
+    """The stored vector of each memory: its ``embedding_text`` embedded, mixed with its neighbours'."""
+    if not memories:
+        return {}
+    matrix = embedder.embed([embedding_text(memory) for memory in memories])
+    mixed = mix_neighbour_vectors(matrix, neighbours(memories), NEIGHBOUR_VECTOR_WEIGHT)
+    return {memory.id: mixed[index] for index, memory in enumerate(memories)}

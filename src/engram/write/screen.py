@@ -1,0 +1,53 @@
+"""Write path, screening: every new memory passes the poisoning guard before it is stored.
+
+The guard sees the record, who wrote it (role, name, metadata) and the scope's recent records; a
+suspicious record is still stored (nothing acknowledged is lost) but with ``status="quarantined"``,
+which search and listing exclude until an admin releases it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engram.guard import Guard, GuardContext
+from engram.models import Episode, MemoryItem, MemoryStatus, Scope
+from engram.store.base import ListQuery, Store
+
+RECENT_CONTEXT = 30
+
+
+def screen_memories(guard: Guard, store: Store, scope: Scope, memories: Sequence[MemoryItem],
+                    vectors: dict[str, np.ndarray], episodes: dict[str, Episode]) -> list[MemoryItem]:
+    """The memories with provenance (``writer``) set and suspicious ones quarantined."""
+    recent = list(reversed(store.list_memories(ListQuery(scope=scope, limit=RECENT_CONTEXT))))
+    stored_vectors = store.get_vectors([memory.id for memory in recent])
+    texts = [memory.memory for memory in recent]
+    writers = [memory.writer for memory in recent]
+    rows = [stored_vectors[memory.id] for memory in recent if memory.id in stored_vectors]
+    aligned = len(rows) == len(texts)
+    screened = []
+    for memory in memories:
+        source = episodes.get(memory.source_ids[0]) if memory.source_ids else None
+        vector = vectors.get(memory.id)
+        with_vectors = aligned and vector is not None and bool(rows)
+        context = GuardContext(
+            recent_texts=texts[-RECENT_CONTEXT:], recent_writers=writers[-RECENT_CONTEXT:],
+            recent_embeddings=np.stack(rows[-RECENT_CONTEXT:]) if with_vectors else None,
+            embedding=vector if with_vectors else None,
+        )
+        verdict = guard.screen(memory.memory, role=source.role if source else memory.writer,
+                               metadata=source.metadata if source else memory.metadata,
+                               name=source.name if source else None, context=context)
+        update: dict[str, object] = {"writer": verdict.writer}
+        if verdict.quarantine:
+            update["status"] = MemoryStatus.QUARANTINED.value
+            update["metadata"] = {**memory.metadata, "guard": verdict.to_dict()}
+        screened.append(memory.model_copy(update=update))
+        texts.append(memory.memory)
+        writers.append(verdict.writer)
+        if aligned and vector is not None:
+            rows.append(vector)
+        else:
+            aligned = False
+    return screened
