@@ -99,3 +99,18 @@ def _flush(store: Store, batch: ChangeSet, to_embed: list[MemoryItem], embedder:
         matrix = embedder.embed([memory.memory for memory in to_embed])
         batch.vectors.update({memory.id: matrix[i] for i, memory in enumerate(to_embed)})
     store.apply(batch)
+
+
+def migrate(source: Store, target: Store, *, embedder: Embedder, batch_size: int = 500) -> dict[str, int]:
+    """Copy everything from ``source`` into the empty ``target`` (episodes, memories with their
+    embeddings, history) and verify the counts; ids and timestamps are kept."""
+    counts = target.stats()
+    if int(counts["episodes"]) or int(counts["memories"]) or int(counts["history_events"]):
+        raise ValidationError("the target store is not empty", field="to",
+                              hint="migrate into a new database (or reset the target first)")
+    copied = import_records(target, export_records(source), embedder=embedder, batch_size=batch_size)
+    before, after = source.stats(), target.stats()
+    for key in ("episodes", "memories", "history_events"):
+        if before[key] != after[key]:
+            raise ValidationError(f"{key}: {before[key]} in the source but {after[key]} in the target", field="to")
+    return copied

@@ -27,7 +27,7 @@ from engram.cli.common import (
     fail,
     open_memory,
 )
-from engram.errors import ValidationError
+from engram.errors import EngramError, ValidationError
 from engram.memory import Memory
 
 
@@ -168,3 +168,21 @@ def demo(
                 console.print(f"   {hit['score']:.2f}  {hit['memory']}  [dim]({who}, {when}, "
                               f"episode {source.get('id', '')[:8]})[/]")
     emit(report, as_json, render)
+
+
+@app.command()
+def migrate(
+    source: Annotated[str, typer.Option("--from", help="source store URL (sqlite:///a.db or postgresql://...)")],
+    target: Annotated[str, typer.Option("--to", help="empty target store URL")],
+    as_json: JsonOption = False,
+) -> None:
+    """Move everything (episodes, memories, embeddings, history) from one store to another, losslessly."""
+    from engram.transfer import migrate as migrate_stores
+
+    with open_memory(None, source) as origin, open_memory(None, target) as destination:
+        try:
+            counts = migrate_stores(origin.store, destination.store, embedder=destination.embedder)
+        except EngramError as exc:
+            raise fail(exc) from exc
+    emit({"from": source, "to": target, **counts}, as_json, lambda r: console.print(
+        f"migrated {r['episode']} episodes, {r['memory']} memories, {r['history']} history events"))
