@@ -19,8 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from engram import errors
-from engram.errors import EngramError, StorageError, ValidationError
-from engram.server.auth import SERVICE_ERRORS, RateLimitError
+from engram.errors import SERVICE_ERRORS, EngramError, RateLimitError, StorageError, ValidationError
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 _ERROR_CLASSES: dict[str, type[EngramError]] = {

@@ -87,3 +87,40 @@ class PermissionDeniedError(EngramError):
 
     code = "permission_denied"
     http_status = 403
+
+
+class AuthenticationError(EngramError):
+    """No API key was sent, or the key is unknown or revoked."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class RateLimitError(EngramError):
+    """Too many requests for this key; retry after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: float, field: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, field=field, hint=hint)
+        self.retry_after = retry_after
+
+
+class PayloadTooLargeError(ValidationError):
+    """The request body is larger than the server accepts."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class FeatureUnavailableError(ConfigurationError):
+    """The server cannot do this with its configuration (e.g. answering without an LLM)."""
+
+    code = "not_available"
+    http_status = 503
+
+
+SERVICE_ERRORS: tuple[type[EngramError], ...] = (AuthenticationError, RateLimitError, PayloadTooLargeError,
+                                                 FeatureUnavailableError)

@@ -13,14 +13,16 @@ import pytest
 from engram import Memory
 from engram.client import Client
 from engram.errors import (
+    AuthenticationError,
+    FeatureUnavailableError,
     FilterError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
     ScopeMissingError,
     StorageError,
     ValidationError,
 )
-from engram.server.auth import AuthenticationError, FeatureUnavailableError, RateLimitError
 from engram.server.rest import ServerLimits
 from support.service import Service, running_service
 

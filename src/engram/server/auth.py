@@ -1,5 +1,5 @@
-"""Who is calling and what they may touch: credentials, scope enforcement, rate limits, and the
-service-only error types. Free of web-framework imports, so ``engram.Client`` can use the errors.
+"""Who is calling and what they may touch: credentials, scope enforcement, rate limits. The service
+errors (401, 403, 413, 429, 503) live in ``engram.errors`` with the rest of the family.
 
 A non-admin key is bound to a ``user_id`` and/or ``agent_id``. Whatever ids a request names, the
 server resolves the scope itself: a request naming a different id is refused (403), one naming none
@@ -15,47 +15,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engram.errors import ConfigurationError, EngramError, NotFoundError, PermissionDeniedError, ValidationError
+from engram.errors import (
+    SERVICE_ERRORS,
+    AuthenticationError,
+    ConfigurationError,
+    FeatureUnavailableError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 from engram.filters import parse_filters
 from engram.models import Scope
 from engram.server.keys import KeyStore
-
-
-class AuthenticationError(EngramError):
-    """No API key was sent, or the key is unknown or revoked."""
-
-    code = "unauthenticated"
-    http_status = 401
-
-
-class RateLimitError(EngramError):
-    """Too many requests for this key; retry after ``retry_after`` seconds."""
-
-    code = "rate_limited"
-    http_status = 429
-
-    def __init__(self, message: str, *, retry_after: float, field: str | None = None,
-                 hint: str | None = None) -> None:
-        super().__init__(message, field=field, hint=hint)
-        self.retry_after = retry_after
-
-
-class PayloadTooLargeError(ValidationError):
-    """The request body is larger than the server accepts."""
-
-    code = "payload_too_large"
-    http_status = 413
-
-
-class FeatureUnavailableError(ConfigurationError):
-    """The server cannot do this with its configuration (e.g. answering without an LLM)."""
-
-    code = "not_available"
-    http_status = 503
-
-
-SERVICE_ERRORS: tuple[type[EngramError], ...] = (AuthenticationError, RateLimitError, PayloadTooLargeError,
-                                                 FeatureUnavailableError)
 
 
 @dataclass(frozen=True)
@@ -177,3 +149,7 @@ class RateLimiter:
             raise RateLimitError(f"rate limit of {self.rate:g} requests/s (burst {self.burst:g}) exceeded",
                                  retry_after=seconds, hint=f"retry after {seconds} s")
 
+
+
+__all__ = ["SERVICE_ERRORS", "AuthenticationError", "FeatureUnavailableError", "PayloadTooLargeError", "Principal",
+           "RateLimitError"]

@@ -9,8 +9,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from engram.errors import EngramError
-from engram.server.auth import RateLimitError
+from engram.errors import EngramError, RateLimitError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:engram:error:"
