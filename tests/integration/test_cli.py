@@ -108,5 +108,5 @@ def test_demo_prints_results_with_sources(tmp_path: Path) -> None:
         assert item["results"] and all(hit["sources"] for hit in item["results"])
     allergy = report["queries"][1]["results"]
     assert any("peanut" in hit["memory"] for hit in allergy[:2])
-    assert "July 15th" in report["queries"][2]["results"][0]["memory"]
+    assert any("July 15th" in hit["memory"] for hit in report["queries"][2]["results"][:2])
     assert report["queries"][-1]["abstain"], "the favourite-language question is not answerable from the sample"

@@ -161,11 +161,11 @@ def demo(
             if item["abstain"]:
                 console.print(f"   [yellow]memory probably holds nothing relevant[/] "
                               f"(confidence {item['confidence']:.2f}); closest:")
-            for hit in item["results"]:
+            for rank, hit in enumerate(item["results"], start=1):
                 source = hit["sources"][0] if hit["sources"] else {}
                 who = source.get("name") or source.get("role", "?")
                 when = str(source.get("occurred_at", ""))[:10]
-                console.print(f"   {hit['score']:.2f}  {hit['memory']}  [dim]({who}, {when}, "
+                console.print(f"   {rank}. {hit['memory']}  [dim]({who}, {when}, "
                               f"episode {source.get('id', '')[:8]})[/]")
     emit(report, as_json, render)
 
