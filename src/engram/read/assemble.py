@@ -50,25 +50,35 @@ def confidence_of(dense_scores: Sequence[float]) -> float:
     return max(0.0, min(1.0, max(dense_scores, default=0.0)))
 
 
-def abstention_features(scored: Sequence[Scored]) -> dict[str, float]:
-    """What the confidence model looks at, from the ranked pool of a learned recipe:
+def abstention_features(scored: Sequence[Scored], top_n: int = 10) -> dict[str, float]:
+    """What the fitted confidence model looks at, from the ranked pool of a learned recipe. The content
+    score of a memory is its linear score less the speaker term.
 
-    - ``speaker_gap``: the best content score (linear score less the speaker term) among memories said
-      by a person the query names, minus the best content score overall: a question about Ana whose
-      best match was said by someone else is likely not answered by memory (0 when no one is named);
-    - ``dense_max``: the best dense similarity in the pool;
-    - ``top``: the best linear score."""
-    if not scored:
-        return {"speaker_gap": 0.0, "dense_max": 0.0, "top": 0.0}
+    - ``speaker_gap``: the best content score among memories said by a person the query names, minus
+      the best content score overall (a question about Ana best matched by what someone else said is
+      likely not answered by memory);
+    - ``speaker_share``: the share of the ``top_n`` best by content score that a named person said.
+
+    A query that names no speaker counts as consistent (gap 0, share 1)."""
+    named = [item.features.get("speaker", 0.0) > 0 for item in scored]
+    if not any(named):
+        return {"speaker_gap": 0.0, "speaker_share": 1.0}
     content = [item.linear - item.contributions.get("speaker", 0.0) for item in scored]
-    named = [value for value, item in zip(content, scored, strict=True) if item.features.get("speaker", 0.0) > 0]
-    return {
-        "speaker_gap": (max(named) - max(content)) if named else 0.0,
-        "dense_max": max(item.features.get("dense", 0.0) for item in scored),
-        "top": max(item.linear for item in scored),
-    }
+    best_named = max(value for value, is_named in zip(content, named, strict=True) if is_named)
+    order = sorted(range(len(scored)), key=lambda index: -content[index])[:top_n]
+    return {"speaker_gap": best_named - max(content), "speaker_share": sum(named[i] for i in order) / len(order)}
 
 
-def answerable_confidence(features: Mapping[str, float], weights: Mapping[str, float], bias: float) -> float:
-    """``sigmoid(bias + sum(weight * feature))``: how likely memory answers the query, in (0, 1)."""
-    return sigmoid(bias + sum(weight * features.get(name, 0.0) for name, weight in weights.items()))
+def answerable_confidence(features: Mapping[str, float], weights: Mapping[str, float], bias: float, *,
+                          topic_similarity: float | None, min_topic_similarity: float,
+                          abstain_threshold: float) -> float:
+    """How likely memory answers the query, in [0, 1]: ``sigmoid(bias + sum(weight * feature))``.
+
+    ``topic_similarity`` is given only when no memory shares a distinctive word with the query: it is
+    then the best dense similarity to the query with speaker names left out. Below
+    ``min_topic_similarity`` the query is off-topic and the confidence is capped below the abstention
+    threshold, in proportion to the similarity."""
+    fitted = sigmoid(bias + sum(weight * features.get(name, 0.0) for name, weight in weights.items()))
+    if topic_similarity is not None and topic_similarity < min_topic_similarity:
+        return min(fitted, abstain_threshold * max(0.0, topic_similarity) / min_topic_similarity)
+    return fitted

@@ -21,18 +21,27 @@ from engram.read.assemble import (
 from engram.read.fuse import Fused, reciprocal_rank_fusion
 from engram.read.query import SearchQuery
 from engram.read.recipes import RetrievalRecipe
-from engram.read.rerank import candidate_features, linear_scores, rank
+from engram.read.rerank import (
+    LEXICAL_NORM_FLOOR,
+    candidate_features,
+    linear_scores,
+    named_speaker_words,
+    rank,
+    without_words,
+)
 from engram.store.base import Candidate, ListQuery, Store
 
 
 def gather_candidates(store: Store, query_vector: np.ndarray | None, query: SearchQuery,
                       recipe: RetrievalRecipe) -> dict[str, list[Candidate]]:
-    """Ranked candidates from each signal, all restricted to the scope and filters inside the store."""
+    """Ranked candidates from each signal, all restricted to the scope and filters inside the store
+    (the rrf ranker skips a signal whose weight is 0)."""
     base = ListQuery(scope=query.scope, node=query.node, include_invalid=False)
+    learned = recipe.ranker == "learned"
     rankings: dict[str, list[Candidate]] = {}
-    if recipe.lexical_k:
+    if recipe.lexical_k and (learned or recipe.lexical_weight):
         rankings["lexical"] = store.lexical_search(query.terms, replace(base, limit=recipe.lexical_k))
-    if recipe.dense_k and query_vector is not None:
+    if recipe.dense_k and (learned or recipe.dense_weight) and query_vector is not None:
         rankings["dense"] = store.vector_search(query_vector, replace(base, limit=recipe.dense_k))
     return rankings
 
@@ -48,17 +57,40 @@ def dense_scores(store: Store, query_vector: np.ndarray | None, found: Sequence[
     return scores
 
 
-def learned_ranking(store: Store, query_vector: np.ndarray | None, query: SearchQuery, recipe: RetrievalRecipe,
+def topic_similarity(store: Store, embedder: Embedder, query: SearchQuery, memories: Sequence[MemoryItem],
+                     lexical: dict[str, float], dense: dict[str, float]) -> float | None:
+    """None when a memory shares a distinctive word with the query (best BM25 at least
+    ``LEXICAL_NORM_FLOOR``); else the best dense similarity to the query with the speakers' names left
+    out (names inflate similarity to everything that person said), embedding the query again if needed."""
+    if max(lexical.values(), default=0.0) >= LEXICAL_NORM_FLOOR or not memories:
+        return None
+    names = named_speaker_words(memories, query.text)
+    stripped = without_words(query.text, names)
+    if not names or not stripped:
+        return max(dense.values(), default=0.0)
+    vectors = store.get_vectors([memory.id for memory in memories])
+    if not vectors:
+        return 0.0
+    name_free = embedder.embed_query(stripped)
+    return float(max(np.dot(vector, name_free) for vector in vectors.values()))
+
+
+def learned_ranking(store: Store, embedder: Embedder, query_vector: np.ndarray | None, query: SearchQuery,
+                    recipe: RetrievalRecipe,
                     rankings: dict[str, list[Candidate]]) -> tuple[list[Fused], list[MemoryItem], float]:
     """Rank the pooled candidates with the recipe's linear model; also return the confidence."""
     lexical = {candidate.memory_id: candidate.score for candidate in rankings.get("lexical", [])}
     pool = list(dict.fromkeys([*lexical, *(c.memory_id for c in rankings.get("dense", []))]))
     memories = store.get_memories(pool)
+    if not memories:
+        return [], [], 0.0
     dense = dense_scores(store, query_vector, rankings.get("dense", []), pool)
     scored = candidate_features(memories, lexical, dense, query.text, query.time_range)
-    linear_scores(scored, recipe.feature_weights)
-    confidence = answerable_confidence(abstention_features(scored), recipe.confidence_weights,
-                                       recipe.confidence_bias) if scored else 0.0
+    linear_scores(scored, recipe.weights_for(query.form))
+    confidence = answerable_confidence(
+        abstention_features(scored), recipe.confidence_weights, recipe.confidence_bias,
+        topic_similarity=topic_similarity(store, embedder, query, memories, lexical, dense),
+        min_topic_similarity=recipe.min_topic_similarity, abstain_threshold=recipe.abstain_threshold)
     return rank(scored, recipe.feature_bias), memories, confidence
 
 
@@ -74,10 +106,11 @@ def rrf_ranking(store: Store, recipe: RetrievalRecipe,
 def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe, *,
                explain: bool = False) -> SearchResponse:
     """Find, rank and assemble the memories that answer ``query``."""
-    query_vector = embedder.embed_query(query.text) if recipe.dense_k else None
+    wants_dense = recipe.dense_k and (recipe.ranker == "learned" or recipe.dense_weight)
+    query_vector = embedder.embed_query(query.text) if wants_dense else None
     rankings = gather_candidates(store, query_vector, query, recipe)
     if recipe.ranker == "learned":
-        fused, memories, confidence = learned_ranking(store, query_vector, query, recipe, rankings)
+        fused, memories, confidence = learned_ranking(store, embedder, query_vector, query, recipe, rankings)
     else:
         fused, memories, confidence = rrf_ranking(store, recipe, rankings)
     hits = build_hits(fused, memories, reference_date=query.reference_date, recipe=recipe, limit=query.limit,

@@ -11,6 +11,8 @@ from engram.models import Scope, TimeRange
 from engram.read.timeparse import parse_time_range
 from engram.timeutil import utcnow
 
+_HYPOTHETICAL = re.compile(r"\b(?:would|might|likely|could|probably)\b", re.IGNORECASE)
+_WHEN = re.compile(r"^\W*(?:when|how\s+long)\b", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 MAX_TERMS = 64
 
@@ -40,6 +42,7 @@ class SearchQuery:
     reference_date: datetime | None
     threshold: float | None
     time_range: TimeRange | None = None
+    form: str = "default"
 
 
 def query_terms(text: str) -> tuple[str, ...]:
@@ -49,10 +52,20 @@ def query_terms(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(content))[:MAX_TERMS]
 
 
+def query_form(text: str) -> str:
+    """The form of a question, for the ranker's router: ``when`` ("When did...", "How long..."),
+    ``hypothetical`` ("Would she likely...": inference from what a person said), or ``default``."""
+    if _WHEN.search(text):
+        return "when"
+    if _HYPOTHETICAL.search(text):
+        return "hypothetical"
+    return "default"
+
+
 def build_query(text: str, *, scope: Scope, node: FilterNode | None, limit: int, threshold: float | None,
                 reference_date: datetime | None) -> SearchQuery:
-    """A search request: content terms, and the time range the text names, resolved against
+    """A search request: content terms, its form, and the time range the text names, resolved against
     ``reference_date`` (or now)."""
     return SearchQuery(text=text, terms=query_terms(text), scope=scope, node=node, limit=limit,
                        reference_date=reference_date, threshold=threshold,
-                       time_range=parse_time_range(text, reference_date or utcnow()))
+                       time_range=parse_time_range(text, reference_date or utcnow()), form=query_form(text))

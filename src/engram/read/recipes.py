@@ -14,13 +14,22 @@ from engram.errors import ConfigurationError
 
 #: Feature weights of the learned ranker (features: ``engram.read.rerank``).
 LEARNED_WEIGHTS: dict[str, float] = {
-    "lexical": 3.2, "dense": 9.3, "speaker": 0.9, "time_match": 2.9, "time_near": 2.9,
-    "day_lexical": 3.5, "day_dense": 1.4, "length": 1.4,
+    "lexical": 2.06, "dense": 5.98, "speaker": 1.29, "time_match": 1.41, "time_near": 1.21, "time_mention": 0.19,
+    "day_lexical": 0.51, "day_dense": -0.83, "length": 0.45,
 }
-LEARNED_BIAS = -16.0
+#: Per query form (``engram.read.query.query_form``), amounts added to ``LEARNED_WEIGHTS``: inference
+#: questions lean on who said it and the day's topic rather than on shared words or dates; "when"
+#: questions on turns that state a time.
+LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {
+    "hypothetical": {"lexical": -1.61, "dense": -0.7, "speaker": 0.21, "time_match": -1.94, "time_near": -2.53,
+                     "time_mention": 0.07, "day_lexical": 0.57, "day_dense": 0.72, "length": 0.18},
+    "when": {"lexical": 0.6, "dense": 0.56, "speaker": -0.28, "time_match": 0.87, "time_near": 0.71,
+             "time_mention": 0.79, "day_lexical": 0.6, "day_dense": -0.26, "length": -0.09},
+}
+LEARNED_BIAS = -11.26
 #: Weights of the confidence model (features: ``engram.read.assemble.abstention_features``).
-CONFIDENCE_WEIGHTS: dict[str, float] = {"speaker_gap": 2.1, "dense_max": 1.8, "top": 0.0}
-CONFIDENCE_BIAS = 0.7
+CONFIDENCE_WEIGHTS: dict[str, float] = {"speaker_gap": 4.6, "speaker_share": 4.95}
+CONFIDENCE_BIAS = -0.87
 
 
 class RetrievalRecipe(BaseModel):
@@ -37,14 +46,26 @@ class RetrievalRecipe(BaseModel):
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense list (rrf ranker)")
     feature_weights: dict[str, float] = Field(default_factory=lambda: dict(LEARNED_WEIGHTS),
                                               description="learned ranker: weight per feature")
+    form_weights: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {form: dict(deltas) for form, deltas in LEARNED_FORM_WEIGHTS.items()},
+        description="learned ranker: per query form, amounts added to the feature weights")
     feature_bias: float = Field(LEARNED_BIAS, description="learned ranker: bias inside the score's sigmoid")
     confidence_weights: dict[str, float] = Field(default_factory=lambda: dict(CONFIDENCE_WEIGHTS),
                                                  description="learned ranker: weights of the confidence model")
     confidence_bias: float = Field(CONFIDENCE_BIAS)
     abstain_threshold: float = Field(0.5, description="abstain when the confidence is below this")
+    min_topic_similarity: float = Field(0.30, ge=0, le=1, description="learned ranker: when no memory shares a "
+                                        "distinctive word with the query, a best name-free dense similarity "
+                                        "below this marks it off-topic (abstain)")
     recency_weight: float = Field(0.0, ge=0, description="bonus for memories close to the reference date")
     recency_half_life_days: float = Field(180.0, gt=0)
     reinforce: bool = Field(False, description="record recalls (access_count) on every search")
+
+    def weights_for(self, form: str) -> dict[str, float]:
+        """The learned ranker's feature weights for a query of ``form``."""
+        deltas = self.form_weights.get(form, {})
+        return {name: weight + deltas.get(name, 0.0) for name, weight in
+                {**dict.fromkeys(deltas, 0.0), **self.feature_weights}.items()}
 
 
 RECIPES: dict[str, RetrievalRecipe] = {

@@ -3,11 +3,14 @@ linear model whose weights were fitted on LoCoMo and checked leave-one-conversat
 
 Features of a candidate memory (all computed from the candidate pool, no extra index):
 
-- ``lexical``: its BM25 score over text + index keys, divided by the best in the pool;
+- ``lexical``: its BM25 score over text + index keys, divided by the best in the pool (at least
+  ``LEXICAL_NORM_FLOOR``, so that in a tiny store, where every term is common and BM25 is ~0, noise
+  is not blown up to full scale);
 - ``dense``: cosine similarity of the query and its stored vector;
 - ``speaker``: 1 when the person who said it is named in the query;
 - ``time_match`` / ``time_near``: its event time falls in the query's time range / in the range or
   the 14 days after it (events are told a little after they happen);
+- ``time_mention``: its text says when something happens (a date, "last week": what "When..." asks for);
 - ``day_lexical`` / ``day_dense``: the mean of the 3 best ``lexical`` / ``dense`` values of the pool
   memories from the same day: a conversation that matches as a whole lifts each of its turns;
 - ``length``: ``log(1 + characters)``: longer turns carry more facts.
@@ -25,9 +28,13 @@ from datetime import date, timedelta
 
 from engram.models import MemoryItem, TimeRange
 from engram.read.fuse import Fused
+from engram.read.timeparse import mentions_time
 from engram.write.keys import speaker_of
 
-FEATURES = ("lexical", "dense", "speaker", "time_match", "time_near", "day_lexical", "day_dense", "length")
+FEATURES = ("lexical", "dense", "speaker", "time_match", "time_near", "time_mention", "day_lexical", "day_dense",
+            "length")
+#: Smallest divisor of the lexical feature (BM25 of a distinctive term match is typically 2-15).
+LEXICAL_NORM_FLOOR = 1.0
 #: How many of a day's best pool values its ``day_*`` features average.
 DAY_TOP = 3
 #: Days after a query's time range that still count as ``time_near``.
@@ -57,6 +64,21 @@ def speaker_named(memory: MemoryItem, names: frozenset[str]) -> bool:
                                  if len(part) > 1)
 
 
+def named_speaker_words(memories: Sequence[MemoryItem], query_text: str) -> set[str]:
+    """The words of the query (lower-cased) that name a speaker of one of ``memories``."""
+    names = query_names(query_text)
+    return {part.lower() for memory in memories for part in _NAME_WORD.findall(speaker_of(memory) or "")
+            if part.lower() in names}
+
+
+def without_words(text: str, words: set[str]) -> str:
+    """``text`` with these words (any case, possessive included) removed."""
+    if not words:
+        return text
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(words))) + r")(?:['’]s)?\b", re.IGNORECASE)
+    return " ".join(pattern.sub(" ", text).split())
+
+
 def memory_day(memory: MemoryItem) -> date:
     """The UTC day a memory's event happened (its validity start, else its creation)."""
     return (memory.valid_from or memory.created_at).date()
@@ -65,15 +87,16 @@ def memory_day(memory: MemoryItem) -> date:
 def candidate_features(memories: Sequence[MemoryItem], lexical: Mapping[str, float], dense: Mapping[str, float],
                        query_text: str, time_range: TimeRange | None) -> list[Scored]:
     """Feature values of every candidate memory (see the module docstring)."""
-    best_lexical = max(lexical.values(), default=0.0)
+    best_lexical = max([LEXICAL_NORM_FLOOR, *lexical.values()])
     names = query_names(query_text)
     scored = []
     for memory in memories:
         raw = lexical.get(memory.id, 0.0)
         features = {
-            "lexical": raw / best_lexical if best_lexical > 0 else 0.0,
+            "lexical": raw / best_lexical,
             "dense": dense.get(memory.id, 0.0),
             "speaker": float(speaker_named(memory, names)),
+            "time_mention": float(mentions_time(memory.memory)),
             "length": math.log1p(len(memory.memory)),
         }
         features.update(time_features(memory, time_range))

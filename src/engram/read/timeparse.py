@@ -133,3 +133,19 @@ def _parser(reference: datetime) -> Any:
                                                             "RETURN_TIME_AS_PERIOD": False})
         _local.parser = cached = (base, parser)
     return cached[1]
+
+
+_TIME_WORDS = frozenset("""
+jan january feb february apr april jun june jul july aug august sep sept september oct october nov november
+dec december monday tuesday wednesday thursday friday saturday sunday spring summer autumn winter
+yesterday today tonight tomorrow weekend weekends ago
+""".split())
+_RELATIVE = re.compile(r"\b(?:last|this|next|past|previous)\s+(?:week|month|year|time)\b|\b(?:may|march)\s+\d"
+                       r"|\b(?:19|20)\d\d\b")
+_LOWER_WORD = re.compile(r"[a-z]+")
+
+
+def mentions_time(text: str) -> bool:
+    """True when ``text`` says when something happens (a date, month, weekday, "yesterday", "2 weeks ago")."""
+    lowered = text.lower()
+    return not _TIME_WORDS.isdisjoint(_LOWER_WORD.findall(lowered)) or _RELATIVE.search(lowered) is not None

@@ -2,13 +2,16 @@
 
 A verbatim turn is returned as it was said, but indexed under more than its own words:
 
-- lexical keys: the speaker's name and the text of the neighbouring turns of the same ``add`` call
+- lexical keys: the speaker's name and the text of the turns around it in the same ``add`` call
   (an answer such as "Street Fighter!" is found by the question that preceded it);
 - its vector: the embedding of ``"Speaker: text"`` mixed with the embeddings of its neighbours,
-  ``unit(v + w * (v_prev + v_next))``, so dense search also sees the exchange around the turn
-  (no extra embedding: each turn is embedded once).
+  ``unit(v + sum(w ** distance * v_neighbour))``, so dense search also sees the exchange around the
+  turn (no extra embedding: each turn is embedded once).
 
-Neighbours are the adjacent memories of one batch in the same scope; a memory added alone has none.
+Neighbours are the memories of one batch in the same scope at most ``CONTEXT_TURNS`` places away; a
+memory added alone has none. Only what is indexed changes: the text returned and the episodes cited
+stay exactly the turn's own.
+
 Measured on LoCoMo (docs/BENCHMARKS.md, "Retrieval ablations"): the context keys and the vector mix
 are the two largest single gains of the offline read path."""
 
@@ -25,9 +28,9 @@ from engram.models import MemoryItem
 #: leave-one-out); a neighbour at distance d weighs ``NEIGHBOUR_VECTOR_WEIGHT ** d``.
 NEIGHBOUR_VECTOR_WEIGHT = 0.5
 #: How many turns on each side count as context.
-CONTEXT_TURNS = 1
+CONTEXT_TURNS = 3
 #: Characters of each neighbour's text kept in the lexical keys.
-MAX_NEIGHBOUR_KEY_CHARS = 2000
+MAX_NEIGHBOUR_KEY_CHARS = 500
 
 
 def speaker_of(memory: MemoryItem) -> str | None:
@@ -36,12 +39,15 @@ def speaker_of(memory: MemoryItem) -> str | None:
 
 
 def embedding_text(memory: MemoryItem) -> str:
-    """The text embedded for a memory: ``"Speaker: text"`` when the speaker is known and not already there."""
-    speaker = speaker_of(memory)
+    """The text embedded for a memory: ``"Speaker: text"``, the speaker being its source's name, else its
+    role (every turn carries a label, so that a label does not favour unlabelled turns), unless the text
+    already starts with it. Memories without sources are embedded as they are."""
+    source = memory.sources[0] if memory.sources else None
+    label = speaker_of(memory) or (source.role if source else None)
     text = memory.memory
-    if not speaker or text.startswith(f"{speaker}:"):
+    if not label or text.startswith(f"{label}:"):
         return text
-    return f"{speaker}: {text}"
+    return f"{label}: {text}"
 
 
 def neighbours(memories: Sequence[MemoryItem], width: int | None = None) -> list[list[tuple[int, int]]]:
@@ -50,7 +56,8 @@ def neighbours(memories: Sequence[MemoryItem], width: int | None = None) -> list
     width = CONTEXT_TURNS if width is None else width
     found: list[list[tuple[int, int]]] = []
     for index, memory in enumerate(memories):
-        near = [(other, abs(other - index)) for other in range(max(0, index - width), min(len(memories), index + width + 1))
+        window = range(max(0, index - width), min(len(memories), index + width + 1))
+        near = [(other, abs(other - index)) for other in window
                 if other != index and memories[other].scope == memory.scope]
         found.append(sorted(near, key=lambda pair: (pair[1], pair[0])))
     return found
