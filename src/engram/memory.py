@@ -40,7 +40,7 @@ from engram.timeutil import to_utc, utcnow
 from engram.transfer import export_records, import_records
 from engram.write.infer import infer
 from engram.write.ingest import check_text, to_episodes, validate_metadata, validate_scope
-from engram.write.keys import contextual_vectors
+from engram.write.keys import contextual_vectors, embedding_text
 from engram.write.screen import screen_memories
 from engram.write.verbatim import verbatim_memories
 
@@ -178,7 +178,7 @@ class Memory:
         text = self._text(text, "text")
         new_metadata = validate_metadata(metadata, self.config.limits) if metadata is not None else None
         current = self._get_item(memory_id)
-        vector = self.embedder.embed([text])[0]
+        vector = self.embedder.embed([embedding_text(current.model_copy(update={"memory": text}))])[0]
         with self._store.locked(current.scope):
             current = self._get_item(memory_id)
             now = utcnow()
@@ -395,12 +395,6 @@ class Memory:
         if isinstance(threshold, bool) or not isinstance(threshold, int | float):
             raise ValidationError("must be a number", field="threshold")
         return float(threshold)
-
-    def _embed(self, memories: list[MemoryItem]) -> dict[str, Any]:
-        if not memories:
-            return {}
-        matrix = self.embedder.embed([memory.memory for memory in memories])
-        return {memory.id: matrix[index] for index, memory in enumerate(memories)}
 
 
 def _in_thread(method: Callable[..., T]) -> Callable[..., Any]:

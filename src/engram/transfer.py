@@ -16,6 +16,7 @@ from engram.embed.base import Embedder
 from engram.errors import ValidationError
 from engram.models import Episode, HistoryEvent, MemoryItem
 from engram.store.base import ChangeSet, Store
+from engram.write.keys import embedding_text
 
 RECORD_TYPES: dict[str, type[Episode] | type[MemoryItem] | type[HistoryEvent]] = {
     "episode": Episode, "memory": MemoryItem, "history": HistoryEvent}
@@ -96,7 +97,7 @@ def _parse(record: object, line_number: int) -> tuple[str, Episode | MemoryItem 
 
 def _flush(store: Store, batch: ChangeSet, to_embed: list[MemoryItem], embedder: Embedder) -> None:
     if to_embed:
-        matrix = embedder.embed([memory.memory for memory in to_embed])
+        matrix = embedder.embed([embedding_text(memory) for memory in to_embed])
         batch.vectors.update({memory.id: matrix[i] for i, memory in enumerate(to_embed)})
     store.apply(batch)
 

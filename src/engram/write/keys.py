@@ -2,7 +2,7 @@
 
 A verbatim turn is returned as it was said, but indexed under more than its own words:
 
-- lexical keys: the speaker's name and the text of the turns around it in the same ``add`` call
+- lexical keys: the text of the turns around it in the same ``add`` call
   (an answer such as "Street Fighter!" is found by the question that preceded it);
 - its vector: the embedding of ``"Speaker: text"`` mixed with the embeddings of its neighbours,
   ``unit(v + sum(w ** distance * v_neighbour))``, so dense search also sees the exchange around the

@@ -1,8 +1,9 @@
 """Write path, offline derivation: every conversational episode becomes one verbatim memory.
 
-The memory's text is the message itself; its index keys hold the speaker's name and the text of the
-neighbouring turns (``engram.write.keys``), so a turn is found by its context without changing what
-is returned or what it cites."""
+The memory's text is the message itself; its index keys hold the text of the neighbouring turns
+(``engram.write.keys``), so a turn is found by its context without changing what is returned or what
+it cites. The speaker's name is not a key: the ranker matches names explicitly (``speaker`` feature),
+and as a key it would make every turn of a person match any question naming them."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def verbatim_memories(episodes: list[Episode]) -> list[MemoryItem]:
             memory=episode.content, kind=MemoryKind.EPISODE.value, user_id=episode.user_id, agent_id=episode.agent_id,
             run_id=episode.run_id, metadata=dict(episode.metadata), sources=[source_ref(episode)],
             valid_from=episode.occurred_at, created_at=episode.recorded_at, updated_at=episode.recorded_at,
-            hash=content_hash(episode.content), writer=episode.role, index_keys=episode.name or "",
+            hash=content_hash(episode.content), writer=episode.role,
         )
         for episode in episodes
         if episode.role not in NON_MEMORY_ROLES
