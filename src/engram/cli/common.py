@@ -36,18 +36,23 @@ def fail(error: EngramError | str) -> typer.Exit:
 
 
 @contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn Engram errors raised inside into a clean message and exit code 2."""
+    try:
+        yield
+    except EngramError as exc:
+        raise fail(exc) from exc
+
+
+@contextmanager
 def open_memory(db: str | None, url: str | None) -> Iterator[Memory]:
     """A Memory for the command, closed afterwards; Engram errors become a clean exit code 2."""
-    try:
+    with clean_errors():
         memory = Memory(path=db, url=url)
-    except EngramError as exc:
-        raise fail(exc) from exc
-    try:
-        yield memory
-    except EngramError as exc:
-        raise fail(exc) from exc
-    finally:
-        memory.close()
+        try:
+            yield memory
+        finally:
+            memory.close()
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:

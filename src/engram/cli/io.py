@@ -27,7 +27,7 @@ from engram.cli.common import (
     fail,
     open_memory,
 )
-from engram.errors import EngramError, ValidationError
+from engram.errors import ValidationError
 from engram.memory import Memory
 
 
@@ -180,9 +180,6 @@ def migrate(
     from engram.transfer import migrate as migrate_stores
 
     with open_memory(None, source) as origin, open_memory(None, target) as destination:
-        try:
-            counts = migrate_stores(origin.store, destination.store, embedder=destination.embedder)
-        except EngramError as exc:
-            raise fail(exc) from exc
+        counts = migrate_stores(origin.store, destination.store, embedder=destination.embedder)
     emit({"from": source, "to": target, **counts}, as_json, lambda r: console.print(
         f"migrated {r['episode']} episodes, {r['memory']} memories, {r['history']} history events"))

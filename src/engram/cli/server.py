@@ -17,13 +17,13 @@ from engram.cli.common import (
     UrlOption,
     UserOption,
     app,
+    clean_errors,
     console,
     emit,
     err_console,
     fail,
     open_memory,
 )
-from engram.errors import EngramError
 from engram.models import Scope
 from engram.server.auth import Principal, resolve_scope
 from engram.server.keys import KeyStore, open_key_store
@@ -37,16 +37,12 @@ HostOption = Annotated[str, typer.Option("--host", help="address to bind (loopba
 
 @contextmanager
 def _key_store(db: str | None, url: str | None) -> Iterator[KeyStore]:
-    try:
+    with clean_errors():
         keys = open_key_store(db, url)
-    except EngramError as exc:
-        raise fail(exc) from exc
-    try:
-        yield keys
-    except EngramError as exc:
-        raise fail(exc) from exc
-    finally:
-        keys.close()
+        try:
+            yield keys
+        finally:
+            keys.close()
 
 
 @app.command()
@@ -65,12 +61,10 @@ def serve(
     from engram.server.rest import ServerLimits, create_app
     from engram.server.runtime import check_bind, run_server
 
-    try:
+    with clean_errors():
         check_bind(host, auth=not no_auth)
         limits = ServerLimits(max_body_bytes=max_body_bytes, rate_per_second=rate_limit, burst=burst,
                               max_page_size=max_page_size)
-    except EngramError as exc:
-        raise fail(exc) from exc
     if no_auth:
         err_console.print(Panel(f"[bold]AUTHENTICATION IS OFF[/]: anyone who can reach {host}:{port} can read, "
                                 "change and delete every memory of every user.\nUse --no-auth for local "

@@ -10,8 +10,9 @@ from __future__ import annotations
 from psycopg.types.json import Jsonb
 
 from engram.errors import FilterError
-from engram.filters import DATE_COLUMNS, And, Condition, FilterNode, Not, Or, Scalar
+from engram.filters import DATE_COLUMNS, Condition, Scalar
 from engram.store.base import ListQuery
+from engram.store.filter_sql import Clause, compile_tree
 from engram.timeutil import utcnow
 
 _COMPARATORS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -22,7 +23,6 @@ _COLUMNS = {
 }
 _STORAGE_TEXT = """to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
-Clause = tuple[str, list[object]]
 
 
 def scope_clause(pairs: list[tuple[str, str]], alias: str = "m") -> Clause:
@@ -46,21 +46,10 @@ def where_clause(query: ListQuery) -> Clause:
         parts.append("m.kind = ANY(%s::text[])")
         params.append(list(query.kinds))
     if query.node is not None:
-        node_sql, node_params = _compile(query.node)
+        node_sql, node_params = compile_tree(query.node, _condition)
         parts.append(node_sql)
         params.extend(node_params)
     return (" AND ".join(parts) if parts else "TRUE"), params
-
-
-def _compile(node: FilterNode) -> Clause:
-    if isinstance(node, And | Or):
-        compiled = [_compile(item) for item in node.items]
-        joiner = " AND " if isinstance(node, And) else " OR "
-        return "(" + joiner.join(sql for sql, _ in compiled) + ")", [p for _, ps in compiled for p in ps]
-    if isinstance(node, Not):
-        sql, params = _compile(node.item)
-        return f"(NOT {sql})", params
-    return _condition(node)
 
 
 def _condition(condition: Condition) -> Clause:

@@ -4,8 +4,9 @@ Values are always bound parameters; only vetted identifiers are spliced into SQL
 from __future__ import annotations
 
 from engram.errors import FilterError
-from engram.filters import And, Condition, FilterNode, Not, Or
+from engram.filters import Condition
 from engram.store.base import ListQuery
+from engram.store.filter_sql import compile_tree
 from engram.timeutil import to_storage, utcnow
 
 _COMPARATORS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -32,21 +33,10 @@ def where_clause(query: ListQuery) -> tuple[str, list[object]]:
         parts.append(f"m.kind IN ({', '.join('?' for _ in query.kinds)})")
         params.extend(query.kinds)
     if query.node is not None:
-        sql, node_params = _compile(query.node)
+        sql, node_params = compile_tree(query.node, _condition)
         parts.append(sql)
         params.extend(node_params)
     return (" AND ".join(parts) if parts else "1"), params
-
-
-def _compile(node: FilterNode) -> tuple[str, list[object]]:
-    if isinstance(node, And | Or):
-        compiled = [_compile(item) for item in node.items]
-        joiner = " AND " if isinstance(node, And) else " OR "
-        return "(" + joiner.join(sql for sql, _ in compiled) + ")", [p for _, ps in compiled for p in ps]
-    if isinstance(node, Not):
-        sql, params = _compile(node.item)
-        return f"(NOT {sql})", params
-    return _condition(node)
 
 
 def _expression(condition: Condition) -> tuple[str, list[object]]:

@@ -1,0 +1,22 @@
+"""The dialect-free part of compiling a filter tree to SQL: AND / OR / NOT structure. Each backend
+supplies how one ``Condition`` becomes a clause."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engram.filters import And, Condition, FilterNode, Not, Or
+
+Clause = tuple[str, list[object]]
+
+
+def compile_tree(node: FilterNode, condition: Callable[[Condition], Clause]) -> Clause:
+    """``(sql, params)`` for ``node``, with each leaf compiled by ``condition``."""
+    if isinstance(node, And | Or):
+        compiled = [compile_tree(item, condition) for item in node.items]
+        joiner = " AND " if isinstance(node, And) else " OR "
+        return "(" + joiner.join(sql for sql, _ in compiled) + ")", [p for _, ps in compiled for p in ps]
+    if isinstance(node, Not):
+        sql, params = compile_tree(node.item, condition)
+        return f"(NOT {sql})", params
+    return condition(node)
