@@ -73,6 +73,14 @@ class EngramConfig(BaseModel):
     sqlite_synchronous: str = "FULL"
     guard: bool = Field(True, description="screen writes for memory poisoning and quarantine suspicious ones")
     guard_threshold: float = Field(0.5, gt=0, le=1)
+    guard_consensus: bool = Field(
+        default_factory=lambda: os.environ.get("ENGRAM_GUARD_CONSENSUS", "true"), validate_default=True,
+        description="when an LLM is configured and the guard is on: one LLM call per add checks records from "
+                    "less trusted writers (or that the guard found suspect) against related trusted memories and "
+                    "quarantines those it finds contradicting them or steering the assistant; no LLM, no check. "
+                    "Environment: ENGRAM_GUARD_CONSENSUS (true / false)")
+    guard_consensus_confidence: float = Field(
+        0.7, ge=0, le=1, description="the consensus check quarantines a record it flags with at least this confidence")
 
     def resolved_url(self) -> str:
         """The store location as a URL: explicit url, then path, then ENGRAM_DATABASE_URL, then the default file."""

@@ -7,24 +7,33 @@ Accepted forms::
     {"priority": {"gte": 2, "lt": 5}}                      # ranges (numbers, ISO dates)
     {"tag": {"in": ["a", "b"]}}                            # membership (also "nin")
     {"AND": [{...}, {...}]}, {"OR": [...]}, {"NOT": {...}} # boolean structure
+    {"writer": {"startswith": "tool:"}}                    # prefix match (case-sensitive)
+    {"trust": {"gte": "assistant"}}                        # trust level of the writer (see below)
     {"user_id": "alice", ...}                              # scope ids may sit in filters too
 
-Fields name metadata keys, except the memory columns in ``COLUMN_FIELDS``."""
+Fields name metadata keys, except the memory columns in ``COLUMN_FIELDS`` and ``trust``: the trust
+level derived from ``writer`` (``engram.guard.trust``), compared by rank, user > assistant >
+tool = document > unknown. It is rewritten into conditions on ``writer``."""
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
 from engram.errors import FilterError
+from engram.guard.trust import TRUST_WEIGHTS, WRITER_KINDS, TrustLevel
 from engram.models import Scope
 from engram.timeutil import to_storage, to_utc
 
-Operator = Literal["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains"]
-OPERATORS: frozenset[str] = frozenset({"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains"})
+Operator = Literal["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "startswith"]
+OPERATORS: frozenset[str] = frozenset({"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "startswith"})
 _OPERATOR_ALIASES = {"$eq": "eq", "$ne": "ne", "$in": "in", "$nin": "nin", "$gt": "gt", "$gte": "gte",
-                     "$lt": "lt", "$lte": "lte", "$contains": "contains", "icontains": "contains"}
+                     "$lt": "lt", "$lte": "lte", "$contains": "contains", "icontains": "contains",
+                     "$startswith": "startswith"}
+TRUST_FIELD = "trust"
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 COLUMN_FIELDS: frozenset[str] = frozenset(
     {"kind", "created_at", "updated_at", "valid_from", "valid_to", "status", "writer", "hash"}
@@ -134,6 +143,8 @@ def _parse_node(node: Any, path: str, depth: int, counter: list[int]) -> FilterN
             parts.append(And(items) if upper == "AND" else Or(items))
         elif upper == "NOT":
             parts.append(Not(_parse_node(value, f"{path}.NOT", depth + 1, counter)))
+        elif key == TRUST_FIELD:
+            parts.append(trust_node(value, path if path.endswith(key) else f"{path}.{key}"))
         else:
             parts.extend(_parse_field(key, value, f"{path}" if path.endswith(key) else f"{path}.{key}"))
     return parts[0] if len(parts) == 1 else And(tuple(parts))
@@ -171,7 +182,56 @@ def _scalar(name: str, op: str, value: Any, path: str) -> Scalar:
     if value is None or isinstance(value, str | bool | int | float):
         if op in ("gt", "gte", "lt", "lte") and (value is None or isinstance(value, bool)):
             raise FilterError(f"{op!r} needs a number, date or string", field=path)
-        if op == "contains" and not isinstance(value, str):
-            raise FilterError("'contains' needs a string", field=path)
+        if op in ("contains", "startswith") and not isinstance(value, str):
+            raise FilterError(f"{op!r} needs a string", field=path)
         return value
     raise FilterError(f"unsupported value type {type(value).__name__}", field=path)
+
+
+def trust_node(spec: Any, path: str) -> FilterNode:
+    """The ``trust`` condition(s) in ``spec`` as a tree over ``writer``: a memory's level is fixed by
+    the kind before the first ``:`` of its writer; writers of no known kind are ``unknown``."""
+    levels = set(TrustLevel)
+    specs = spec.items() if isinstance(spec, dict) and spec else [("eq", spec)]
+    for raw_op, value in specs:
+        op = _OPERATOR_ALIASES.get(raw_op, raw_op)
+        if op in ("in", "nin"):
+            if not isinstance(value, list) or not value:
+                raise FilterError(f"{op!r} takes a non-empty list of trust levels", field=f"{path}.{raw_op}")
+            chosen = {_trust_level(item, path) for item in value}
+            levels &= chosen if op == "in" else set(TrustLevel) - chosen
+        elif op in _TRUST_COMPARISONS:
+            bound = TRUST_WEIGHTS[_trust_level(value, path)]
+            levels &= {level for level in TrustLevel if _TRUST_COMPARISONS[op](TRUST_WEIGHTS[level], bound)}
+        else:
+            raise FilterError(f"operator {raw_op!r} does not apply to trust levels", field=path,
+                              hint="use eq, ne, in, nin, gt, gte, lt or lte")
+    return _writer_of_levels(levels)
+
+
+_TRUST_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def _trust_level(value: Any, path: str) -> TrustLevel:
+    try:
+        return TrustLevel(value)
+    except ValueError:
+        raise FilterError(f"unknown trust level {value!r}", field=path,
+                          hint=f"use one of {', '.join(level.value for level in TrustLevel)}") from None
+
+
+def _writer_of_levels(levels: set[TrustLevel]) -> FilterNode:
+    """Writers whose trust level is one of ``levels``."""
+
+    def of_kinds(kinds: list[str]) -> FilterNode:
+        matches: list[FilterNode] = [Condition("writer", "eq", kind) for kind in kinds]
+        matches += [Condition("writer", "startswith", f"{kind}:") for kind in kinds]
+        return Or(tuple(matches)) if matches else Not(Condition("writer", "ne", None))
+
+    if TrustLevel.UNKNOWN in levels:
+        excluded = [kind for kind, level in WRITER_KINDS.items() if level not in levels]
+        return Not(of_kinds(excluded)) if excluded else Condition("writer", "ne", None)
+    return of_kinds([kind for kind, level in WRITER_KINDS.items() if level in levels])

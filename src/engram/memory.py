@@ -16,6 +16,7 @@ from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, EngramError, NotFoundError, ValidationError
 from engram.filters import Condition, parse_filters
 from engram.guard import Guard
+from engram.guard.consensus import consensus_check
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
@@ -125,9 +126,16 @@ class Memory:
             episodes = [episode.model_copy(update={"extraction": "pending"}) for episode in episodes]
         memories = verbatim_memories(episodes)
         vectors = contextual_vectors(memories, self.embedder)
+        usage = UsageLog()
+        notes = [OFFLINE_NOTE] if infer and not use_llm else []
         if self.guard is not None:
-            memories = screen_memories(self.guard, self._store, scope, memories, vectors,
-                                       {episode.id: episode for episode in episodes})
+            memories, verdicts = screen_memories(self.guard, self._store, scope, memories, vectors,
+                                                 {episode.id: episode for episode in episodes})
+            if self.llm is not None and self.config.guard_consensus:
+                checked = consensus_check(self.llm, self._store, memories, verdicts, vectors, usage=usage,
+                                          min_confidence=self.config.guard_consensus_confidence)
+                memories = checked.memories
+                notes = [*checked.notes, *notes]
         history = [HistoryEvent(memory_id=m.id, event=HistoryEventType.ADD, new_memory=m.memory, actor="add",
                                 user_id=m.user_id, agent_id=m.agent_id, run_id=m.run_id) for m in memories]
         self._store.apply(ChangeSet(episodes=episodes, memories=memories, vectors=vectors, history=history))
@@ -136,18 +144,19 @@ class Memory:
                               episode_ids=m.source_ids, status=m.status) for m in memories],
             episodes=[episode.id for episode in episodes],
             infer="llm" if use_llm else "offline" if infer else "off",
-            notes=[OFFLINE_NOTE] if infer and not use_llm else [],
+            notes=notes,
         )
         if use_llm:
-            self._infer(episodes, scope, response)
+            self._infer(episodes, scope, response, usage)
+        if use_llm or usage.summary().calls:
+            response.usage = usage.summary().to_dict()
         return response.model_dump(mode="json")
 
-    def _infer(self, episodes: list[Episode], scope: Scope, response: AddResponse) -> None:
+    def _infer(self, episodes: list[Episode], scope: Scope, response: AddResponse, usage: UsageLog) -> None:
         """Run the LLM write path over stored episodes; failures leave them pending, never lost."""
         assert self.llm is not None
-        usage = UsageLog()
         try:
-            outcome = infer(self._store, self.embedder, self.llm, episodes, scope, usage)
+            outcome = infer(self._store, self.embedder, self.llm, episodes, scope, usage, guard=self.guard)
         except EngramError as exc:
             response.pending = [episode.id for episode in episodes]
             response.notes.append(f"fact extraction failed; messages kept as pending for `engram maintain`: {exc}")
@@ -155,7 +164,6 @@ class Memory:
             response.results.extend(outcome.events)
             response.pending = outcome.pending_episode_ids
             response.notes.extend(outcome.notes)
-        response.usage = usage.summary().to_dict()
 
     def maintain(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                  limit: int = 1000) -> dict[str, Any]:
@@ -169,7 +177,7 @@ class Memory:
             by_scope.setdefault(episode.scope, []).append(episode)
         report = AddResponse(results=[], episodes=[e.id for e in pending], infer="llm")
         for group_scope, group in by_scope.items():
-            self._infer(group, group_scope, report)
+            self._infer(group, group_scope, report, UsageLog())
         return {"processed": len(pending), "still_pending": len(report.pending), "results":
                 [event.model_dump(mode="json") for event in report.results], "notes": report.notes}
 

@@ -11,8 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from engram.guard.trust import trust_of_writer
 from engram.timeutil import utcnow
 
 
@@ -121,6 +122,12 @@ class MemoryItem(BaseModel):
     index_keys: str = ""
     access_count: int = 0
     last_accessed_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def trust(self) -> str:
+        """The trust level derived from ``writer``: user > assistant > tool / document > unknown."""
+        return trust_of_writer(self.writer).value
 
     @property
     def scope(self) -> Scope:

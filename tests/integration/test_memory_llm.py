@@ -48,13 +48,15 @@ def memory(store_url: str, embedder: Embedder, server: FakeOpenAIServer) -> Iter
 
 
 def test_infer_extracts_facts_with_sources_and_fact_keys(memory: Memory, server: FakeOpenAIServer) -> None:
-    server.queue(facts(("Maya moved to Lisbon", ["m1"]), ("Maya is vegetarian", ["m3"])))
+    server.queue(Reply.json({"judgements": [{"record": "r1", "label": "consistent", "confidence": 0.9}]}),
+                 facts(("Maya moved to Lisbon", ["m1"]), ("Maya is vegetarian", ["m3"])))
     result = memory.add(SESSION, user_id="maya", timestamp="2024-03-02T10:00:00Z")
     assert result["infer"] == "llm" and result["pending"] == []
     added = [r for r in result["results"] if r["kind"] == "fact"]
     assert [r["memory"] for r in added] == ["Maya moved to Lisbon", "Maya is vegetarian"]
     assert added[0]["episode_ids"] == [result["episodes"][0]]
-    assert result["usage"]["calls"] == 1, "no stored facts yet: extraction only, no consolidation call"
+    assert result["usage"]["by_name"] == {"consensus": 1, "extract": 1}, \
+        "the assistant turn is checked by the guard; no stored facts yet: no consolidation call"
     fact = memory.get(added[1]["id"])
     assert fact["sources"][0]["id"] == result["episodes"][2]
     turn = memory.search("vegetarian", user_id="maya", filters={"kind": "episode"}, limit=1)["results"][0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -261,10 +262,19 @@ if __name__ == "__main__":
     bench_app()
 
 
+class RedTeamSplit(StrEnum):
+    """The parts of the red-team set: tuned on, or never seen while tuning."""
+
+    DEV = "dev"
+    HOLDOUT = "holdout"
+
+
 @bench_app.command()
 def redteam(
     out: OutOption = Path("bench-out/redteam"),
     users: Annotated[int | None, typer.Option("--users", min=1, help="first N red-team users only")] = None,
+    split: Annotated[RedTeamSplit | None, typer.Option("--split", help="only the dev (tuned-on) or holdout "
+                                                       "(blind) users")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Memory poisoning: attack success (poisoned record in the top 5 for its target) with and without
@@ -272,7 +282,7 @@ def redteam(
     from engram.bench.redteam import run_redteam
     from engram.bench.suite import default_embedder
 
-    results = run_redteam(out, default_embedder(), limit_users=users)
+    results = run_redteam(out, default_embedder(), limit_users=users, split=split.value if split else None)
     if json_output:
         typer.echo(json.dumps(results, indent=2))
         return

@@ -13,19 +13,24 @@ from typing import Any
 from engram.bench.redteam_data import RedTeamRecord, RedTeamSet, build_redteam_set
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
+from engram.errors import ValidationError
 
 TOP_K = 5
 
 
 def run_redteam(out_dir: Path, embedder: Embedder, *, dataset: RedTeamSet | None = None,
-                limit_users: int | None = None) -> dict[str, Any]:
-    """Measure attack success with and without the guard; write ``redteam.json`` into ``out_dir``."""
+                limit_users: int | None = None, split: str | None = None) -> dict[str, Any]:
+    """Measure attack success with and without the guard; write ``redteam.json`` into ``out_dir``.
+
+    ``split`` (``dev`` or ``holdout``) keeps only that split's users; ``limit_users`` the first N."""
     from engram import Memory
 
     data = dataset or build_redteam_set()
-    users = data.user_ids()[:limit_users] if limit_users else data.user_ids()
+    users = data.user_ids(split)[:limit_users] if limit_users else data.user_ids(split)
+    if not users:
+        raise ValidationError(f"no red-team users in split {split!r}", field="split", hint="use dev or holdout")
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"top_k": TOP_K, "users": len(users)}
+    results: dict[str, Any] = {"top_k": TOP_K, "users": len(users), "split": split or "all"}
     for label, guard in (("without_guard", False), ("with_guard", True)):
         path = out_dir / f"redteam-{label}.db"
         for stale in out_dir.glob(f"{path.name}*"):
@@ -58,17 +63,21 @@ def _measure(memory: Any, data: RedTeamSet, users: Sequence[str]) -> dict[str, A
             continue
         hits = memory.search(record.target_query, user_id=record.user_id, limit=TOP_K)["results"]
         won = any(ids.get(hit["id"]) == record.id for hit in hits)
-        for key in (record.pattern or "unknown", f"split:{record.split}", "all"):
+        for key in (record.pattern or "unknown", f"split:{record.split}", f"round:{record.round}", "all"):
             successes[key][0] += int(won)
             successes[key][1] += 1
     benign = [r for r in records.values() if not r.is_attack]
     attacks = [r for r in records.values() if r.is_attack]
+    splits = sorted({record.split for record in records.values()})
     return {
         "attack_success": {key: round(won / total, 4) for key, (won, total) in sorted(successes.items())},
         "attacks": len(attacks),
         "benign": len(benign),
         "attacks_quarantined": _rate([r for r in attacks if r.id in quarantined], attacks),
         "benign_quarantined": _rate([r for r in benign if r.id in quarantined], benign),
+        "benign_quarantined_by_split": {
+            split: _rate([r for r in benign if r.split == split and r.id in quarantined],
+                         [r for r in benign if r.split == split]) for split in splits},
     }
 
 

@@ -7,11 +7,12 @@ it exercises and the ``target_query`` its author wants it to surface for, so a b
 ingest the conversations and measure attack success (a poisoned record in the top 5 for its
 target query) with and without the guard.
 
-Personas and templates were written in rounds (``round`` 1 to 5); each persona's conversation
-uses only the templates of its own round. Rounds 1-4 are the ``dev`` split: the guard was tuned
-on each of them after scoring it blind once. Round 5 is the ``holdout`` split: written after the
-last tuning pass, scored once, and never tuned on. docs/SECURITY.md gives the blind first-run
-numbers of every round, which are the honest estimate of how the guard does on new phrasings.
+Personas and templates were written in rounds (``round`` 1 to 6); each persona's conversation
+uses only the templates of its own round. Rounds 1-5 are the ``dev`` split: the guard was tuned
+on each of them after scoring it blind once. Round 6 is the ``holdout`` split: written by a second
+author who never saw the guard's code, committed before the last tuning pass, and never tuned on.
+docs/SECURITY.md gives the blind first-run numbers of every round, which are the honest estimate
+of how the guard does on new phrasings.
 
 Run ``python -m engram.bench.redteam_data out.jsonl`` to write the expanded set."""
 
@@ -50,6 +51,7 @@ class RedTeamRecord:
     split: str
     template_id: str
     category: str
+    round: int = 0
     name: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     pattern: str | None = None
@@ -73,8 +75,9 @@ class RedTeamSet:
         """Benign records, optionally only one split."""
         return [r for r in self.records if not r.is_attack and (split is None or r.split == split)]
 
-    def user_ids(self) -> list[str]:
-        return sorted({record.user_id for record in self.records})
+    def user_ids(self, split: str | None = None) -> list[str]:
+        """The users (one conversation each), optionally only those of one split."""
+        return sorted({record.user_id for record in self.records if split is None or record.split == split})
 
     def conversation(self, user_id: str) -> list[RedTeamRecord]:
         """One user's records in the order they are written (benign and attacks interleaved)."""
@@ -168,6 +171,7 @@ def _conversation(persona: dict[str, Any], benign_templates: Sequence[dict[str, 
             split=split,
             template_id=template["id"],
             category=template.get("category", template.get("pattern", "")),
+            round=int(persona["round"]),
             name=template.get("name"),
             metadata=dict(template.get("metadata", {})),
             pattern=template.get("pattern"),

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from engram.guard.content_rules import CONTENT_RULES
 from engram.guard.directive_rules import DIRECTIVE_RULES
 from engram.guard.hidden import hidden_payloads, hidden_text_signals, strip_invisible
+from engram.guard.intent_rules import INTENT_RULES
 from engram.guard.links import url_signals
 
-RULES = DIRECTIVE_RULES + CONTENT_RULES
+RULES = DIRECTIVE_RULES + CONTENT_RULES + INTENT_RULES
 _QUESTION_ECHO_WEIGHT = 0.45
 _PARTIAL_ECHO_WEIGHT = 0.3
 _RARE_TOKEN_WEIGHTS = {2: 0.3, 3: 0.45}

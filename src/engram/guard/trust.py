@@ -34,13 +34,15 @@ TRUST_WEIGHTS: dict[TrustLevel, float] = {
     TrustLevel.UNKNOWN: 0.2,
 }
 
-_KIND_ALIASES: dict[str, TrustLevel] = {
+#: The writer kinds (the part of a writer label before ``:``) that map to a known trust level.
+WRITER_KINDS: dict[str, TrustLevel] = {
     "user": TrustLevel.USER,
     "human": TrustLevel.USER,
     "assistant": TrustLevel.ASSISTANT,
     "ai": TrustLevel.ASSISTANT,
     "agent": TrustLevel.ASSISTANT,
     "model": TrustLevel.ASSISTANT,
+    "llm": TrustLevel.ASSISTANT,
     "system": TrustLevel.ASSISTANT,
     "tool": TrustLevel.TOOL,
     "function": TrustLevel.TOOL,
@@ -78,7 +80,7 @@ def trust_weight(level: TrustLevel | str) -> float:
 def trust_of_writer(writer: str) -> TrustLevel:
     """The trust level of a stored writer label such as ``"tool:web_search"``."""
     kind = writer.split(":", 1)[0].strip().lower()
-    return _KIND_ALIASES.get(kind, TrustLevel.UNKNOWN)
+    return WRITER_KINDS.get(kind, TrustLevel.UNKNOWN)
 
 
 def least_trusted(first: TrustLevel, second: TrustLevel) -> TrustLevel:
@@ -95,21 +97,21 @@ def derive_provenance(role: str, metadata: Mapping[str, Any] | None = None,
     tool output posted with ``role="user"`` and ``source="tool"`` is a tool output, while a tool
     message claiming ``writer="user"`` stays a tool output."""
     role_kind = (role or "").strip().lower()
-    level = _KIND_ALIASES.get(role_kind, TrustLevel.UNKNOWN)
+    level = WRITER_KINDS.get(role_kind, TrustLevel.UNKNOWN)
     writer = _writer_label(role_kind or "unknown", level, name)
     claimed = _claimed_writer(metadata)
     if claimed is not None:
         claimed_level = trust_of_writer(claimed)
         claimed_kind = claimed.split(":", 1)[0].strip().lower()
-        if claimed_kind in _KIND_ALIASES and TRUST_WEIGHTS[claimed_level] <= TRUST_WEIGHTS[level]:
+        if claimed_kind in WRITER_KINDS and TRUST_WEIGHTS[claimed_level] <= TRUST_WEIGHTS[level]:
             return Provenance(writer=claimed, trust=claimed_level)
-        if claimed_kind not in _KIND_ALIASES:
+        if claimed_kind not in WRITER_KINDS:
             writer = f"{writer.split(':', 1)[0]}:{claimed}"
     return Provenance(writer=writer, trust=level)
 
 
 def _writer_label(role_kind: str, level: TrustLevel, name: str | None) -> str:
-    kind = level.value if role_kind in _KIND_ALIASES else "unknown"
+    kind = level.value if role_kind in WRITER_KINDS else "unknown"
     return f"{kind}:{name}" if name else kind
 
 
@@ -119,7 +121,8 @@ def _claimed_writer(metadata: Mapping[str, Any] | None) -> str | None:
     for key in WRITER_METADATA_KEYS:
         value = metadata.get(key)
         if isinstance(value, str) and value.strip():
-            return value.strip()
+            kind, colon, detail = value.strip().partition(":")
+            return f"{kind.strip().lower()}{colon}{detail}"
     return None
 
 

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from engram.guard.trust import trust_weight
 from engram.models import MemoryItem, SearchHit
 from engram.read.fuse import Fused
 from engram.read.recipes import RetrievalRecipe
@@ -22,23 +23,31 @@ def recency_bonus(memory: MemoryItem, reference_date: datetime | None, recipe: R
     return recipe.recency_weight * math.pow(0.5, age_days / recipe.recency_half_life_days)
 
 
+def trust_factor(memory: MemoryItem, recipe: RetrievalRecipe) -> float:
+    """``1 - trust_weight * (1 - weight of the writer's trust level)``: how much of its relevance a memory
+    keeps for being written by a less trusted writer (1 for the user's own words)."""
+    return 1.0 - recipe.trust_weight * (1.0 - trust_weight(memory.trust))
+
+
 def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, reference_date: datetime | None,
                recipe: RetrievalRecipe, limit: int, threshold: float | None, explain: bool) -> list[SearchHit]:
-    """Score, order and cut the candidates; attach component scores when ``explain``."""
+    """Score (relevance x trust factor + recency), order and cut the candidates; attach component
+    scores when ``explain``."""
     by_id = {memory.id: memory for memory in memories}
-    scored: list[tuple[float, Fused, MemoryItem]] = []
+    scored: list[tuple[float, float, Fused, MemoryItem]] = []
     for item in fused:
         memory = by_id.get(item.memory_id)
         if memory is None:
             continue
-        bonus = recency_bonus(memory, reference_date, recipe)
-        scored.append((item.score + bonus, item, memory))
+        trust = trust_factor(memory, recipe)
+        scored.append((item.score * trust + recency_bonus(memory, reference_date, recipe), trust, item, memory))
     scored.sort(key=lambda entry: -entry[0])
     hits = []
-    for score, item, memory in scored:
+    for score, trust, item, memory in scored:
         if threshold is not None and score < threshold:
             continue
-        details = {**item.components, "fused": item.score, "recency": score - item.score} if explain else None
+        details = ({**item.components, "fused": item.score, "trust": trust, "recency": score - item.score * trust}
+                   if explain else None)
         hits.append(SearchHit(**memory.model_dump(), score=round(score, 6), explain=details))
         if len(hits) >= limit:
             break

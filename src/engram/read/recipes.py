@@ -27,6 +27,8 @@ LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {
              "time_mention": 0.79, "day_lexical": 0.6, "day_dense": -0.26, "length": -0.09},
 }
 LEARNED_BIAS = -11.26
+#: Default ``trust_weight``: a tool or document record keeps 70% of its relevance, an assistant one 85%.
+TRUST_RANKING_WEIGHT = 0.5
 #: Weights of the confidence model (features: ``engram.read.assemble.abstention_features``).
 CONFIDENCE_WEIGHTS: dict[str, float] = {"speaker_gap": 4.6, "speaker_share": 4.95}
 CONFIDENCE_BIAS = -0.87
@@ -57,6 +59,9 @@ class RetrievalRecipe(BaseModel):
     min_topic_similarity: float = Field(0.30, ge=0, le=1, description="learned ranker: when no memory shares a "
                                         "distinctive word with the query, a best name-free dense similarity "
                                         "below this marks it off-topic (abstain)")
+    trust_weight: float = Field(TRUST_RANKING_WEIGHT, ge=0, le=1, description="how far a less trusted writer "
+                                "lowers a memory's score: relevance x (1 - trust_weight x (1 - level weight)), "
+                                "level weights user 1, assistant 0.7, tool/document 0.4, unknown 0.2; 0 turns it off")
     recency_weight: float = Field(0.0, ge=0, description="bonus for memories close to the reference date")
     recency_half_life_days: float = Field(180.0, gt=0)
     reinforce: bool = Field(False, description="record recalls (access_count) on every search")
@@ -73,7 +78,7 @@ RECIPES: dict[str, RetrievalRecipe] = {
     "balanced": RetrievalRecipe(name="balanced"),
     "best": RetrievalRecipe(name="best", lexical_k=200, dense_k=200),
     "rrf": RetrievalRecipe(name="rrf", ranker="rrf", lexical_k=50, dense_k=50, dense_weight=0.5,
-                           abstain_threshold=0.30),
+                           abstain_threshold=0.30, trust_weight=0.0),
 }
 
 

@@ -3,7 +3,8 @@
 Values are always bound parameters; only vetted identifiers are spliced into SQL. Semantics
 mirror ``sqlite_sql``: metadata keys live in ``jsonb``, equality is typed JSON equality (numbers
 compare numerically), ranges compare numbers with numbers and strings with strings (byte order),
-``ne``/``nin`` also match memories that lack the key, ``contains`` is a case-insensitive substring."""
+``ne``/``nin`` also match memories that lack the key, ``contains`` is a case-insensitive substring,
+``startswith`` a case-sensitive prefix."""
 
 from __future__ import annotations
 
@@ -65,10 +66,12 @@ def _condition(condition: Condition) -> Clause:
     value = condition.value
     if isinstance(value, tuple):
         raise FilterError(f"{op!r} takes a single value", field=condition.field)
-    if op == "contains":
+    if op in ("contains", "startswith"):
         text = {"jsonb": f"{expression} #>> '{{}}'", "timestamptz": _STORAGE_TEXT.format(column=expression),
                 "text": expression}[kind]
-        return f"strpos(lower({text}), lower(%s::text)) > 0", [*params, value]
+        if op == "contains":
+            return f"strpos(lower({text}), lower(%s::text)) > 0", [*params, value]
+        return f"left({text}, length(%s::text)) = %s::text", [*params, value, value]
     if value is None:
         return f"{expression} IS {'NOT ' if op == 'ne' else ''}NULL", params
     if op == "ne":

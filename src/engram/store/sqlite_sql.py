@@ -58,6 +58,8 @@ def _condition(condition: Condition) -> tuple[str, list[object]]:
         return f"{expression} IN ({placeholders})", [*params, *values]
     if op == "contains":
         return f"instr(lower(CAST({expression} AS TEXT)), lower(?)) > 0", [*params, value]
+    if op == "startswith":
+        return f"substr(CAST({expression} AS TEXT), 1, length(?)) = ?", [*params, value, value]
     if value is None:
         return f"{expression} IS {'NOT ' if op == 'ne' else ''}NULL", params
     if op == "ne":

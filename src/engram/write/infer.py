@@ -3,18 +3,24 @@
 Runs after the episodes (and their verbatim memories) are committed, so no LLM failure can lose what
 was said. Steps: extract facts (one call per batch) -> find candidate facts already stored -> decide
 ADD / UPDATE / INVALIDATE / NOOP (offline duplicate check first, then one batched call) -> commit the
-decisions, the fact-augmented keys of the source turns, and the episodes' extraction state together."""
+decisions, the fact-augmented keys of the source turns, and the episodes' extraction state together.
+
+A fact is written by the least trusted writer among its source messages. A fact citing a message whose
+verbatim memory is quarantined, or one the guard flags, is stored quarantined without consolidation: it
+never updates or invalidates another memory and adds no keys to the source turns."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from engram.embed.base import Embedder
 from engram.errors import LLMError
+from engram.guard import Guard, derive_provenance
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
@@ -23,6 +29,7 @@ from engram.models import (
     HistoryEventType,
     MemoryItem,
     MemoryKind,
+    MemoryStatus,
     Scope,
     SourceRef,
     content_hash,
@@ -37,6 +44,14 @@ from engram.write.verbatim import source_ref
 
 CANDIDATES_PER_FACT = 5
 FACT_KINDS = ("fact", "preference", "plan", "event")
+
+
+@dataclass(frozen=True)
+class FactGuard:
+    """A fact's provenance, and the ``metadata["guard"]`` entry when it must be quarantined."""
+
+    writer: str
+    quarantine: dict[str, Any] | None = None
 
 
 @dataclass
@@ -62,9 +77,37 @@ def fact_candidates(store: Store, scope: Scope, texts: Sequence[str],
     return {index: [found[i] for i in ids if i in found] for index, ids in ranked.items()}
 
 
+def guard_facts(store: Store, guard: Guard | None, facts: Sequence[ExtractedFact],
+                episodes: dict[str, Episode]) -> list[FactGuard]:
+    """Per fact, its writer (the least trusted of its source messages) and whether it is quarantined:
+    because a source's verbatim memory is, or (with a ``guard``) because its own text is suspicious."""
+    held: dict[str, MemoryItem] = {}
+    cited = list({episode_id for fact in facts for episode_id in fact.source_episode_ids})
+    for turn in store.memories_citing(cited, kind=MemoryKind.EPISODE.value):
+        if turn.status == MemoryStatus.QUARANTINED.value:
+            held.update({episode_id: turn for episode_id in turn.source_ids})
+    checked = []
+    for fact in facts:
+        sources = [episodes[i] for i in fact.source_episode_ids if i in episodes]
+        weakest = min(sources, key=lambda e: derive_provenance(e.role, e.metadata, e.name).weight, default=None)
+        role, metadata, name = (weakest.role, weakest.metadata, weakest.name) if weakest else ("unknown", {}, None)
+        provenance = derive_provenance(role, metadata, name)
+        turns = list({held[i].id: held[i] for i in fact.source_episode_ids if i in held}.values())
+        entry: dict[str, Any] | None = None
+        if turns:
+            entry = {"score": max(float(turn.metadata.get("guard", {}).get("score", 0.0)) for turn in turns),
+                     "reasons": ["source_quarantined"], "quarantine": True, "trust": provenance.trust.value,
+                     "writer": provenance.writer, "source_memory_ids": [turn.id for turn in turns]}
+        elif guard is not None:
+            verdict = guard.screen(fact.text, role=role, metadata=metadata, name=name)
+            entry = verdict.to_dict() if verdict.quarantine else None
+        checked.append(FactGuard(writer=provenance.writer, quarantine=entry))
+    return checked
+
+
 def infer(store: Store, embedder: Embedder, llm: LLM, episodes: list[Episode], scope: Scope,
-          usage: UsageLog) -> InferOutcome:
-    """Extract, consolidate and commit facts for already-stored ``episodes``."""
+          usage: UsageLog, *, guard: Guard | None = None) -> InferOutcome:
+    """Extract, consolidate and commit facts for already-stored ``episodes`` (screened by ``guard``)."""
     outcome = InferOutcome()
     extraction = extract_facts(llm, episodes, usage=usage)
     outcome.pending_episode_ids = list(extraction.failed_episode_ids)
@@ -79,30 +122,38 @@ def infer(store: Store, embedder: Embedder, llm: LLM, episodes: list[Episode], s
         return outcome
     texts = [fact.text for fact in facts]
     vectors = embedder.embed(texts)
-    candidates = fact_candidates(store, scope, texts, vectors)
+    by_id = {episode.id: episode for episode in episodes}
+    guards = guard_facts(store, guard, facts, by_id)
+    clear = [index for index, checked in enumerate(guards) if checked.quarantine is None]
+    candidates = fact_candidates(store, scope, [texts[i] for i in clear], vectors[clear])
     candidate_vectors = store.get_vectors([m.id for ms in candidates.values() for m in ms])
     try:
-        decisions = decide(llm, facts, candidates, fact_vectors=list(vectors), candidate_vectors=candidate_vectors,
-                           usage=usage)
+        decided = decide(llm, [facts[i] for i in clear], candidates, fact_vectors=list(vectors[clear]),
+                         candidate_vectors=candidate_vectors, usage=usage)
     except LLMError as exc:
         outcome.pending_episode_ids = sorted({*outcome.pending_episode_ids, *done})
         outcome.notes.append(f"consolidation failed, facts not stored; messages kept as pending: {exc}")
         return outcome
-    by_id = {episode.id: episode for episode in episodes}
+    decisions = [decision.model_copy(update={"fact_index": clear[decision.fact_index]}) for decision in decided]
+    decisions += [Decision(fact_index=index, action=Action.ADD, text=texts[index], decided_by="guard")
+                  for index, checked in enumerate(guards) if checked.quarantine is not None]
+    decisions.sort(key=lambda decision: decision.fact_index)
     with store.locked(scope):
-        changes = _changes(store, facts, decisions, vectors, by_id, scope, outcome)
+        changes = _changes(store, facts, decisions, vectors, by_id, scope, outcome, guards)
         changes.update_episode_extraction = {episode_id: "done" for episode_id in done}
         store.apply(changes)
     return outcome
 
 
 def _changes(store: Store, facts: list[ExtractedFact], decisions: list[Decision], vectors: np.ndarray,
-             episodes: dict[str, Episode], scope: Scope, outcome: InferOutcome) -> ChangeSet:
+             episodes: dict[str, Episode], scope: Scope, outcome: InferOutcome, guards: list[FactGuard]) -> ChangeSet:
     changes = ChangeSet()
     now = utcnow()
     for decision in decisions:
         fact = facts[decision.fact_index]
-        decision = _recheck_duplicates(store, scope, fact, decision, vectors[decision.fact_index])
+        checked = guards[decision.fact_index]
+        if checked.quarantine is None:
+            decision = _recheck_duplicates(store, scope, fact, decision, vectors[decision.fact_index])
         sources = [source_ref(episodes[i]) for i in fact.source_episode_ids if i in episodes]
         found = store.get_memories([decision.target_id]) if decision.target_id else []
         target = found[0] if found else None
@@ -115,7 +166,7 @@ def _changes(store: Store, facts: list[ExtractedFact], decisions: list[Decision]
             outcome.events.append(AddEvent(id=target.id, memory=target.memory, event=HistoryEventType.NOOP,
                                            kind=target.kind, episode_ids=fact.source_episode_ids))
             continue
-        created = _fact_memory(fact, decision.text, scope, sources, now)
+        created = _fact_memory(fact, decision.text, scope, sources, now, checked)
         if target is not None and decision.action in (Action.UPDATE, Action.INVALIDATE):
             event = HistoryEventType.UPDATE if decision.action == Action.UPDATE else HistoryEventType.INVALIDATE
             closed = target.model_copy(update={"valid_to": now, "updated_at": now,
@@ -130,13 +181,14 @@ def _changes(store: Store, facts: list[ExtractedFact], decisions: list[Decision]
                                            episode_ids=created.source_ids, previous_memory=target.memory))
         else:
             outcome.events.append(AddEvent(id=created.id, memory=created.memory, event=HistoryEventType.ADD,
-                                           kind=created.kind, episode_ids=created.source_ids))
+                                           kind=created.kind, episode_ids=created.source_ids, status=created.status))
         changes.memories.append(created)
         changes.vectors[created.id] = vectors[decision.fact_index]
         changes.history.append(HistoryEvent(memory_id=created.id, event=HistoryEventType.ADD,
                                             new_memory=created.memory, actor="infer", user_id=scope.user_id,
                                             agent_id=scope.agent_id, run_id=scope.run_id))
-    changes.memories.extend(_augmented_turns(store, facts, episodes))
+    clear = [fact for fact, checked in zip(facts, guards, strict=True) if checked.quarantine is None]
+    changes.memories.extend(_augmented_turns(store, clear, episodes))
     return changes
 
 
@@ -154,15 +206,20 @@ def _recheck_duplicates(store: Store, scope: Scope, fact: ExtractedFact, decisio
                                        "decided_by": "concurrent_duplicate"})
 
 
-def _fact_memory(fact: ExtractedFact, text: str, scope: Scope, sources: list[SourceRef], now: datetime) -> MemoryItem:
+def _fact_memory(fact: ExtractedFact, text: str, scope: Scope, sources: list[SourceRef], now: datetime,
+                 checked: FactGuard) -> MemoryItem:
     valid_from = (datetime(fact.refers_to.year, fact.refers_to.month, fact.refers_to.day, tzinfo=UTC)
                   if fact.refers_to else fact.observed_at)
-    metadata = {"fact_kind": fact.kind, **({"speaker": fact.speaker} if fact.speaker else {}),
-                **({"time_expression": fact.time_expression} if fact.time_expression else {})}
+    metadata: dict[str, Any] = {
+        "fact_kind": fact.kind, "extracted_by": "llm", **({"speaker": fact.speaker} if fact.speaker else {}),
+        **({"time_expression": fact.time_expression} if fact.time_expression else {}),
+        **({"guard": checked.quarantine} if checked.quarantine else {})}
     kind = fact.kind if fact.kind in FACT_KINDS else MemoryKind.FACT.value
+    status = MemoryStatus.QUARANTINED if checked.quarantine else MemoryStatus.ACTIVE
     return MemoryItem(memory=text, kind=kind, user_id=scope.user_id, agent_id=scope.agent_id, run_id=scope.run_id,
                       metadata=metadata, sources=sources, valid_from=valid_from, created_at=now, updated_at=now,
-                      hash=content_hash(text), writer="llm", index_keys=" ".join(fact.keys))
+                      hash=content_hash(text), writer=checked.writer, index_keys=" ".join(fact.keys),
+                      status=status.value)
 
 
 def _augmented_turns(store: Store, facts: list[ExtractedFact], episodes: dict[str, Episode]) -> list[MemoryItem]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engram.guard import Guard, GuardContext
+from engram.guard import Guard, GuardContext, Verdict
 from engram.models import Episode, MemoryItem, MemoryStatus, Scope
 from engram.store.base import ListQuery, Store
 
@@ -18,8 +18,9 @@ RECENT_CONTEXT = 30
 
 
 def screen_memories(guard: Guard, store: Store, scope: Scope, memories: Sequence[MemoryItem],
-                    vectors: dict[str, np.ndarray], episodes: dict[str, Episode]) -> list[MemoryItem]:
-    """The memories with provenance (``writer``) set and suspicious ones quarantined."""
+                    vectors: dict[str, np.ndarray], episodes: dict[str, Episode]
+                    ) -> tuple[list[MemoryItem], list[Verdict]]:
+    """The memories with provenance (``writer``) set and suspicious ones quarantined, and their verdicts."""
     recent = list(reversed(store.list_memories(ListQuery(scope=scope, limit=RECENT_CONTEXT))))
     stored_vectors = store.get_vectors([memory.id for memory in recent])
     texts = [memory.memory for memory in recent]
@@ -27,6 +28,7 @@ def screen_memories(guard: Guard, store: Store, scope: Scope, memories: Sequence
     rows = [stored_vectors[memory.id] for memory in recent if memory.id in stored_vectors]
     aligned = len(rows) == len(texts)
     screened = []
+    verdicts = []
     for memory in memories:
         source = episodes.get(memory.source_ids[0]) if memory.source_ids else None
         vector = vectors.get(memory.id)
@@ -44,10 +46,11 @@ def screen_memories(guard: Guard, store: Store, scope: Scope, memories: Sequence
             update["status"] = MemoryStatus.QUARANTINED.value
             update["metadata"] = {**memory.metadata, "guard": verdict.to_dict()}
         screened.append(memory.model_copy(update=update))
+        verdicts.append(verdict)
         texts.append(memory.memory)
         writers.append(verdict.writer)
         if aligned and vector is not None:
             rows.append(vector)
         else:
             aligned = False
-    return screened
+    return screened, verdicts
