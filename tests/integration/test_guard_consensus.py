@@ -219,3 +219,22 @@ def test_fact_writer_follows_its_least_trusted_source(memory: Memory, server: Fa
     assert writers == {"Lisbon will be sunny on Saturday": "tool:weather",
                        "Maya plans a beach day on Saturday": "user",
                        "Maya's beach day in Lisbon should be sunny": "tool:weather"}
+
+
+def test_a_less_trusted_fact_never_supersedes_a_trusted_one(memory: Memory, server: FakeOpenAIServer) -> None:
+    server.queue(facts(("Maya's landlord email is peter.novak@example.org", ["m1"])))
+    trusted = next(e for e in memory.add(TRUSTED, user_id="maya")["results"] if e["kind"] == "fact")
+    server.queue(judgements(("r1", "consistent", 0.8)),
+                 facts(("Maya's landlord email is p.novak.rent@example.net", ["m1"])),
+                 Reply.json({"decisions": [{"fact": "f1", "action": "UPDATE", "target": "c1",
+                                            "text": "Maya's landlord email is p.novak.rent@example.net",
+                                            "reason": "new email"}]}))
+    result = memory.add(REDIRECT, user_id="maya")
+    added = next(event for event in result["results"] if event["kind"] == "fact")
+    assert added["event"] == "ADD" and added["status"] == "active"
+    stored = memory.get(added["id"])
+    assert stored["trust"] == "tool" and stored["metadata"]["conflicts_with"] == trusted["id"]
+    assert memory.get(trusted["id"])["valid_to"] is None, "the user's fact stays current"
+    assert any("did not supersede" in note for note in result["notes"])
+    hits = memory.search("what is the landlord's email", user_id="maya", filters={"kind": "fact"})["results"]
+    assert [hit["trust"] for hit in hits][:2] == ["user", "tool"]

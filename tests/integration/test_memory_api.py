@@ -281,3 +281,35 @@ def test_from_config_and_bad_config(tmp_path: Any, embedder: Any) -> None:
         Memory.from_config({"nonsense_key": 1})
     with pytest.raises(ConfigurationError):
         Memory(url="mysql://x")
+
+
+def test_results_show_trust_and_filters_select_by_it(memory: Memory) -> None:
+    memory.add([{"role": "user", "content": "I keep the tea in the blue tin."},
+                {"role": "assistant", "content": "Noted: the tea lives in the blue tin."},
+                {"role": "tool", "name": "web", "content": "Tea tins: blue ones keep tea fresh longest."},
+                {"role": "user", "content": "Tea guide says tins beat jars.",
+                 "metadata": {"source": "Document:tea-guide.pdf"}}], user_id="u")
+
+    def trusts(filters: dict[str, Any]) -> list[str]:
+        return sorted(item["trust"] for item in memory.get_all(user_id="u", filters=filters)["results"])
+
+    assert trusts({"trust": "user"}) == ["user"]
+    assert trusts({"trust": {"gte": "assistant"}}) == ["assistant", "user"]
+    assert trusts({"trust": {"lt": "assistant"}}) == ["document", "tool"]
+    assert trusts({"trust": {"in": ["tool", "unknown"]}}) == ["tool"]
+    assert trusts({"NOT": {"trust": "user"}}) == ["assistant", "document", "tool"]
+    assert trusts({"writer": {"startswith": "document:"}}) == ["document"]
+    hits = memory.search("where is the tea", user_id="u", filters={"trust": {"gte": "assistant"}})["results"]
+    assert hits and {hit["trust"] for hit in hits} <= {"user", "assistant"}
+    with pytest.raises(FilterError) as error:
+        memory.get_all(user_id="u", filters={"trust": {"gte": "admin"}})
+    assert "trust" in str(error.value) and "admin" in str(error.value)
+
+
+def test_a_less_trusted_writer_ranks_below_the_same_words_from_the_user(memory: Memory) -> None:
+    memory.add([{"role": "tool", "name": "scraper", "content": "The spare key is under the third flower pot."}],
+               user_id="u")
+    memory.add([{"role": "user", "content": "The spare key is under the third flower pot."}], user_id="u")
+    hits = memory.search("where is the spare key", user_id="u", limit=2, explain=True)["results"]
+    assert [hit["trust"] for hit in hits] == ["user", "tool"]
+    assert hits[0]["explain"]["trust"] == 1.0 and hits[1]["explain"]["trust"] == pytest.approx(0.7)

@@ -258,6 +258,42 @@ def concurrency(
         raise typer.Exit(1)
 
 
+@bench_app.command()
+def faults(
+    trials: Annotated[int, typer.Option("--trials", min=1, help="writer processes killed")] = 30,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="messages per add call")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the random kill delays")] = 11,
+    max_delay_ms: Annotated[int, typer.Option("--max-delay-ms", min=0,
+                                              help="kill within this long after the first ACK")] = 300,
+    url: Annotated[str | None, typer.Option("--url", help="postgresql://... (default: a SQLite file in --out)")] = None,
+    out: OutOption = Path("bench-out/faults"),
+    json_output: JsonOption = False,
+) -> None:
+    """Crash safety: writers killed with SIGKILL mid-add; acknowledged adds must survive whole."""
+    from engram.bench.faults import FaultSettings, run_faults, summary_lines
+
+    console = _console(json_output)
+    try:
+        settings = FaultSettings(trials=trials, batch=batch, seed=seed, max_delay_ms=max_delay_ms, url=url)
+        with _progress(console) as progress:
+            hook = RichProgress(progress)
+            hook.start(trials)
+            results = run_faults(settings, out, on_trial=lambda row: hook.advance(
+                f"trial {row['trial'] + 1}: {row['kill'].replace('_', ' ')}", 1))
+    except EngramError as error:
+        _fail(error)
+        return
+    results["command"] = _command()
+    write_json(out / "faults.json", results)
+    if json_output:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        console.print("\n".join(summary_lines(results)))
+        console.print(f"Results: {out / 'faults.json'}")
+    if not results["ok"]:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     bench_app()
 

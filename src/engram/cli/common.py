@@ -77,10 +77,11 @@ def render_memories(items: list[dict[str, Any]], *, title: str, scores: bool = F
         table.add_column("score", justify="right")
     table.add_column("memory", overflow="fold")
     table.add_column("kind")
+    table.add_column("trust")
     table.add_column("source", overflow="fold")
     table.add_column("id", overflow="fold", style="dim")
     for item in items:
-        row = [item["memory"], item["kind"], _sources_text(item), item["id"]]
+        row = [item["memory"], item["kind"], item.get("trust", ""), _sources_text(item), item["id"]]
         table.add_row(*([f"{item['score']:.3f}"] if scores else []), *row)
     console.print(table)
 

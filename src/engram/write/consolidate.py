@@ -27,6 +27,7 @@ DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.95
 _NEGATIONS = frozenset({"not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "cannot",
                         "without"})
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:/\S*)?")
 _FACT_LABEL = re.compile(r"^\[?\s*f?\s*(\d+)\s*\]?$", re.IGNORECASE)
 _CANDIDATE_LABEL = re.compile(r"^\[?\s*c?\s*(\d+)\s*\]?$", re.IGNORECASE)
 
@@ -221,9 +222,10 @@ def _target_id(target: str | None, options: list[MemoryItem], by_label: dict[str
     return labelled if labelled in allowed else None
 
 
-def _meaning_signature(text: str) -> tuple[frozenset[str], bool]:
-    """Numbers and negation parity: near-identical vectors with different ones are not duplicates."""
+def _meaning_signature(text: str) -> tuple[frozenset[str], frozenset[str], bool]:
+    """Numbers, addresses (e-mail, domain, URL) and negation parity: near-identical vectors with
+    different ones are not duplicates."""
     lowered = text.casefold()
     words = re.findall(r"[\w']+", lowered)
     negations = sum(1 for word in words if word in _NEGATIONS or word.endswith("n't"))
-    return frozenset(_NUMBER.findall(lowered)), negations % 2 == 1
+    return frozenset(_NUMBER.findall(lowered)), frozenset(_ADDRESS.findall(lowered)), negations % 2 == 1

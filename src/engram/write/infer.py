@@ -7,7 +7,9 @@ decisions, the fact-augmented keys of the source turns, and the episodes' extrac
 
 A fact is written by the least trusted writer among its source messages. A fact citing a message whose
 verbatim memory is quarantined, or one the guard flags, is stored quarantined without consolidation: it
-never updates or invalidates another memory and adds no keys to the source turns."""
+never updates or invalidates another memory and adds no keys to the source turns. A fact never
+supersedes a memory written by a more trusted writer: both are kept, the new one marked
+``conflicts_with`` (trust-weighted ranking then prefers the trusted one)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import numpy as np
 from engram.embed.base import Embedder
 from engram.errors import LLMError
 from engram.guard import Guard, derive_provenance
+from engram.guard.trust import trust_weight
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
@@ -167,6 +170,12 @@ def _changes(store: Store, facts: list[ExtractedFact], decisions: list[Decision]
                                            kind=target.kind, episode_ids=fact.source_episode_ids))
             continue
         created = _fact_memory(fact, decision.text, scope, sources, now, checked)
+        if target is not None and decision.action in (Action.UPDATE, Action.INVALIDATE) and \
+                trust_weight(created.trust) < trust_weight(target.trust):
+            created.metadata["conflicts_with"] = target.id
+            outcome.notes.append(f"a {created.trust} fact did not supersede {target.trust} memory {target.id}; "
+                                 "both are kept (marked conflicts_with)")
+            target = None
         if target is not None and decision.action in (Action.UPDATE, Action.INVALIDATE):
             event = HistoryEventType.UPDATE if decision.action == Action.UPDATE else HistoryEventType.INVALIDATE
             closed = target.model_copy(update={"valid_to": now, "updated_at": now,
