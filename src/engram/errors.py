@@ -11,17 +11,23 @@ class EngramError(Exception):
     http_status = 500
 
     def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
-        self.message = message
-        self.field = field
-        self.hint = hint
-        text = f"{field}: {message}" if field else message
-        if hint:
-            text = f"{text} ({hint})"
+        self.message = _printable(message)
+        self.field = _printable(field) if field is not None else None
+        self.hint = _printable(hint) if hint is not None else None
+        text = f"{self.field}: {self.message}" if self.field else self.message
+        if self.hint:
+            text = f"{text} ({self.hint})"
         super().__init__(text)
 
     def to_dict(self) -> dict[str, str | None]:
         """A JSON-ready description: ``{"error", "message", "field", "hint"}``."""
         return {"error": type(self).__name__, "message": self.message, "field": self.field, "hint": self.hint}
+
+
+def _printable(text: str) -> str:
+    """``text`` safe to encode anywhere: characters that are not valid Unicode text (lone surrogates,
+    which bad input can carry into a message or a field path) become ``\\udXXX`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ValidationError(EngramError, ValueError):

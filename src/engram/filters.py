@@ -17,15 +17,17 @@ tool = document > unknown. It is rewritten into conditions on ``writer``."""
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from engram.errors import FilterError
+from engram.errors import FilterError, ValidationError
 from engram.guard.trust import TRUST_WEIGHTS, WRITER_KINDS, TrustLevel
 from engram.models import Scope
+from engram.textcheck import check_text
 from engram.timeutil import to_storage, to_utc
 
 Operator = Literal["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "startswith"]
@@ -40,6 +42,7 @@ COLUMN_FIELDS: frozenset[str] = frozenset(
 )
 DATE_COLUMNS: frozenset[str] = frozenset({"created_at", "updated_at", "valid_from", "valid_to"})
 MAX_DEPTH = 16
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 MAX_NODES = 512
 
 Scalar = str | int | float | bool | None
@@ -135,6 +138,7 @@ def _parse_node(node: Any, path: str, depth: int, counter: list[int]) -> FilterN
     for key, value in node.items():
         if not isinstance(key, str) or not key:
             raise FilterError("filter keys must be non-empty strings", field=path)
+        _check_filter_text(key, path)
         upper = key.upper()
         if upper in ("AND", "OR"):
             if not isinstance(value, list) or not value:
@@ -179,6 +183,12 @@ def _scalar(name: str, op: str, value: Any, path: str) -> Scalar:
             return to_storage(to_utc(value, field=path))
         except Exception as exc:
             raise FilterError(f"not a date: {value!r}", field=path) from exc
+    if isinstance(value, str):
+        _check_filter_text(value, path)
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX:
+        raise FilterError(f"integer out of the 64-bit range: {value}", field=path)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FilterError(f"{value!r} is not a finite number", field=path)
     if value is None or isinstance(value, str | bool | int | float):
         if op in ("gt", "gte", "lt", "lte") and (value is None or isinstance(value, bool)):
             raise FilterError(f"{op!r} needs a number, date or string", field=path)
@@ -186,6 +196,13 @@ def _scalar(name: str, op: str, value: Any, path: str) -> Scalar:
             raise FilterError(f"{op!r} needs a string", field=path)
         return value
     raise FilterError(f"unsupported value type {type(value).__name__}", field=path)
+
+
+def _check_filter_text(text: str, path: str) -> None:
+    try:
+        check_text(text, path)
+    except ValidationError as exc:
+        raise FilterError(exc.message, field=exc.field) from None
 
 
 def trust_node(spec: Any, path: str) -> FilterNode:

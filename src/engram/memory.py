@@ -37,16 +37,19 @@ from engram.read.pipeline import run_search
 from engram.read.query import build_query
 from engram.read.recipes import RetrievalRecipe, resolve_recipe
 from engram.store.base import ChangeSet, ListQuery, Store
+from engram.textcheck import check_text
 from engram.timeutil import to_utc, utcnow
 from engram.transfer import export_records, import_records
 from engram.write.infer import infer
-from engram.write.ingest import check_text, to_episodes, validate_metadata, validate_scope
-from engram.write.keys import contextual_vectors, embedding_text
+from engram.write.ingest import to_episodes, validate_metadata, validate_scope
+from engram.write.keys import contextual_vectors, embedding_text, without_quarantined_context
 from engram.write.screen import screen_memories
 from engram.write.verbatim import verbatim_memories
 
 T = TypeVar("T")
 
+#: Largest paging offset (far beyond any store; keeps the value inside a signed 64-bit SQL integer).
+MAX_OFFSET = 2**62
 OFFLINE_NOTE = ("no LLM configured: messages were stored verbatim (as with infer=False); "
                 "set ENGRAM_LLM_BASE_URL / ENGRAM_LLM_MODEL to enable fact extraction")
 
@@ -136,6 +139,7 @@ class Memory:
                                           min_confidence=self.config.guard_consensus_confidence)
                 memories = checked.memories
                 notes = [*checked.notes, *notes]
+            memories, vectors = without_quarantined_context(memories, vectors, self.embedder)
         history = [HistoryEvent(memory_id=m.id, event=HistoryEventType.ADD, new_memory=m.memory, actor="add",
                                 user_id=m.user_id, agent_id=m.agent_id, run_id=m.run_id) for m in memories]
         self._store.apply(ChangeSet(episodes=episodes, memories=memories, vectors=vectors, history=history))
@@ -211,15 +215,24 @@ class Memory:
 
     def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                    filters: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Delete every memory and episode of one scope (at least one id is required)."""
+        """Delete every memory and episode of one scope (at least one id is required). With filters beyond
+        the scope ids, only the memories that match them go (quarantined and superseded ones included),
+        each with its own episode when nothing else cites it."""
         scope = self._scope(user_id, agent_id, run_id, filters)
+        node = parse_filters(filters).node
         with self._store.locked(scope):
             memory_ids, episode_ids = self._store.scope_ids(scope)
-            memories = self._store.get_memories(memory_ids)
-            self._store.apply(self._deletion(memories, delete_episodes=episode_ids))
+            if node is None:
+                memories, doomed_episodes = self._store.get_memories(memory_ids), episode_ids
+            else:
+                memories = self._store.list_memories(ListQuery(scope=scope, node=node, limit=max(1, len(memory_ids)),
+                                                               include_quarantined=True))
+                doomed_episodes = []
+            self._store.apply(self._deletion(memories, delete_episodes=doomed_episodes))
+            remaining_episodes = len(self._store.scope_ids(scope)[1])
         self._store.purge()
-        return {"message": "Memories deleted successfully!", "deleted_memories": len(memory_ids),
-                "deleted_episodes": len(episode_ids)}
+        return {"message": "Memories deleted successfully!", "deleted_memories": len(memories),
+                "deleted_episodes": len(episode_ids) - remaining_episodes}
 
     @staticmethod
     def _deletion(memories: list[MemoryItem], *, delete_episodes: list[str]) -> ChangeSet:
@@ -235,7 +248,7 @@ class Memory:
         """Memories the guard quarantined (all scopes when none is given), newest first, with its verdict."""
         scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
         query = ListQuery(scope=scope, node=Condition("status", "eq", MemoryStatus.QUARANTINED.value),
-                          include_quarantined=True, limit=self._limit(limit), offset=offset)
+                          include_quarantined=True, limit=self._limit(limit), offset=self._offset(offset))
         return {"results": [item.model_dump(mode="json") for item in self._store.list_memories(query)],
                 "total": self._store.count_memories(query)}
 
@@ -313,9 +326,8 @@ class Memory:
                 filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
         """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``."""
         scope = self._scope(user_id, agent_id, run_id, filters)
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            raise ValidationError("must be a non-negative integer", field="offset")
-        query = ListQuery(scope=scope, node=parse_filters(filters).node, limit=self._limit(limit), offset=offset)
+        query = ListQuery(scope=scope, node=parse_filters(filters).node, limit=self._limit(limit),
+                          offset=self._offset(offset))
         items = self._store.list_memories(query)
         return {"results": [item.model_dump(mode="json") for item in items],
                 "total": self._store.count_memories(query)}
@@ -324,6 +336,7 @@ class Memory:
         """Every change to a memory, oldest first (also after it was deleted)."""
         if not isinstance(memory_id, str) or not memory_id:
             raise ValidationError("must be a non-empty string", field="memory_id")
+        check_text(memory_id, "memory_id")
         return [event.model_dump(mode="json") for event in self._store.history(memory_id)]
 
     def episodes(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -331,7 +344,7 @@ class Memory:
         """The raw record of one scope, in event-time order."""
         scope = self._scope(user_id, agent_id, run_id, None)
         return [e.model_dump(mode="json") for e in self._store.list_episodes(scope, limit=self._limit(limit),
-                                                                              offset=offset)]
+                                                                              offset=self._offset(offset))]
 
     def stats(self, *, user_id: str | None = None, agent_id: str | None = None,
               run_id: str | None = None) -> dict[str, Any]:
@@ -375,6 +388,10 @@ class Memory:
     def _get_item(self, memory_id: Any) -> MemoryItem:
         if not isinstance(memory_id, str) or not memory_id:
             raise ValidationError("must be a non-empty string", field="memory_id")
+        try:
+            check_text(memory_id, "memory_id")
+        except ValidationError:
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id") from None
         found = self._store.get_memories([memory_id])
         if not found:
             raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
@@ -395,6 +412,12 @@ class Memory:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= self.config.limits.max_limit:
             raise ValidationError(f"must be an integer from 1 to {self.config.limits.max_limit}", field="limit")
         return limit
+
+    @staticmethod
+    def _offset(offset: Any) -> int:
+        if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+            raise ValidationError(f"must be an integer from 0 to {MAX_OFFSET}", field="offset")
+        return offset
 
     @staticmethod
     def _threshold(threshold: Any) -> float | None:

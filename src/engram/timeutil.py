@@ -23,7 +23,10 @@ def to_utc(value: object, *, field: str) -> datetime:
     Naive datetimes and strings without an offset are taken as UTC. Anything else raises a
     ``ValidationError`` naming ``field``."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(f"{value.isoformat()} falls outside years 1-9999 in UTC", field=field) from None
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, bool):

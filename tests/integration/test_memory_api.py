@@ -313,3 +313,14 @@ def test_a_less_trusted_writer_ranks_below_the_same_words_from_the_user(memory: 
     hits = memory.search("where is the spare key", user_id="u", limit=2, explain=True)["results"]
     assert [hit["trust"] for hit in hits] == ["user", "tool"]
     assert hits[0]["explain"]["trust"] == 1.0 and hits[1]["explain"]["trust"] == pytest.approx(0.7)
+
+
+def test_delete_all_with_filters_deletes_only_the_matches(memory: Memory) -> None:
+    memory.add([{"role": "user", "content": "note to keep", "metadata": {"tag": "keep"}},
+                {"role": "user", "content": "note to drop", "metadata": {"tag": "drop"}}], user_id="u")
+    memory.add("another user's note to drop", user_id="v", metadata={"tag": "drop"})
+    result = memory.delete_all(user_id="u", filters={"tag": "drop"})
+    assert (result["deleted_memories"], result["deleted_episodes"]) == (1, 1)
+    assert [item["memory"] for item in memory.get_all(user_id="u")["results"]] == ["note to keep"]
+    assert [e["content"] for e in memory.episodes(user_id="u")] == ["note to keep"]
+    assert memory.get_all(user_id="v")["total"] == 1

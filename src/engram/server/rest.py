@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from engram import __version__
-from engram.errors import ConfigurationError, EngramError, NotFoundError, ValidationError
+from engram.errors import ConfigurationError, EngramError, NotFoundError, StorageError, ValidationError
 from engram.memory import Memory
 from engram.models import AddResponse, AnswerResponse, HistoryEvent, MemoryItem, Scope, SearchResponse
 from engram.server.auth import (
@@ -93,6 +93,8 @@ def _filters_param(text: str | None) -> dict[str, Any] | None:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"not valid JSON: {exc.msg}", field="filters") from None
+    except RecursionError:
+        raise ValidationError("nested too deeply", field="filters") from None
     if not isinstance(value, dict):
         raise ValidationError("must be a JSON object", field="filters")
     return value
@@ -139,7 +141,8 @@ def _add_memory_routes(router: APIRouter, memory: Memory, limits: ServerLimits) 
     def delete_all(principal: Caller, user_id: str | None = None, agent_id: str | None = None,
                    run_id: str | None = None,
                    filters: Annotated[str | None, Query(description="filters as a JSON object")] = None) -> Response:
-        """Delete every memory and episode of one scope (``Memory.delete_all``)."""
+        """Delete every memory and episode of one scope, or only the memories that match ``filters``
+        (``Memory.delete_all``)."""
         parsed = _filters_param(filters)
         scope = resolve_scope(principal, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=parsed)
         return JSONResponse(memory.delete_all(**scope, filters=parsed))
@@ -198,6 +201,10 @@ def _add_memory_routes(router: APIRouter, memory: Memory, limits: ServerLimits) 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EngramError)
     async def engram_error(request: Request, error: EngramError) -> Response:
+        if isinstance(error, StorageError):
+            logger.error("storage error on %s %s: %s", request.method, request.url.path, error)
+            error = StorageError("the memory store is unavailable; try again later",
+                                 hint="the server log has the details")
         return problem_response(error, instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)

@@ -2,7 +2,8 @@
 
 Bodies are deliberately loose about value types (``messages`` may be a string, a message dict or a
 list of them, timestamps may be ISO strings or epoch seconds): ``Memory`` validates values and names
-the offending field exactly as the Python API does. Unknown body keys are rejected (422)."""
+the offending field exactly as the Python API does. Unknown body keys are rejected (422), and so are
+values of the wrong JSON type (``true`` for a timestamp or a limit, ``"yes"`` for a flag): no coercion."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ TimeValue = str | float | int
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ScopedBody(_Body):

@@ -13,6 +13,7 @@ from typing import Any
 from engram.config import Limits
 from engram.errors import ScopeMissingError, ValidationError
 from engram.models import Episode, Scope, content_hash
+from engram.textcheck import check_text
 from engram.timeutil import to_utc, utcnow
 
 MESSAGE_KEYS = frozenset({"role", "content", "name", "timestamp", "occurred_at", "metadata"})
@@ -37,16 +38,6 @@ def validate_scope(user_id: object, agent_id: object, run_id: object, limits: Li
         raise ScopeMissingError("one of user_id, agent_id or run_id is required", field="user_id",
                                 hint="pass user_id=... (or agent_id/run_id), top-level or inside filters")
     return scope
-
-
-def check_text(text: str, field: str) -> None:
-    """Reject strings that are not valid Unicode text (lone surrogates, NUL)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError(f"not valid UTF-8 text ({exc.reason} at position {exc.start})", field=field) from None
-    if "\x00" in text:
-        raise ValidationError("contains a NUL character", field=field)
 
 
 def validate_metadata(metadata: object, limits: Limits, *, field: str = "metadata") -> dict[str, Any]:
@@ -127,6 +118,7 @@ def _episode(item: object, field: str, *, scope: Scope, metadata: dict[str, Any]
     role = item.get("role", "user")
     if not isinstance(role, str) or not role.strip() or len(role) > 64:
         raise ValidationError("must be a non-empty string of at most 64 characters", field=f"{field}.role")
+    check_text(role, f"{field}.role")
     name = item.get("name")
     if name is not None:
         if not isinstance(name, str) or len(name) > limits.max_id_chars:

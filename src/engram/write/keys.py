@@ -17,12 +17,12 @@ are the two largest single gains of the offline read path."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
 from engram.embed.base import Embedder, normalize_rows
-from engram.models import MemoryItem
+from engram.models import MemoryItem, MemoryStatus
 
 #: Weight of each adjacent neighbour's vector in a memory's stored vector (fitted on LoCoMo, checked
 #: leave-one-out); a neighbour at distance d weighs ``NEIGHBOUR_VECTOR_WEIGHT ** d``.
@@ -50,23 +50,26 @@ def embedding_text(memory: MemoryItem) -> str:
     return f"{label}: {text}"
 
 
-def neighbours(memories: Sequence[MemoryItem], width: int | None = None) -> list[list[tuple[int, int]]]:
+def neighbours(memories: Sequence[MemoryItem], width: int | None = None,
+               excluded: Collection[str] = ()) -> list[list[tuple[int, int]]]:
     """For each memory, ``(batch position, distance)`` of the memories of the same scope at most
-    ``width`` (default ``CONTEXT_TURNS``) places before or after it, nearest first."""
+    ``width`` (default ``CONTEXT_TURNS``) places before or after it, nearest first; memories whose id
+    is in ``excluded`` are nobody's neighbour."""
     width = CONTEXT_TURNS if width is None else width
     found: list[list[tuple[int, int]]] = []
     for index, memory in enumerate(memories):
         window = range(max(0, index - width), min(len(memories), index + width + 1))
         near = [(other, abs(other - index)) for other in window
-                if other != index and memories[other].scope == memory.scope]
+                if other != index and memories[other].scope == memory.scope and memories[other].id not in excluded]
         found.append(sorted(near, key=lambda pair: (pair[1], pair[0])))
     return found
 
 
-def with_context_keys(memories: Sequence[MemoryItem]) -> list[MemoryItem]:
-    """Copies of ``memories`` whose ``index_keys`` also hold the text of their neighbours."""
+def with_context_keys(memories: Sequence[MemoryItem], excluded: Collection[str] = ()) -> list[MemoryItem]:
+    """Copies of ``memories`` whose ``index_keys`` also hold the text of their neighbours (not of those
+    whose id is in ``excluded``)."""
     expanded = []
-    for memory, near in zip(memories, neighbours(memories), strict=True):
+    for memory, near in zip(memories, neighbours(memories, excluded=excluded), strict=True):
         context = [memories[i].memory[:MAX_NEIGHBOUR_KEY_CHARS] for i, _ in sorted(near)]
         keys = "\n".join(part for part in (memory.index_keys, *context) if part)
         expanded.append(memory.model_copy(update={"index_keys": keys}))
@@ -83,10 +86,24 @@ def mix_neighbour_vectors(vectors: np.ndarray, near: Sequence[Sequence[tuple[int
     return normalize_rows(mixed)
 
 
-def contextual_vectors(memories: Sequence[MemoryItem], embedder: Embedder) -> dict[str, np.ndarray]:
-    """The stored vector of each memory: its ``embedding_text`` embedded, mixed with its neighbours'."""
+def contextual_vectors(memories: Sequence[MemoryItem], embedder: Embedder,
+                       excluded: Collection[str] = ()) -> dict[str, np.ndarray]:
+    """The stored vector of each memory: its ``embedding_text`` embedded, mixed with its neighbours'
+    (not with those whose id is in ``excluded``)."""
     if not memories:
         return {}
     matrix = embedder.embed([embedding_text(memory) for memory in memories])
-    mixed = mix_neighbour_vectors(matrix, neighbours(memories), NEIGHBOUR_VECTOR_WEIGHT)
+    mixed = mix_neighbour_vectors(matrix, neighbours(memories, excluded=excluded), NEIGHBOUR_VECTOR_WEIGHT)
     return {memory.id: mixed[index] for index, memory in enumerate(memories)}
+
+
+def without_quarantined_context(memories: Sequence[MemoryItem], vectors: dict[str, np.ndarray],
+                                embedder: Embedder) -> tuple[list[MemoryItem], dict[str, np.ndarray]]:
+    """Keys and vectors rebuilt so that no quarantined memory of the batch lends its text to a
+    neighbour (the verbatim memories' keys are only context, so they are rebuilt from scratch).
+    Returns the inputs unchanged when nothing was quarantined."""
+    held = {memory.id for memory in memories if memory.status == MemoryStatus.QUARANTINED.value}
+    if not held:
+        return list(memories), vectors
+    rekeyed = with_context_keys([memory.model_copy(update={"index_keys": ""}) for memory in memories], held)
+    return rekeyed, contextual_vectors(rekeyed, embedder, held)
