@@ -42,7 +42,7 @@ from engram.timeutil import to_utc, utcnow
 from engram.transfer import export_records, import_records
 from engram.write.infer import infer
 from engram.write.ingest import to_episodes, validate_metadata, validate_scope
-from engram.write.keys import contextual_vectors, embedding_text, without_quarantined_context
+from engram.write.keys import embedding_text, mixed_vectors, turn_embeddings, without_quarantined_context
 from engram.write.screen import screen_memories
 from engram.write.verbatim import verbatim_memories
 
@@ -128,7 +128,8 @@ class Memory:
         if use_llm:
             episodes = [episode.model_copy(update={"extraction": "pending"}) for episode in episodes]
         memories = verbatim_memories(episodes)
-        vectors = contextual_vectors(memories, self.embedder)
+        turns = turn_embeddings(memories, self.embedder)
+        vectors = mixed_vectors(memories, turns)
         usage = UsageLog()
         notes = [OFFLINE_NOTE] if infer and not use_llm else []
         if self.guard is not None:
@@ -139,7 +140,7 @@ class Memory:
                                           min_confidence=self.config.guard_consensus_confidence)
                 memories = checked.memories
                 notes = [*checked.notes, *notes]
-            memories, vectors = without_quarantined_context(memories, vectors, self.embedder)
+            memories, vectors = without_quarantined_context(memories, vectors, turns)
         history = [HistoryEvent(memory_id=m.id, event=HistoryEventType.ADD, new_memory=m.memory, actor="add",
                                 user_id=m.user_id, agent_id=m.agent_id, run_id=m.run_id) for m in memories]
         self._store.apply(ChangeSet(episodes=episodes, memories=memories, vectors=vectors, history=history))

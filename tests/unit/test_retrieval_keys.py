@@ -10,10 +10,11 @@ import numpy as np
 from engram.embed.base import Embedder, normalize_rows
 from engram.models import Episode, MemoryItem, SourceRef
 from engram.write.keys import (
-    contextual_vectors,
     embedding_text,
     mix_neighbour_vectors,
+    mixed_vectors,
     neighbours,
+    turn_embeddings,
     with_context_keys,
 )
 from engram.write.verbatim import verbatim_memories
@@ -77,13 +78,13 @@ def test_mixing_adds_neighbours_with_decaying_weight() -> None:
     np.testing.assert_allclose(np.linalg.norm(mixed, axis=1), 1.0, rtol=1e-6)
 
 
-def test_contextual_vectors_embed_speaker_text_and_mix_neighbours() -> None:
+def test_stored_vectors_embed_speaker_text_and_mix_neighbours() -> None:
     memories = [turn("aaa", name="Bob"), turn("ccc")]
-    vectors = contextual_vectors(memories, LetterEmbedder())
+    vectors = mixed_vectors(memories, turn_embeddings(memories, LetterEmbedder()))
     assert set(vectors) == {m.id for m in memories}
     first = vectors[memories[0].id]
     assert first[1] > 0  # "Bob: aaa" has a b
     assert first[2] > 0  # and its neighbour's c
     assert np.isclose(np.linalg.norm(first), 1.0)
-    assert contextual_vectors([], LetterEmbedder()) == {}
+    assert mixed_vectors([], turn_embeddings([], LetterEmbedder())) == {}
 

@@ -86,24 +86,30 @@ def mix_neighbour_vectors(vectors: np.ndarray, near: Sequence[Sequence[tuple[int
     return normalize_rows(mixed)
 
 
-def contextual_vectors(memories: Sequence[MemoryItem], embedder: Embedder,
-                       excluded: Collection[str] = ()) -> dict[str, np.ndarray]:
-    """The stored vector of each memory: its ``embedding_text`` embedded, mixed with its neighbours'
-    (not with those whose id is in ``excluded``)."""
+def turn_embeddings(memories: Sequence[MemoryItem], embedder: Embedder) -> np.ndarray:
+    """Each memory's ``embedding_text`` embedded, one row per memory (before any neighbour mixing)."""
+    if not memories:
+        return np.empty((0, 0), dtype=np.float32)
+    return embedder.embed([embedding_text(memory) for memory in memories])
+
+
+def mixed_vectors(memories: Sequence[MemoryItem], turns: np.ndarray,
+                  excluded: Collection[str] = ()) -> dict[str, np.ndarray]:
+    """The stored vector of each memory: its row of ``turns`` mixed with its neighbours' rows (not with
+    those of memories whose id is in ``excluded``)."""
     if not memories:
         return {}
-    matrix = embedder.embed([embedding_text(memory) for memory in memories])
-    mixed = mix_neighbour_vectors(matrix, neighbours(memories, excluded=excluded), NEIGHBOUR_VECTOR_WEIGHT)
+    mixed = mix_neighbour_vectors(turns, neighbours(memories, excluded=excluded), NEIGHBOUR_VECTOR_WEIGHT)
     return {memory.id: mixed[index] for index, memory in enumerate(memories)}
 
 
 def without_quarantined_context(memories: Sequence[MemoryItem], vectors: dict[str, np.ndarray],
-                                embedder: Embedder) -> tuple[list[MemoryItem], dict[str, np.ndarray]]:
-    """Keys and vectors rebuilt so that no quarantined memory of the batch lends its text to a
-    neighbour (the verbatim memories' keys are only context, so they are rebuilt from scratch).
-    Returns the inputs unchanged when nothing was quarantined."""
+                                turns: np.ndarray) -> tuple[list[MemoryItem], dict[str, np.ndarray]]:
+    """Keys and vectors rebuilt (from the batch's ``turns``, no new embedding) so that no quarantined
+    memory of the batch lends its text to a neighbour; the verbatim memories' keys are only context,
+    so they are rebuilt from scratch. Returns the inputs unchanged when nothing was quarantined."""
     held = {memory.id for memory in memories if memory.status == MemoryStatus.QUARANTINED.value}
     if not held:
         return list(memories), vectors
     rekeyed = with_context_keys([memory.model_copy(update={"index_keys": ""}) for memory in memories], held)
-    return rekeyed, contextual_vectors(rekeyed, embedder, held)
+    return rekeyed, mixed_vectors(rekeyed, turns, held)
