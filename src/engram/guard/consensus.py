@@ -10,7 +10,6 @@ confidence, is quarantined. A failed call changes nothing: the records keep the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -36,7 +35,6 @@ SEARCH_POOL = 25
 RECORD_CHARS = 1200
 RELATED_CHARS = 300
 REASON_CHARS = 200
-_RECORD_LABEL = re.compile(r"^\[?\s*r?\s*(\d+)\s*\]?$", re.IGNORECASE)
 
 
 class ConsensusLabel(StrEnum):
@@ -181,9 +179,8 @@ def judge(llm: LLM, records: Sequence[MemoryItem], related: Sequence[Sequence[Me
                                    usage=usage)
     verdicts: dict[int, ConsensusVerdict] = {}
     for raw in output.judgements:
-        match = _RECORD_LABEL.match(raw.record.strip())
-        position = int(match.group(1)) - 1 if match else -1
-        if 0 <= position < len(records) and position not in verdicts:
+        position = prompts.label_position(raw.record, "r", len(records))
+        if position is not None and position not in verdicts:
             verdicts[position] = ConsensusVerdict(label=raw.label, confidence=raw.confidence, reason=raw.reason)
     return verdicts
 

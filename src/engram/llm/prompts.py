@@ -105,6 +105,17 @@ Reply with one JSON object only, one judgement per record:
 _TAG_PATTERN = re.compile(r"<(/?)(messages|memories|facts|question|records)\b", re.IGNORECASE)
 
 
+def label_position(label: str, prefix: str, count: int | None = None) -> int | None:
+    """The 0-based position that a model's reference to a numbered line names: ``"[m3]"``, ``"m3"`` or
+    ``"3"`` for letter ``prefix`` give 2. None when ``label`` is no such reference or, with ``count``,
+    names no line of the ``count`` shown."""
+    match = re.match(rf"^\[?\s*{prefix}?\s*(\d+)\s*\]?$", label.strip(), re.IGNORECASE)
+    if match is None:
+        return None
+    position = int(match.group(1)) - 1
+    return position if count is None or 0 <= position < count else None
+
+
 def quote(text: str) -> str:
     """``text`` on one line, with any of our block tags defused so it cannot close a block."""
     return _TAG_PATTERN.sub(r"‹\1\2", " ".join(text.split()))

@@ -5,7 +5,6 @@ One LLM call per question, none when there are no hits. Memories are quoted as d
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +19,6 @@ from engram.timeutil import utcnow
 
 ABSTAIN_TEXT = "I don't know"
 _ABSTAIN_PHRASES = frozenset({"i don't know", "i do not know", "unknown", "not mentioned", "no information"})
-_LABEL = re.compile(r"^\[?\s*m?\s*(\d+)\s*\]?$", re.IGNORECASE)
 
 
 class AnswerOutput(BaseModel):
@@ -110,6 +108,6 @@ def _cited_ids(citations: list[str], shown: list[SearchHit]) -> list[str]:
         reference = citation.strip()
         if reference in by_id:
             cited[reference] = None
-        elif (match := _LABEL.match(reference)) and 1 <= int(match.group(1)) <= len(shown):
-            cited[shown[int(match.group(1)) - 1].id] = None
+        elif (position := prompts.label_position(reference, "m", len(shown))) is not None:
+            cited[shown[position].id] = None
     return list(cited)

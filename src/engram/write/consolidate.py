@@ -28,8 +28,6 @@ _NEGATIONS = frozenset({"not", "no", "never", "nothing", "nobody", "none", "neit
                         "without"})
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:/\S*)?")
-_FACT_LABEL = re.compile(r"^\[?\s*f?\s*(\d+)\s*\]?$", re.IGNORECASE)
-_CANDIDATE_LABEL = re.compile(r"^\[?\s*c?\s*(\d+)\s*\]?$", re.IGNORECASE)
 
 
 class Action(StrEnum):
@@ -170,7 +168,7 @@ def _ask_model(llm: LLM, new_facts: Sequence[ExtractedFact | str], texts: list[s
     decided: dict[int, Decision] = {}
     claimed: dict[str, int] = {}
     for raw in output.decisions:
-        fact_index = _fact_index(raw.fact)
+        fact_index = prompts.label_position(raw.fact, "f")
         if fact_index is None or fact_index not in pending or fact_index in decided:
             continue
         decision = _checked(raw, fact_index, texts[fact_index], pending[fact_index], by_label, claimed)
@@ -205,11 +203,6 @@ def _checked(raw: RawDecision, index: int, text: str, options: list[MemoryItem],
     return Decision(fact_index=index, action=action, target_id=target, text=new_text or text, reason=reason)
 
 
-def _fact_index(label: str) -> int | None:
-    match = _FACT_LABEL.match(label.strip())
-    return int(match.group(1)) - 1 if match else None
-
-
 def _target_id(target: str | None, options: list[MemoryItem], by_label: dict[str, str]) -> str | None:
     if not target:
         return None
@@ -217,8 +210,8 @@ def _target_id(target: str | None, options: list[MemoryItem], by_label: dict[str
     reference = target.strip()
     if reference in allowed:
         return reference
-    match = _CANDIDATE_LABEL.match(reference)
-    labelled = by_label.get(f"c{int(match.group(1))}") if match else None
+    position = prompts.label_position(reference, "c")
+    labelled = by_label.get(f"c{position + 1}") if position is not None else None
     return labelled if labelled in allowed else None
 
 

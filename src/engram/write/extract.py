@@ -22,7 +22,6 @@ from engram.llm.base import LLM, UsageLog
 from engram.models import Episode
 
 _ISO_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-_LABEL = re.compile(r"^\[?\s*m?\s*(\d+)\s*\]?$", re.IGNORECASE)
 _MAX_KEYS = 8
 
 
@@ -253,9 +252,8 @@ def _resolve_sources(references: list[str], batch: list[Episode]) -> list[Episod
         reference = reference.strip()
         if reference in by_id:
             chosen[reference] = by_id[reference]
-        elif (match := _LABEL.match(reference)) and 1 <= int(match.group(1)) <= len(batch):
-            episode = batch[int(match.group(1)) - 1]
-            chosen[episode.id] = episode
+        elif (position := prompts.label_position(reference, "m", len(batch))) is not None:
+            chosen[batch[position].id] = batch[position]
     return list(chosen.values())
 
 
