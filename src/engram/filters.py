@@ -42,8 +42,8 @@ COLUMN_FIELDS: frozenset[str] = frozenset(
 )
 DATE_COLUMNS: frozenset[str] = frozenset({"created_at", "updated_at", "valid_from", "valid_to"})
 MAX_DEPTH = 16
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 MAX_NODES = 512
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 Scalar = str | int | float | bool | None
 
@@ -205,6 +205,12 @@ def _check_filter_text(text: str, path: str) -> None:
         raise FilterError(exc.message, field=exc.field) from None
 
 
+_TRUST_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
 def trust_node(spec: Any, path: str) -> FilterNode:
     """The ``trust`` condition(s) in ``spec`` as a tree over ``writer``: a memory's level is fixed by
     the kind before the first ``:`` of its writer; writers of no known kind are ``unknown``."""
@@ -224,12 +230,6 @@ def trust_node(spec: Any, path: str) -> FilterNode:
             raise FilterError(f"operator {raw_op!r} does not apply to trust levels", field=path,
                               hint="use eq, ne, in, nin, gt, gte, lt or lte")
     return _writer_of_levels(levels)
-
-
-_TRUST_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
-    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
-    "lte": operator.le,
-}
 
 
 def _trust_level(value: Any, path: str) -> TrustLevel:
