@@ -72,6 +72,8 @@ class EngramConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     sqlite_synchronous: str = "FULL"
     guard: bool = Field(True, description="screen writes for memory poisoning and quarantine suspicious ones")
+    supersession: bool = Field(True, description="offline: close a memory (valid_to, superseded_by) when a newer one "
+                               "states the same attribute of the same subject with another value")
     guard_threshold: float = Field(0.5, gt=0, le=1)
     guard_consensus: bool = Field(
         default_factory=lambda: os.environ.get("ENGRAM_GUARD_CONSENSUS", "true"), validate_default=True,

@@ -9,49 +9,39 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
-from engram.errors import ConfigurationError, EngramError, NotFoundError, ValidationError
+from engram.errors import ConfigurationError, NotFoundError, ValidationError
 from engram.filters import Condition, parse_filters
 from engram.guard import Guard
-from engram.guard.consensus import consensus_check
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
-    AddEvent,
     AddResponse,
     AnswerResponse,
     Episode,
-    HistoryEvent,
-    HistoryEventType,
     MemoryItem,
     MemoryStatus,
     Scope,
     SearchResponse,
-    content_hash,
 )
 from engram.providers import make_embedder, make_llm, open_store
 from engram.read.answer import answer_question
 from engram.read.pipeline import run_search
 from engram.read.query import build_query
 from engram.read.recipes import RetrievalRecipe, resolve_recipe
-from engram.store.base import ChangeSet, ListQuery, Store
+from engram.store.base import ListQuery, Store
 from engram.textcheck import check_text
-from engram.timeutil import to_utc, utcnow
+from engram.timeutil import to_utc
 from engram.transfer import export_records, import_records
-from engram.write.infer import infer
-from engram.write.ingest import to_episodes, validate_metadata, validate_scope
-from engram.write.keys import embedding_text, mixed_vectors, turn_embeddings, without_quarantined_context
-from engram.write.screen import screen_memories
-from engram.write.verbatim import verbatim_memories
+from engram.write.ingest import validate_metadata, validate_scope
+from engram.write.pipeline import WriteContext, llm_pending, run_add, run_delete, run_release, run_update
 
 T = TypeVar("T")
 
 #: Largest paging offset (far beyond any store; keeps the value inside a signed 64-bit SQL integer).
 MAX_OFFSET = 2**62
-OFFLINE_NOTE = ("no LLM configured: messages were stored verbatim (as with infer=False); "
-                "set ENGRAM_LLM_BASE_URL / ENGRAM_LLM_MODEL to enable fact extraction")
 
 
 class Memory:
@@ -121,54 +111,10 @@ class Memory:
         Every message is kept losslessly as an episode with ``timestamp`` (or its own ``timestamp`` key) as
         its event time. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
         scope = self._scope(user_id, agent_id, run_id, filters)
-        limits = self.config.limits
-        extra = validate_metadata(metadata, limits)
-        episodes = to_episodes(messages, scope=scope, metadata=extra, timestamp=timestamp, limits=limits)
-        use_llm = bool(infer) and self.llm is not None
-        if use_llm:
-            episodes = [episode.model_copy(update={"extraction": "pending"}) for episode in episodes]
-        memories = verbatim_memories(episodes)
-        turns = turn_embeddings(memories, self.embedder)
-        vectors = mixed_vectors(memories, turns)
-        usage = UsageLog()
-        notes = [OFFLINE_NOTE] if infer and not use_llm else []
-        if self.guard is not None:
-            memories, verdicts = screen_memories(self.guard, self._store, scope, memories, vectors,
-                                                 {episode.id: episode for episode in episodes})
-            if self.llm is not None and self.config.guard_consensus:
-                checked = consensus_check(self.llm, self._store, memories, verdicts, vectors, usage=usage,
-                                          min_confidence=self.config.guard_consensus_confidence)
-                memories = checked.memories
-                notes = [*checked.notes, *notes]
-            memories, vectors = without_quarantined_context(memories, vectors, turns)
-        history = [HistoryEvent(memory_id=m.id, event=HistoryEventType.ADD, new_memory=m.memory, actor="add",
-                                user_id=m.user_id, agent_id=m.agent_id, run_id=m.run_id) for m in memories]
-        self._store.apply(ChangeSet(episodes=episodes, memories=memories, vectors=vectors, history=history))
-        response = AddResponse(
-            results=[AddEvent(id=m.id, memory=m.memory, event=HistoryEventType.ADD, kind=m.kind,
-                              episode_ids=m.source_ids, status=m.status) for m in memories],
-            episodes=[episode.id for episode in episodes],
-            infer="llm" if use_llm else "offline" if infer else "off",
-            notes=notes,
-        )
-        if use_llm:
-            self._infer(episodes, scope, response, usage)
-        if use_llm or usage.summary().calls:
-            response.usage = usage.summary().to_dict()
+        extra = validate_metadata(metadata, self.config.limits)
+        response = run_add(self._writer(), messages, scope=scope, metadata=extra, timestamp=timestamp,
+                           infer_facts=bool(infer))
         return response.model_dump(mode="json")
-
-    def _infer(self, episodes: list[Episode], scope: Scope, response: AddResponse, usage: UsageLog) -> None:
-        """Run the LLM write path over stored episodes; failures leave them pending, never lost."""
-        assert self.llm is not None
-        try:
-            outcome = infer(self._store, self.embedder, self.llm, episodes, scope, usage, guard=self.guard)
-        except EngramError as exc:
-            response.pending = [episode.id for episode in episodes]
-            response.notes.append(f"fact extraction failed; messages kept as pending for `engram maintain`: {exc}")
-        else:
-            response.results.extend(outcome.events)
-            response.pending = outcome.pending_episode_ids
-            response.notes.extend(outcome.notes)
 
     def maintain(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                  limit: int = 1000) -> dict[str, Any]:
@@ -182,35 +128,26 @@ class Memory:
             by_scope.setdefault(episode.scope, []).append(episode)
         report = AddResponse(results=[], episodes=[e.id for e in pending], infer="llm")
         for group_scope, group in by_scope.items():
-            self._infer(group, group_scope, report, UsageLog())
+            llm_pending(self._writer(), group, group_scope, report, UsageLog())
         return {"processed": len(pending), "still_pending": len(report.pending), "results":
                 [event.model_dump(mode="json") for event in report.results], "notes": report.notes}
 
     def update(self, memory_id: str, text: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Replace a memory's text (and metadata, when given); the old text stays in its history."""
+        """Replace a memory's text (and metadata, when given); the old text stays in its history. The new
+        text passes the same poisoning guard as ``add`` (a suspicious edit is quarantined)."""
         text = self._text(text, "text")
         new_metadata = validate_metadata(metadata, self.config.limits) if metadata is not None else None
-        current = self._get_item(memory_id)
-        vector = self.embedder.embed([embedding_text(current.model_copy(update={"memory": text}))])[0]
-        with self._store.locked(current.scope):
-            current = self._get_item(memory_id)
-            now = utcnow()
-            updated = current.model_copy(update={
-                "memory": text, "hash": content_hash(text), "updated_at": now,
-                "metadata": new_metadata if new_metadata is not None else current.metadata})
-            event = HistoryEvent(memory_id=memory_id, event=HistoryEventType.UPDATE, old_memory=current.memory,
-                                 new_memory=text, created_at=now, actor="update", user_id=current.user_id,
-                                 agent_id=current.agent_id, run_id=current.run_id)
-            self._store.apply(ChangeSet(memories=[updated], vectors={memory_id: vector}, history=[event]))
-        return {"message": "Memory updated successfully!", "id": memory_id, "memory": text}
+        updated = run_update(self._writer(), self._get_item(memory_id), text, new_metadata)
+        return {"message": "Memory updated successfully!", "id": memory_id, "memory": text,
+                "status": updated.status}
 
     def delete(self, memory_id: str) -> dict[str, Any]:
-        """Delete a memory everywhere it lives (row, indexes, history text), keeping a content-free
-        tombstone; a verbatim memory's own episode goes with it when nothing else cites it."""
+        """Delete a memory everywhere it lives (row, indexes, history text, its neighbours' context keys),
+        keeping a content-free tombstone; a verbatim memory's own episode goes with it when nothing else
+        cites it, and a fact it had superseded becomes current again."""
         current = self._get_item(memory_id)
         with self._store.locked(current.scope):
-            current = self._get_item(memory_id)
-            self._store.apply(self._deletion([current], delete_episodes=[]))
+            run_delete(self._store, [self._get_item(memory_id)])
         self._store.purge()
         return {"message": "Memory deleted successfully!", "id": memory_id}
 
@@ -224,25 +161,18 @@ class Memory:
         with self._store.locked(scope):
             memory_ids, episode_ids = self._store.scope_ids(scope)
             if node is None:
-                memories, doomed_episodes = self._store.get_memories(memory_ids), episode_ids
+                run_delete(self._store, self._store.get_memories(memory_ids), delete_episodes=episode_ids,
+                           whole_scope=True)
+                memories_count = len(memory_ids)
             else:
-                memories = self._store.list_memories(ListQuery(scope=scope, node=node, limit=max(1, len(memory_ids)),
+                matching = self._store.list_memories(ListQuery(scope=scope, node=node, limit=max(1, len(memory_ids)),
                                                                include_quarantined=True))
-                doomed_episodes = []
-            self._store.apply(self._deletion(memories, delete_episodes=doomed_episodes))
+                run_delete(self._store, matching)
+                memories_count = len(matching)
             remaining_episodes = len(self._store.scope_ids(scope)[1])
         self._store.purge()
-        return {"message": "Memories deleted successfully!", "deleted_memories": len(memories),
+        return {"message": "Memories deleted successfully!", "deleted_memories": memories_count,
                 "deleted_episodes": len(episode_ids) - remaining_episodes}
-
-    @staticmethod
-    def _deletion(memories: list[MemoryItem], *, delete_episodes: list[str]) -> ChangeSet:
-        ids = [memory.id for memory in memories]
-        own_episodes = [source.id for memory in memories if memory.kind == "episode" for source in memory.sources]
-        tombstones = [HistoryEvent(memory_id=m.id, event=HistoryEventType.DELETE, actor="delete", user_id=m.user_id,
-                                   agent_id=m.agent_id, run_id=m.run_id) for m in memories]
-        return ChangeSet(delete_memories=ids, delete_episodes=delete_episodes,
-                         delete_episodes_if_orphaned=own_episodes, erase_history_text=ids, history=tombstones)
 
     def quarantined(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                     limit: int = 100, offset: int = 0) -> dict[str, Any]:
@@ -258,12 +188,7 @@ class Memory:
         current = self._get_item(memory_id)
         if current.status != MemoryStatus.QUARANTINED.value:
             raise ValidationError("is not quarantined", field="memory_id")
-        with self._store.locked(current.scope):
-            released = current.model_copy(update={"status": MemoryStatus.ACTIVE.value, "updated_at": utcnow()})
-            event = HistoryEvent(memory_id=memory_id, event=HistoryEventType.UPDATE, old_memory=current.memory,
-                                 new_memory=current.memory, actor="quarantine.release", user_id=current.user_id,
-                                 agent_id=current.agent_id, run_id=current.run_id, metadata={"status": "active"})
-            self._store.apply(ChangeSet(memories=[released], history=[event]))
+        run_release(self._store, current)
         return {"message": "Memory released from quarantine", "id": memory_id}
 
     def reset(self) -> None:
@@ -283,22 +208,27 @@ class Memory:
 
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
-               reference_date: Any = None, threshold: float | None = None, explain: bool = False) -> dict[str, Any]:
+               reference_date: Any = None, threshold: float | None = None, explain: bool = False,
+               as_of: Any = None) -> dict[str, Any]:
         """Memories relevant to ``query`` in one scope, best first, with their sources.
 
         Returns ``{"results": [...], "abstain": bool, "confidence": float}``: ``abstain`` says memory
-        probably holds nothing relevant. ``reference_date`` is "now" for the question (recency, time words)."""
+        probably holds nothing relevant. ``reference_date`` is "now" for the question (recency, time words).
+        ``as_of`` answers as memory stood then: later memories are left out, and the facts valid at that
+        date rank over those that had been superseded by then. Without it, a question about the present
+        prefers current facts over superseded ones, and one about the past does not."""
         response = self._search(query, self._scope(user_id, agent_id, run_id, filters),
-                                filters, limit, reference_date, threshold, explain)
+                                filters, limit, reference_date, threshold, explain, as_of)
         return response.model_dump(mode="json", exclude_none=not explain)
 
     def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
-                explain: bool) -> SearchResponse:
+                explain: bool, as_of: Any = None) -> SearchResponse:
         text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
         search_query = build_query(
             text, scope=scope, node=parse_filters(filters).node,
             limit=self._limit(limit), threshold=self._threshold(threshold),
             reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
+            as_of=to_utc(as_of, field="as_of") if as_of is not None else None,
         )
         return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
 
@@ -375,6 +305,11 @@ class Memory:
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def _writer(self) -> WriteContext:
+        """The collaborators of the write pipeline (loads the embedder on first use)."""
+        return WriteContext(store=self._store, embedder=self.embedder, config=self.config, guard=self.guard,
+                            llm=self.llm)
+
     def _scope(self, user_id: Any, agent_id: Any, run_id: Any, filters: Any) -> Scope:
         from_filters = parse_filters(filters).scope
         merged: dict[str, Any] = {}
@@ -429,8 +364,18 @@ class Memory:
         return float(threshold)
 
 
+#: Public ``Memory`` attributes that are not operations, so ``AsyncMemory`` has no awaitable twin of them.
+SYNC_ONLY = frozenset({"from_config", "store", "embedder", "config", "recipe", "llm", "guard"})
+
+
+def public_methods(cls: type) -> list[str]:
+    """The names of ``cls``'s public operations (what ``AsyncMemory`` mirrors)."""
+    return sorted(name for name, value in vars(cls).items()
+                  if not name.startswith("_") and name not in SYNC_ONLY and callable(value))
+
+
 def _in_thread(method: Callable[..., T]) -> Callable[..., Any]:
-    """An async twin of a ``Memory`` method that runs it in a worker thread."""
+    """An async twin of a ``Memory`` method that runs it in a worker thread, with the same signature."""
     name = method.__name__
 
     @functools.wraps(method)
@@ -441,37 +386,29 @@ def _in_thread(method: Callable[..., T]) -> Callable[..., Any]:
 
 
 class AsyncMemory:
-    """``Memory`` for asyncio code: the same methods, awaited; the work runs in worker threads."""
+    """``Memory`` for asyncio code: every public method of ``Memory``, awaited, with the same parameters;
+    the work runs in worker threads. Built from ``Memory``'s method list, so the two cannot drift."""
 
     def __init__(self, path: str | None = None, url: str | None = None, *, config: EngramConfig | None = None,
-                 store: Store | None = None, embedder: Embedder | None = None) -> None:
-        self.sync = Memory(path, url, config=config, store=store, embedder=embedder)
+                 store: Store | None = None, embedder: Embedder | None = None, llm: LLM | None = None) -> None:
+        self.sync = Memory(path, url, config=config, store=store, embedder=embedder, llm=llm)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | EngramConfig) -> AsyncMemory:
+        """Build from a config dict, as ``Memory.from_config``."""
         instance = cls.__new__(cls)
         instance.sync = Memory.from_config(config)
         return instance
 
-    add = _in_thread(Memory.add)
-    search = _in_thread(Memory.search)
-    get = _in_thread(Memory.get)
-    get_all = _in_thread(Memory.get_all)
-    update = _in_thread(Memory.update)
-    delete = _in_thread(Memory.delete)
-    delete_all = _in_thread(Memory.delete_all)
-    history = _in_thread(Memory.history)
-    quarantined = _in_thread(Memory.quarantined)
-    release = _in_thread(Memory.release)
-    answer = _in_thread(Memory.answer)
-    maintain = _in_thread(Memory.maintain)
-    episodes = _in_thread(Memory.episodes)
-    stats = _in_thread(Memory.stats)
-    reset = _in_thread(Memory.reset)
-    close = _in_thread(Memory.close)
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any: ...
 
     async def __aenter__(self) -> AsyncMemory:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+for _name in public_methods(Memory):
+    setattr(AsyncMemory, _name, _in_thread(getattr(Memory, _name)))

@@ -120,6 +120,7 @@ class MemoryItem(BaseModel):
     status: str = MemoryStatus.ACTIVE.value
     writer: str = "user"
     index_keys: str = ""
+    context_keys: str = ""
     access_count: int = 0
     last_accessed_at: datetime | None = None
 
@@ -132,6 +133,16 @@ class MemoryItem(BaseModel):
     @property
     def scope(self) -> Scope:
         return Scope(user_id=self.user_id, agent_id=self.agent_id, run_id=self.run_id)
+
+    @property
+    def speaker(self) -> str | None:
+        """The name of who said the memory's text (its first named source), if known."""
+        return next((source.name for source in self.sources if source.name), None)
+
+    @property
+    def is_turn(self) -> bool:
+        """True for a verbatim conversation turn (kind ``episode``), which has neighbours in its conversation."""
+        return self.kind == MemoryKind.EPISODE.value
 
     @property
     def source_ids(self) -> list[str]:

@@ -75,3 +75,17 @@ def test_cli_erase_backup_restore(tmp_path: Path, embedder: Embedder) -> None:
         assert memory.get_all(user_id="gone")["total"] == 1
         assert [m["memory"] for m in memory.get_all(user_id="stays")["results"]] == ["kept note about bicycles"]
         assert memory.search("bicycles", user_id="stays")["results"][0]["memory"] == "kept note about bicycles"
+
+
+def test_erasure_keeps_only_keyed_hashes_of_the_scope_ids(tmp_path: Path, embedder: Embedder) -> None:
+    user = "alice.canary@example.com"
+    with Memory(path=str(tmp_path / "e.db"), embedder=embedder) as memory:
+        added = memory.add(["I like tea", "I live in Oslo"], user_id=user)
+        memory.update(added["results"][0]["id"], "I like green tea")
+        memory.add("someone else", user_id="bob")
+        memory.delete_all(user_id=user)
+        history = memory.history(added["results"][0]["id"])
+        assert history[-1]["event"] == "DELETE"
+        assert all(event["user_id"] != user and event["user_id"].startswith("erased:") for event in history)
+    for path in tmp_path.iterdir():
+        assert b"alice.canary" not in path.read_bytes().lower(), path.name

@@ -45,10 +45,13 @@ def test_a_quarantined_record_lends_no_text_or_vector_to_its_neighbours(memory: 
                         user_id="maya")
     neighbour_ids = [result["results"][0]["id"], result["results"][2]["id"]]
     for item in memory.get_all(user_id="maya")["results"]:
-        assert "IBAN" not in item["index_keys"] and "previous instructions" not in item["index_keys"]
-    assert "Columbia Credit Union" in memory.get(neighbour_ids[1])["index_keys"], "clean neighbours still do"
+        keys = item["index_keys"] + item["context_keys"]
+        assert "IBAN" not in keys and "previous instructions" not in keys
+    assert "Columbia Credit Union" in memory.get(neighbour_ids[1])["context_keys"], "clean neighbours still do"
     hits = memory.search("IBAN DE44 5001 0517 5407 3249 31", user_id="maya", explain=True)["results"]
     assert all(hit["explain"]["lexical"] == 0 for hit in hits), "only the quarantined record held those words"
+    memory.release(result["results"][1]["id"])
+    assert "IBAN" in memory.get(neighbour_ids[1])["context_keys"], "a released record is context again"
 
 
 def test_writer_provenance_is_recorded(memory: Memory) -> None:

@@ -78,7 +78,8 @@ def test_update_keeps_old_version_and_history(memory: Memory, server: FakeOpenAI
     assert old["valid_to"] is not None and old["metadata"]["superseded_by"] == update["id"]
     assert [e["event"] for e in memory.history(old_id)] == ["ADD", "UPDATE"]
     current = memory.search("where does Maya live", user_id="maya", filters={"kind": "fact"})["results"]
-    assert [hit["memory"] for hit in current] == ["Maya lives in Porto"]
+    assert [hit["memory"] for hit in current] == ["Maya lives in Porto", "Maya lives in Lisbon"]
+    assert current[1]["valid_to"] is not None, "the superseded version ranks after the current one"
     assert memory.get_all(user_id="maya", filters={"kind": "fact"})["total"] == 2
 
 

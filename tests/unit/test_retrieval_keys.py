@@ -1,30 +1,23 @@
-"""Offline key expansion: context keys, neighbour vector mixing, the text that is embedded."""
+"""Conversation context of turns: neighbours, context keys, neighbour vector mixing, the embedded text."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from engram.embed.base import Embedder, normalize_rows
-from engram.models import Episode, MemoryItem, SourceRef
-from engram.write.keys import (
-    embedding_text,
-    mix_neighbour_vectors,
-    mixed_vectors,
-    neighbours,
-    turn_embeddings,
-    with_context_keys,
-)
-from engram.write.verbatim import verbatim_memories
+from engram.models import MemoryItem, SourceRef
+from engram.write.context import CONVERSATION_GAP, batch_vectors, context_of, neighbours
+from engram.write.keys import embedding_text, turn_embeddings
 
 WHEN = datetime(2024, 5, 1, tzinfo=UTC)
 
 
-def turn(text: str, user: str = "u", name: str | None = None) -> MemoryItem:
-    return MemoryItem(memory=text, user_id=user, index_keys=name or "",
-                      sources=[SourceRef(id=f"e-{text}", occurred_at=WHEN, role="user", name=name)])
+def turn(text: str, user: str = "u", name: str | None = None, when: datetime = WHEN) -> MemoryItem:
+    return MemoryItem(memory=text, user_id=user, valid_from=when,
+                      sources=[SourceRef(id=f"e-{text}", occurred_at=when, role="user", name=name)])
 
 
 class LetterEmbedder(Embedder):
@@ -43,23 +36,29 @@ def test_neighbours_stay_in_scope_and_within_width() -> None:
     assert neighbours(memories, 3)[1] == [(0, 1), (3, 2), (4, 3)]
 
 
+def test_neighbours_stay_inside_one_conversation_in_time() -> None:
+    later = WHEN + CONVERSATION_GAP + timedelta(minutes=1)
+    memories = [turn("one"), turn("two"), turn("three", when=later), turn("four", when=later)]
+    assert neighbours(memories) == [[(1, 1)], [(0, 1)], [(3, 1)], [(2, 1)]]
+
+
 def test_context_keys_hold_neighbour_text_in_order_but_not_the_returned_text() -> None:
-    memories = with_context_keys([turn("What game were you playing?", name="Joanna"),
-                                  turn("Street Fighter, and I won!", name="Nate"), turn("Congrats!", name="Joanna")])
-    middle = memories[1]
-    assert middle.memory == "Street Fighter, and I won!"
-    assert middle.index_keys.splitlines() == ["Nate", "What game were you playing?", "Congrats!"]
-    assert middle.sources[0].id == "e-Street Fighter, and I won!"
+    memories = [turn("What game were you playing?", name="Joanna"), turn("Street Fighter, and I won!", name="Nate"),
+                turn("Congrats!", name="Joanna")]
+    vectors = {m.id: np.eye(3, dtype=np.float32)[i] for i, m in enumerate(memories)}
+    context = context_of(memories, 1, neighbours(memories)[1], vectors)
+    assert context.keys.splitlines() == ["What game were you playing?", "Congrats!"]
+    assert "Nate" not in context.keys  # names are matched by the ranker, not as keys
 
 
-def test_verbatim_memories_get_context_keys() -> None:
-    episodes = [Episode(user_id="u", name=name, content=text, occurred_at=WHEN)
-                for name, text in (("Ana", "I adopted a cat"), ("Bo", "What is its name?"), ("Ana", "Miso"))]
-    memories = verbatim_memories(episodes)
-    assert [m.memory for m in memories] == ["I adopted a cat", "What is its name?", "Miso"]
-    assert memories[2].index_keys.splitlines() == ["I adopted a cat", "What is its name?"]
-    assert "Ana" not in memories[0].index_keys  # names are matched by the ranker, not as keys
-    assert [m.source_ids for m in memories] == [[e.id] for e in episodes]
+def test_mixing_adds_neighbours_with_decaying_weight() -> None:
+    memories = [turn("one"), turn("two"), turn("three")]
+    vectors = {m.id: np.eye(3, dtype=np.float32)[i] for i, m in enumerate(memories)}
+    first = context_of(memories, 0, neighbours(memories)[0], vectors).vector
+    expected = np.array([1.0, 0.5, 0.25]) / np.linalg.norm([1.0, 0.5, 0.25])
+    np.testing.assert_allclose(first, expected, rtol=1e-6)
+    alone = context_of(memories, 1, [], vectors).vector
+    np.testing.assert_allclose(alone, [0, 1, 0])
 
 
 def test_embedding_text_prefixes_the_speaker_once() -> None:
@@ -69,22 +68,11 @@ def test_embedding_text_prefixes_the_speaker_once() -> None:
     assert embedding_text(MemoryItem(memory="a fact", user_id="u")) == "a fact"
 
 
-def test_mixing_adds_neighbours_with_decaying_weight() -> None:
-    vectors = np.eye(3, dtype=np.float32)
-    mixed = mix_neighbour_vectors(vectors, [[(1, 1), (2, 2)], [], [(1, 1)]], weight=0.5)
-    expected_first = np.array([1.0, 0.5, 0.25]) / np.linalg.norm([1.0, 0.5, 0.25])
-    np.testing.assert_allclose(mixed[0], expected_first, rtol=1e-6)
-    np.testing.assert_allclose(mixed[1], [0, 1, 0])
-    np.testing.assert_allclose(np.linalg.norm(mixed, axis=1), 1.0, rtol=1e-6)
-
-
-def test_stored_vectors_embed_speaker_text_and_mix_neighbours() -> None:
+def test_batch_vectors_embed_speaker_text_and_mix_neighbours() -> None:
     memories = [turn("aaa", name="Bob"), turn("ccc")]
-    vectors = mixed_vectors(memories, turn_embeddings(memories, LetterEmbedder()))
-    assert set(vectors) == {m.id for m in memories}
+    vectors = batch_vectors(memories, turn_embeddings(memories, LetterEmbedder()))
     first = vectors[memories[0].id]
     assert first[1] > 0  # "Bob: aaa" has a b
     assert first[2] > 0  # and its neighbour's c
     assert np.isclose(np.linalg.norm(first), 1.0)
-    assert mixed_vectors([], turn_embeddings([], LetterEmbedder())) == {}
-
+    assert batch_vectors([], turn_embeddings([], LetterEmbedder())) == {}

@@ -160,11 +160,13 @@ def locomo(
         "--speaker-prefix/--no-speaker-prefix", help="index turns as 'Speaker: text' (all systems alike)")] = True,
     qa: QAOption = True,
     infer: InferOption = False,
+    stream: Annotated[bool, typer.Option("--stream", help="Engram ingests one add per turn, in order (as agents "
+                                         "write), instead of one add per session")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """LoCoMo evidence retrieval: Engram next to BM25 and dense baselines."""
     _accuracy("locomo", data, k, budget, out, limit, depth, systems, qa, json_output, recipe=recipe,
-              speaker_prefix=speaker_prefix, infer=infer)
+              speaker_prefix=speaker_prefix, infer=infer, stream=stream)
 
 
 @bench_app.command()
@@ -294,10 +296,6 @@ def faults(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":
-    bench_app()
-
-
 class RedTeamSplit(StrEnum):
     """The parts of the red-team set: tuned on, or never seen while tuning."""
 
@@ -330,3 +328,73 @@ def redteam(
                       f"holdout {success.get('split:holdout', 0):.1%}); attacks quarantined "
                       f"{data['attacks_quarantined']:.1%}; benign quarantined {data['benign_quarantined']:.1%}")
     console.print(f"Results: {out / 'redteam.json'}")
+
+
+@bench_app.command()
+def updates(
+    data: Annotated[str, typer.Option("--data", help="bundled split (dev, holdout) or a scenario JSON file")] = "dev",
+    out: OutOption = Path("bench-out/updates"),
+    json_output: JsonOption = False,
+) -> None:
+    """Facts that change: current-fact@1, past and as_of questions, supersession detection and false
+    supersession on distractors; with and without the offline detector, one add per turn."""
+    from engram.bench.suite import default_embedder
+    from engram.bench.updates import load_scenarios, run_updates
+
+    console = _console(json_output)
+    try:
+        total = len(load_scenarios(data)[1]) * 2
+        with _progress(console) as progress:
+            hook = RichProgress(progress)
+            hook.start(total)
+            results = run_updates(data, out, default_embedder(), on_scenario=lambda: hook.advance(data, 1))
+    except EngramError as error:
+        _fail(error)
+        return
+    results["command"] = _command()
+    write_json(out / "updates.json", results)
+    if json_output:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    table = Table(title=f"{results['data']}: {results['updates']} updates, {results['distractors']} distractors")
+    table.add_column("metric")
+    for label in ("engram", "without_supersession"):
+        table.add_column(label, justify="right")
+    for label_name, path in [*((f"{kind}@1", ("questions", kind, "at_1")) for kind in ("present", "past", "as_of")),
+                             ("supersession recall", ("supersession", "detection_recall", "")),
+                             ("false supersession", ("supersession", "false_supersession_rate", ""))]:
+        table.add_row(label_name, *(fmt(_lookup(results[label], path)) for label in ("engram", "without_supersession")))
+    console.print(table)
+    console.print(f"Results: {out / 'updates.json'}")
+
+
+def _lookup(data: dict[str, Any], path: tuple[str, str, str]) -> Any:
+    """``data[a][b][c]`` (``c`` empty: ``data[a][b]``), None where a key is missing."""
+    value: Any = data
+    for key in (part for part in path if part):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+@bench_app.command("fit-updates")
+def fit_updates_command(
+    out: Annotated[Path | None, typer.Option("--out", help="write the model here instead of into the package")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Refit the offline supersession model on the dev scenarios (deterministic: re-running reproduces
+    the shipped engram/data/models/change_model.json); report dev, leave-one-kind-out and holdout."""
+    from engram.bench.fit_updates import fit_updates
+    from engram.bench.suite import default_embedder
+
+    result = fit_updates(default_embedder(), out)
+    if json_output:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    console = _console(False)
+    for name, entry in result["report"].items():
+        console.print(f"{name}: precision {entry['precision']:.3f}, recall {entry['recall']:.3f}")
+    console.print("model: " + ", ".join(f"{name} {value:+.2f}" for name, value in result["model"].items()))
+
+
+if __name__ == "__main__":
+    bench_app()

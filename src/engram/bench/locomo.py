@@ -16,13 +16,14 @@ BENCHMARK = "locomo"
 def run_locomo(data: str | Path, settings: RunSettings, out_dir: Path, *,
                systems: Sequence[str] = SYSTEM_NAMES, embedder: Embedder | None = None,
                progress: ProgressHook | None = None, qa: bool = True, recipe: str | None = None,
-               speaker_prefix: bool = True, infer: bool = False, command: str = "") -> SuiteRun:
+               speaker_prefix: bool = True, infer: bool = False, stream: bool = False,
+               command: str = "") -> SuiteRun:
     """Load a LoCoMo file, run the systems on it and write the report into ``out_dir``.
 
     ``speaker_prefix`` gives every system turns written ``"Speaker: text"`` (LoCoMo questions
     name the speakers); ``recipe`` names Engram's retrieval recipe; ``infer`` ingests through the
-    configured LLM (``ENGRAM_LLM_*``)."""
+    configured LLM (``ENGRAM_LLM_*``); ``stream`` adds one turn per call, in order, as agents write."""
     conversations = load_locomo(data, speaker_prefix=speaker_prefix)
-    built = build_systems(systems, embedder or default_embedder(), recipe=recipe, infer=infer)
+    built = build_systems(systems, embedder or default_embedder(), recipe=recipe, infer=infer, stream=stream)
     return run_suite(BENCHMARK, conversations, built, settings, out_dir, progress=progress, qa=qa,
                      data_file=str(data), command=command, recipe=recipe)

@@ -88,15 +88,17 @@ def _turn_ids_in(metadata: object) -> Iterable[str]:
 
 class EngramSystem(RetrievalSystem):
     """Engram through its public API: one fresh SQLite file per conversation, every session
-    ingested with one ``Memory.add`` call (session date as event time, turn ids in metadata)."""
+    ingested with one ``Memory.add`` call (session date as event time, turn ids in metadata), or with
+    one call per turn, in order, as agents write (``stream``)."""
 
     name = "engram"
     has_abstain_signal = True
 
-    def __init__(self, embedder: Embedder | None = None, *, infer: bool = False,
+    def __init__(self, embedder: Embedder | None = None, *, infer: bool = False, stream: bool = False,
                  memory_options: Mapping[str, Any] | None = None) -> None:
         self.embedder = embedder
         self.infer = infer
+        self.stream = stream
         self.memory_options = dict(memory_options or {})
         self._memory: Any = None
         self._user_id = ""
@@ -121,7 +123,8 @@ class EngramSystem(RetrievalSystem):
                  "metadata": turn_metadata(session, turn.turn_id)}
                 for turn in session.turns
             ]
-            self._memory.add(messages, user_id=self._user_id, timestamp=session.date, infer=self.infer)
+            for batch in ([[message] for message in messages] if self.stream else [messages]):
+                self._memory.add(batch, user_id=self._user_id, timestamp=session.date, infer=self.infer)
 
     def search(self, question: Question, limit: int) -> SearchOutcome:
         response = self._memory.search(question.question, user_id=self._user_id, limit=limit,

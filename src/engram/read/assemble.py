@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from engram.guard.trust import trust_weight
 from engram.models import MemoryItem, SearchHit
 from engram.read.fuse import Fused
+from engram.read.query import SearchQuery
 from engram.read.recipes import RetrievalRecipe
 from engram.read.rerank import Scored, sigmoid
 
@@ -29,27 +30,44 @@ def trust_factor(memory: MemoryItem, recipe: RetrievalRecipe) -> float:
     return 1.0 - recipe.trust_weight * (1.0 - trust_weight(memory.trust))
 
 
-def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, reference_date: datetime | None,
-               recipe: RetrievalRecipe, limit: int, threshold: float | None, explain: bool) -> list[SearchHit]:
-    """Score (relevance x trust factor + recency), order and cut the candidates; attach component
-    scores when ``explain``."""
+def currency_factor(memory: MemoryItem, query: SearchQuery, recipe: RetrievalRecipe,
+                    passed_over: Collection[str] = ()) -> float | None:
+    """How much of its relevance a memory keeps for how current it is at the question's moment: 1 while
+    valid; ``superseded_weight`` when a newer memory had replaced it by then and the question is about
+    the present (1 for questions about the past), or when a question about what came before passes over
+    it (``passed_over``); None when it had simply expired (left out)."""
+    if memory.id in passed_over:
+        return recipe.superseded_weight
+    if memory.valid_to is None or memory.valid_to > query.moment:
+        return 1.0
+    if not memory.metadata.get("superseded_by"):
+        return None
+    return recipe.superseded_weight if query.tense == "present" else 1.0
+
+
+def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query: SearchQuery,
+               recipe: RetrievalRecipe, explain: bool, passed_over: Collection[str] = ()) -> list[SearchHit]:
+    """Score (relevance x trust factor x currency factor + recency), order and cut the candidates;
+    attach component scores when ``explain``."""
     by_id = {memory.id: memory for memory in memories}
-    scored: list[tuple[float, float, Fused, MemoryItem]] = []
+    scored: list[tuple[float, float, float, Fused, MemoryItem]] = []
     for item in fused:
         memory = by_id.get(item.memory_id)
-        if memory is None:
+        currency = currency_factor(memory, query, recipe, passed_over) if memory is not None else None
+        if memory is None or currency is None:
             continue
         trust = trust_factor(memory, recipe)
-        scored.append((item.score * trust + recency_bonus(memory, reference_date, recipe), trust, item, memory))
+        score = item.score * trust * currency + recency_bonus(memory, query.reference_date, recipe)
+        scored.append((score, trust, currency, item, memory))
     scored.sort(key=lambda entry: -entry[0])
     hits = []
-    for score, trust, item, memory in scored:
-        if threshold is not None and score < threshold:
+    for score, trust, currency, item, memory in scored:
+        if query.threshold is not None and score < query.threshold:
             continue
-        details = ({**item.components, "fused": item.score, "trust": trust, "recency": score - item.score * trust}
-                   if explain else None)
+        details = ({**item.components, "fused": item.score, "trust": trust, "currency": currency,
+                    "recency": score - item.score * trust * currency} if explain else None)
         hits.append(SearchHit(**memory.model_dump(), score=round(score, 6), explain=details))
-        if len(hits) >= limit:
+        if len(hits) >= query.limit:
             break
     return hits
 

@@ -19,6 +19,7 @@ from engram.read.assemble import (
     confidence_of,
 )
 from engram.read.fuse import Fused, reciprocal_rank_fusion
+from engram.read.links import follow_links
 from engram.read.query import SearchQuery
 from engram.read.recipes import RetrievalRecipe
 from engram.read.rerank import (
@@ -35,8 +36,9 @@ from engram.store.base import Candidate, ListQuery, Store
 def gather_candidates(store: Store, query_vector: np.ndarray | None, query: SearchQuery,
                       recipe: RetrievalRecipe) -> dict[str, list[Candidate]]:
     """Ranked candidates from each signal, all restricted to the scope and filters inside the store
-    (the rrf ranker skips a signal whose weight is 0)."""
-    base = ListQuery(scope=query.scope, node=query.node, include_invalid=False)
+    (the rrf ranker skips a signal whose weight is 0). Memories no longer valid are candidates too:
+    ``build_hits`` drops the expired ones and weighs the superseded ones by the question's tense."""
+    base = ListQuery(scope=query.scope, node=query.node, include_invalid=True)
     learned = recipe.ranker == "learned"
     rankings: dict[str, list[Candidate]] = {}
     if recipe.lexical_k and (learned or recipe.lexical_weight):
@@ -113,8 +115,8 @@ def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: Ret
         fused, memories, confidence = learned_ranking(store, embedder, query_vector, query, recipe, rankings)
     else:
         fused, memories, confidence = rrf_ranking(store, recipe, rankings)
-    hits = build_hits(fused, memories, reference_date=query.reference_date, recipe=recipe, limit=query.limit,
-                      threshold=query.threshold, explain=explain)
+    fused, memories, passed_over = follow_links(store, fused, memories, query)
+    hits = build_hits(fused, memories, query=query, recipe=recipe, explain=explain, passed_over=passed_over)
     if recipe.reinforce and hits:
         store.touch([hit.id for hit in hits])
     return SearchResponse(results=hits, abstain=not hits or confidence < recipe.abstain_threshold,

@@ -6,13 +6,17 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from engram.filters import FilterNode
+from engram.filters import And, Condition, FilterNode
 from engram.models import Scope, TimeRange
 from engram.read.timeparse import parse_time_range
-from engram.timeutil import utcnow
+from engram.timeutil import to_storage, utcnow
 
 _HYPOTHETICAL = re.compile(r"\b(?:would|might|likely|could|probably)\b", re.IGNORECASE)
 _WHEN = re.compile(r"^\W*(?:when|how\s+long)\b", re.IGNORECASE)
+_PAST = re.compile(r"\b(?:did|was|were|had|used\s+to|before|previously|formerly|originally|earlier"
+                   r"|back\s+(?:when|in|then)|ago|old|former|ex|last\s+(?:year|month|time)|first|until|prior)\b",
+                   re.IGNORECASE)
+_BEFORE = re.compile(r"\b(?:before|previously|used\s+to|formerly|old|former|ex|prior|originally)\b", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 MAX_TERMS = 64
 
@@ -43,6 +47,13 @@ class SearchQuery:
     threshold: float | None
     time_range: TimeRange | None = None
     form: str = "default"
+    as_of: datetime | None = None
+    tense: str = "present"
+
+    @property
+    def moment(self) -> datetime:
+        """The instant the question is asked about: ``as_of``, else the reference date, else now."""
+        return self.as_of or self.reference_date or utcnow()
 
 
 def query_terms(text: str) -> tuple[str, ...]:
@@ -62,10 +73,24 @@ def query_form(text: str) -> str:
     return "default"
 
 
+def query_tense(text: str) -> str:
+    """``before`` when the question asks what preceded something ("Where did I live before Lisbon?", "my
+    old number"), ``past`` when it asks how things were ("Where did I work in 2022?"), else ``present``
+    (current facts are preferred over superseded ones)."""
+    if _BEFORE.search(text):
+        return "before"
+    return "past" if _PAST.search(text) else "present"
+
+
 def build_query(text: str, *, scope: Scope, node: FilterNode | None, limit: int, threshold: float | None,
-                reference_date: datetime | None) -> SearchQuery:
-    """A search request: content terms, its form, and the time range the text names, resolved against
-    ``reference_date`` (or now)."""
+                reference_date: datetime | None, as_of: datetime | None = None) -> SearchQuery:
+    """A search request: content terms, its form and tense, and the time range the text names, resolved
+    against ``reference_date`` (or ``as_of``, or now). With ``as_of``, memories that began later are left out."""
+    if as_of is not None:
+        cutoff = Condition("valid_from", "lte", to_storage(as_of))
+        node = cutoff if node is None else And((node, cutoff))
+    anchor = reference_date or as_of or utcnow()
     return SearchQuery(text=text, terms=query_terms(text), scope=scope, node=node, limit=limit,
                        reference_date=reference_date, threshold=threshold,
-                       time_range=parse_time_range(text, reference_date or utcnow()), form=query_form(text))
+                       time_range=parse_time_range(text, anchor), form=query_form(text), as_of=as_of,
+                       tense=query_tense(text))

@@ -29,6 +29,10 @@ LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {
 LEARNED_BIAS = -11.26
 #: Default ``trust_weight``: a tool or document record keeps 70% of its relevance, an assistant one 85%.
 TRUST_RANKING_WEIGHT = 0.5
+#: A superseded memory's share of its score for questions about the present (past-tense questions and
+#: ``as_of`` before the change keep it whole): low enough that the current fact outranks the stale one it
+#: replaced even when the stale one matches the question's words better (see ``engram bench updates``).
+SUPERSEDED_WEIGHT = 0.25
 #: Weights of the confidence model (features: ``engram.read.assemble.abstention_features``).
 CONFIDENCE_WEIGHTS: dict[str, float] = {"speaker_gap": 4.6, "speaker_share": 4.95}
 CONFIDENCE_BIAS = -0.87
@@ -62,6 +66,8 @@ class RetrievalRecipe(BaseModel):
     trust_weight: float = Field(TRUST_RANKING_WEIGHT, ge=0, le=1, description="how far a less trusted writer "
                                 "lowers a memory's score: relevance x (1 - trust_weight x (1 - level weight)), "
                                 "level weights user 1, assistant 0.7, tool/document 0.4, unknown 0.2; 0 turns it off")
+    superseded_weight: float = Field(SUPERSEDED_WEIGHT, ge=0, le=1, description="share of its score a memory "
+                                     "keeps, for a question about the present, once a newer one superseded it")
     recency_weight: float = Field(0.0, ge=0, description="bonus for memories close to the reference date")
     recency_half_life_days: float = Field(180.0, gt=0)
     reinforce: bool = Field(False, description="record recalls (access_count) on every search")

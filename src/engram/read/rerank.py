@@ -29,7 +29,6 @@ from datetime import date, timedelta
 from engram.models import MemoryItem, TimeRange
 from engram.read.fuse import Fused
 from engram.read.timeparse import mentions_time
-from engram.write.keys import speaker_of
 
 FEATURES = ("lexical", "dense", "speaker", "time_match", "time_near", "time_mention", "day_lexical", "day_dense",
             "length")
@@ -59,7 +58,7 @@ def query_names(text: str) -> frozenset[str]:
 
 def speaker_named(memory: MemoryItem, names: frozenset[str]) -> bool:
     """True when some word of the memory's speaker name (2+ letters) is among the query's words."""
-    speaker = speaker_of(memory)
+    speaker = memory.speaker
     return bool(speaker) and any(part.lower() in names for part in _NAME_WORD.findall(speaker or "")
                                  if len(part) > 1)
 
@@ -67,7 +66,7 @@ def speaker_named(memory: MemoryItem, names: frozenset[str]) -> bool:
 def named_speaker_words(memories: Sequence[MemoryItem], query_text: str) -> set[str]:
     """The words of the query (lower-cased) that name a speaker of one of ``memories``."""
     names = query_names(query_text)
-    return {part.lower() for memory in memories for part in _NAME_WORD.findall(speaker_of(memory) or "")
+    return {part.lower() for memory in memories for part in _NAME_WORD.findall(memory.speaker or "")
             if part.lower() in names}
 
 

@@ -15,30 +15,51 @@ from engram.filters import FilterNode
 from engram.models import Episode, HistoryEvent, MemoryItem, Scope
 
 
+@dataclass(frozen=True)
+class TurnContext:
+    """What a turn is found by besides its own words: the text of its neighbours (``context_keys``)
+    and its stored vector (its own embedding mixed with its neighbours')."""
+
+    keys: str
+    vector: np.ndarray
+
+
 @dataclass
 class ChangeSet:
     """Everything one public write changes. ``Store.apply`` commits it atomically: all or nothing.
 
     Applied in this order: insert ``episodes``; set ``update_episode_extraction`` states; upsert
     ``memories`` by id (the new row replaces the old one, with its sources, FTS entry and, when given in
-    ``vectors``, its unit-length float32 embedding); delete ``delete_memories`` (with sources, vectors and
+    ``vectors``, its unit-length float32 embedding; ``turn_vectors`` holds a turn's own embedding before
+    neighbour mixing); set the ``context`` of turns (their ``context_keys``, FTS entry and stored
+    vector); delete ``delete_memories`` (with sources, vectors and
     index entries); delete ``delete_episodes``; delete each of ``delete_episodes_if_orphaned`` that no
     remaining memory cites; blank ``old_memory``/``new_memory`` of every history event of the memories in
-    ``erase_history_text`` (content-free tombstones stay); insert ``history``."""
+    ``erase_history_text`` (content-free tombstones stay), and set the scope ids of every history event of
+    the memories in ``history_scopes`` (erasure keeps only keyed hashes of them); insert ``history``."""
 
     episodes: list[Episode] = field(default_factory=list)
     memories: list[MemoryItem] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    turn_vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    context: dict[str, TurnContext] = field(default_factory=dict)
     history: list[HistoryEvent] = field(default_factory=list)
     delete_memories: list[str] = field(default_factory=list)
     delete_episodes: list[str] = field(default_factory=list)
     delete_episodes_if_orphaned: list[str] = field(default_factory=list)
     erase_history_text: list[str] = field(default_factory=list)
+    history_scopes: dict[str, Scope] = field(default_factory=dict)
     update_episode_extraction: dict[str, str] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not (self.episodes or self.memories or self.history or self.delete_memories or self.delete_episodes
-                    or self.delete_episodes_if_orphaned or self.erase_history_text or self.update_episode_extraction)
+                    or self.delete_episodes_if_orphaned or self.erase_history_text or self.update_episode_extraction
+                    or self.context)
+
+
+
+#: Most turns ``Store.turns_around`` returns between its two anchors.
+MAX_TURN_SPAN = 20_000
 
 
 @dataclass(frozen=True)
@@ -117,6 +138,17 @@ class Store(ABC):
         """Stored embeddings of these memories."""
 
     @abstractmethod
+    def get_turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each memory's own embedding before neighbour mixing (its stored vector when none was kept)."""
+
+    @abstractmethod
+    def turns_around(self, first_id: str, last_id: str, width: int) -> list[MemoryItem]:
+        """The conversation around two stored turns of one scope, in event order: the ``width`` turns
+        before ``first_id``, every turn from ``first_id`` to ``last_id`` (at most ``MAX_TURN_SPAN``), and
+        the ``width`` turns after ``last_id``. Turns are the ``episode``-kind memories of exactly that
+        scope that are not quarantined, ordered by event time (``valid_from``), then by insertion."""
+
+    @abstractmethod
     def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
         """All memory ids and episode ids stored in ``scope`` (for delete_all and erasure)."""
 
@@ -137,8 +169,12 @@ class Store(ABC):
         """Every record, for export and migration (episodes first, then memories, then history)."""
 
     @abstractmethod
+    def setting(self, key: str, default: str) -> str:
+        """The store-wide setting ``key``, recorded as ``default`` on first use (atomic across processes)."""
+
     def embedder_signature(self, signature: str) -> str:
         """Record the embedder signature on first use; return the one the store was built with."""
+        return self.setting("embedder", signature)
 
     @abstractmethod
     def purge(self) -> None:

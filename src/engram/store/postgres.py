@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engram.errors import ConfigurationError, EngramError, StorageError, ValidationError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
-from engram.store.base import Candidate, ChangeSet, ListQuery, Store
+from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
 from engram.store.postgres_schema import SCHEMA_VERSION, ensure_vector_dim, migrate, stored_vector_dim
 from engram.store.postgres_sql import scope_clause, where_clause
 from engram.timeutil import utcnow
@@ -40,18 +40,19 @@ _BM25_B = 0.75
 _TEXT_WEIGHT = 1.0
 _KEYS_WEIGHT = 0.5
 _MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
-                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at")
+                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys")
 _M_MEMORY_COLUMNS = ", ".join("m." + column.strip() for column in _MEMORY_COLUMNS.split(","))
 _EPISODE_COLUMNS = ("id, user_id, agent_id, run_id, role, name, content, occurred_at, recorded_at, metadata, "
                     "hash, extraction")
 _HISTORY_COLUMNS = ("id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, agent_id, run_id, "
                     "metadata")
 _UPSERT_MEMORY = (
-    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({', '.join(['%s'] * 17)}) "
+    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({', '.join(['%s'] * 18)}) "
     "ON CONFLICT (id) DO UPDATE SET text = excluded.text, kind = excluded.kind, metadata = excluded.metadata, "
     "valid_from = excluded.valid_from, valid_to = excluded.valid_to, updated_at = excluded.updated_at, "
     "hash = excluded.hash, status = excluded.status, writer = excluded.writer, index_keys = excluded.index_keys, "
-    "access_count = excluded.access_count, last_accessed_at = excluded.last_accessed_at"
+    "access_count = excluded.access_count, last_accessed_at = excluded.last_accessed_at, "
+    "context_keys = excluded.context_keys"
 )
 
 
@@ -201,7 +202,16 @@ class PostgresStore(Store):
                 [(state, episode_id) for episode_id, state in changes.update_episode_extraction.items()],
             )
             if changes.memories:
-                self._upsert_memories(cursor, changes.memories, changes.vectors)
+                self._upsert_memories(cursor, changes.memories, changes.vectors, changes.turn_vectors)
+            if changes.context:
+                cursor.executemany("UPDATE memories SET context_keys = %s WHERE id = %s",
+                                   [(context.keys, memory_id) for memory_id, context in changes.context.items()])
+                cursor.executemany(
+                    "INSERT INTO vectors (memory_id, embedding) SELECT %s, %s::vector "
+                    "WHERE EXISTS (SELECT 1 FROM memories WHERE id = %s) "
+                    "ON CONFLICT (memory_id) DO UPDATE SET embedding = excluded.embedding",
+                    [(memory_id, vector_literal(context.vector), memory_id)
+                     for memory_id, context in changes.context.items()])
             if changes.delete_memories:
                 cursor.execute("DELETE FROM memories WHERE id = ANY(%s)", (list(changes.delete_memories),))
             if changes.delete_episodes:
@@ -215,18 +225,23 @@ class PostgresStore(Store):
                 cursor.execute("UPDATE history SET old_memory = NULL, new_memory = NULL, metadata = '{}' "
                                "WHERE memory_id = ANY(%s)", (list(changes.erase_history_text),))
             cursor.executemany(
+                "UPDATE history SET user_id = %s, agent_id = %s, run_id = %s WHERE memory_id = %s",
+                [(scope.user_id, scope.agent_id, scope.run_id, memory_id)
+                 for memory_id, scope in changes.history_scopes.items()])
+            cursor.executemany(
                 f"INSERT INTO history ({_HISTORY_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})",
                 [(h.id, h.memory_id, h.event.value, h.old_memory, h.new_memory, h.created_at, h.actor, h.user_id,
                   h.agent_id, h.run_id, Jsonb(h.metadata)) for h in changes.history],
             )
 
     @staticmethod
-    def _upsert_memories(cursor: psycopg.Cursor, memories: list[MemoryItem], vectors: dict[str, np.ndarray]) -> None:
+    def _upsert_memories(cursor: psycopg.Cursor, memories: list[MemoryItem], vectors: dict[str, np.ndarray],
+                         turn_vectors: dict[str, np.ndarray]) -> None:
         """Upsert rows, replace their sources, store the vectors given for them (others are ignored)."""
         cursor.executemany(_UPSERT_MEMORY, [
             (m.id, m.memory, m.kind, m.user_id, m.agent_id, m.run_id, Jsonb(m.metadata), m.valid_from, m.valid_to,
              m.created_at, m.updated_at, m.hash, m.status, m.writer, m.index_keys, m.access_count,
-             m.last_accessed_at) for m in memories])
+             m.last_accessed_at, m.context_keys) for m in memories])
         cursor.execute("DELETE FROM memory_sources WHERE memory_id = ANY(%s)", ([m.id for m in memories],))
         cursor.executemany(
             "INSERT INTO memory_sources (memory_id, episode_id, position) VALUES (%s, %s, %s)",
@@ -236,9 +251,12 @@ class PostgresStore(Store):
         for dim in sorted({vector.size for _, vector in embedded}):
             ensure_vector_dim(cursor.connection, int(dim))
         cursor.executemany(
-            "INSERT INTO vectors (memory_id, embedding) VALUES (%s, %s::vector) "
-            "ON CONFLICT (memory_id) DO UPDATE SET embedding = excluded.embedding",
-            [(memory_id, vector_literal(vector)) for memory_id, vector in embedded],
+            "INSERT INTO vectors (memory_id, embedding, turn_embedding) VALUES (%s, %s::vector, %s::vector) "
+            "ON CONFLICT (memory_id) DO UPDATE SET embedding = excluded.embedding, "
+            "turn_embedding = coalesce(excluded.turn_embedding, vectors.turn_embedding)",
+            [(memory_id, vector_literal(vector),
+              vector_literal(turn_vectors[memory_id]) if memory_id in turn_vectors else None)
+             for memory_id, vector in embedded],
         )
 
     def touch(self, ids: Sequence[str]) -> None:
@@ -408,6 +426,42 @@ class PostgresStore(Store):
                                       (list(ids),)).fetchall()
         return {row[0]: parse_vector(row[1]) for row in rows}
 
+    def get_turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT memory_id, coalesce(turn_embedding, embedding)::text FROM vectors WHERE memory_id = ANY(%s)",
+                (list(ids),)).fetchall()
+        return {row[0]: parse_vector(row[1]) for row in rows}
+
+    def turns_around(self, first_id: str, last_id: str, width: int) -> list[MemoryItem]:
+        with self._connection() as connection:
+            anchors = {row[0]: row[1:] for row in connection.execute(
+                "SELECT id, valid_from, seq, user_id, agent_id, run_id FROM memories WHERE id = ANY(%s)",
+                ([first_id, last_id],))}
+            if first_id not in anchors or last_id not in anchors:
+                return []
+            first, last = anchors[first_id][:2], anchors[last_id][:2]
+            scope_parts, scope_params = [], []
+            for column, value in zip(("user_id", "agent_id", "run_id"), anchors[first_id][2:], strict=True):
+                scope_parts.append(f"m.{column} IS NULL" if value is None else f"m.{column} = %s")
+                scope_params.extend([] if value is None else [value])
+            base = (f"SELECT {_M_MEMORY_COLUMNS} FROM memories m WHERE {' AND '.join(scope_parts)} "
+                    "AND m.kind = 'episode' AND m.status <> 'quarantined' AND m.valid_from IS NOT NULL AND ")
+            before = connection.execute(
+                base + "(m.valid_from, m.seq) < (%s, %s) ORDER BY m.valid_from DESC, m.seq DESC LIMIT %s",
+                [*scope_params, *first, width]).fetchall()
+            span = connection.execute(
+                base + "(m.valid_from, m.seq) >= (%s, %s) AND (m.valid_from, m.seq) <= (%s, %s) "
+                "ORDER BY m.valid_from, m.seq LIMIT %s", [*scope_params, *first, *last, MAX_TURN_SPAN]).fetchall()
+            after = connection.execute(
+                base + "(m.valid_from, m.seq) > (%s, %s) ORDER BY m.valid_from, m.seq LIMIT %s",
+                [*scope_params, *last, width]).fetchall()
+            turns = [self._memory_from_row(row) for row in [*reversed(before), *span, *after]]
+            self._attach_sources(connection, turns)
+        return turns
+
     def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
         if scope.is_empty():
             raise StorageError("refusing to enumerate an empty scope", field="scope")
@@ -457,12 +511,12 @@ class PostgresStore(Store):
                                           (chunk,)).fetchall()
             yield from map(self._history_from_row, rows)
 
-    def embedder_signature(self, signature: str) -> str:
+    def setting(self, key: str, default: str) -> str:
         with self._connection() as connection:
-            connection.execute("INSERT INTO meta (key, value) VALUES ('embedder', %s) ON CONFLICT (key) DO NOTHING",
-                               (signature,))
-            row = connection.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
-        return str(row[0]) if row else signature
+            connection.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                               (key, default))
+            row = connection.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return str(row[0]) if row else default
 
     def purge(self) -> None:
         """Rewrite Engram's tables without dead rows (``VACUUM FULL``) and checkpoint, so deleted text
@@ -485,7 +539,7 @@ class PostgresStore(Store):
             id=row[0], memory=row[1], kind=row[2], user_id=row[3], agent_id=row[4], run_id=row[5],
             metadata=row[6], valid_from=_utc(row[7]), valid_to=_utc(row[8]), created_at=_utc(row[9]),
             updated_at=_utc(row[10]), hash=row[11], status=row[12], writer=row[13], index_keys=row[14],
-            access_count=row[15], last_accessed_at=_utc(row[16]),
+            access_count=row[15], last_accessed_at=_utc(row[16]), context_keys=row[17],
         )
 
     @staticmethod

@@ -113,6 +113,20 @@ MIGRATIONS: list[list[str]] = [
             embedding vector NOT NULL
         )""",
     ],
+    # 2: turns keep their neighbours' text apart from their own keys (rebuilt as neighbours come and go),
+    # and their own embedding beside the neighbour-mixed one; an index walks a conversation in event order
+    [
+        "ALTER TABLE memories ADD COLUMN context_keys text NOT NULL DEFAULT ''",
+        "ALTER TABLE memories DROP COLUMN search_tsv",
+        """ALTER TABLE memories ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('engram_english'::regconfig, engram_fold(text)), 'A')
+            || setweight(to_tsvector('engram_english'::regconfig, engram_fold(index_keys || E'\\n' || context_keys)),
+                         'B')
+        ) STORED""",
+        "CREATE INDEX memories_search ON memories USING gin (search_tsv)",
+        "ALTER TABLE vectors ADD COLUMN turn_embedding vector",
+        "CREATE INDEX memories_turns ON memories (user_id, agent_id, run_id, valid_from, seq) WHERE kind = 'episode'",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,7 +21,7 @@ import numpy as np
 
 from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
-from engram.store.base import Candidate, ChangeSet, ListQuery, Store
+from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
 from engram.timeutil import from_storage, to_storage, utcnow
@@ -29,7 +29,7 @@ from engram.timeutil import from_storage, to_storage, utcnow
 _CHUNK = 500
 _VECTOR_CACHE_ENTRIES = 8
 _MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
-                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at")
+                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys")
 _EPISODE_COLUMNS = ("id, user_id, agent_id, run_id, role, name, content, occurred_at, recorded_at, metadata, "
                     "hash, extraction")
 
@@ -45,6 +45,28 @@ def _placeholders(count: int) -> str:
 
 def _maybe_time(text: str | None) -> Any:
     return from_storage(text) if text else None
+
+
+def _fts_keys(index_keys: str, context_keys: str) -> str:
+    """What the FTS ``index_keys`` column holds: a memory's own keys, then its neighbours' text."""
+    return "\n".join(part for part in (index_keys, context_keys) if part)
+
+
+def _vector_blob(vector: np.ndarray | None) -> bytes | None:
+    return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _scope_match(scope: Scope) -> tuple[str, list[object]]:
+    """SQL requiring exactly this scope (absent ids must be NULL)."""
+    parts, params = [], []
+    for column in ("user_id", "agent_id", "run_id"):
+        value = getattr(scope, column)
+        if value is None:
+            parts.append(f"m.{column} IS NULL")
+        else:
+            parts.append(f"m.{column} = ?")
+            params.append(value)
+    return " AND ".join(parts), params
 
 
 def _fts_query(terms: Sequence[str]) -> str:
@@ -132,7 +154,10 @@ class SQLiteStore(Store):
                 [(state, episode_id) for episode_id, state in changes.update_episode_extraction.items()],
             )
             for memory in changes.memories:
-                self._upsert_memory(connection, memory, changes.vectors.get(memory.id))
+                self._upsert_memory(connection, memory, changes.vectors.get(memory.id),
+                                    changes.turn_vectors.get(memory.id))
+            for memory_id, context in changes.context.items():
+                self._set_context(connection, memory_id, context)
             self._delete_memories(connection, changes.delete_memories)
             for chunk in _chunks(changes.delete_episodes):
                 connection.execute(f"DELETE FROM episodes WHERE id IN ({_placeholders(len(chunk))})", list(chunk))
@@ -145,38 +170,58 @@ class SQLiteStore(Store):
                     f"UPDATE history SET old_memory = NULL, new_memory = NULL, metadata = '{{}}' "
                     f"WHERE memory_id IN ({_placeholders(len(chunk))})", list(chunk))
             connection.executemany(
+                "UPDATE history SET user_id = ?, agent_id = ?, run_id = ? WHERE memory_id = ?",
+                [(scope.user_id, scope.agent_id, scope.run_id, memory_id)
+                 for memory_id, scope in changes.history_scopes.items()])
+            connection.executemany(
                 "INSERT INTO history (id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, "
                 "agent_id, run_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(h.id, h.memory_id, h.event.value, h.old_memory, h.new_memory, to_storage(h.created_at), h.actor,
                   h.user_id, h.agent_id, h.run_id, json.dumps(h.metadata)) for h in changes.history],
             )
 
-    def _upsert_memory(self, connection: sqlite3.Connection, memory: MemoryItem, vector: np.ndarray | None) -> None:
+    def _upsert_memory(self, connection: sqlite3.Connection, memory: MemoryItem, vector: np.ndarray | None,
+                       turn_vector: np.ndarray | None) -> None:
         values = (memory.id, memory.memory, memory.kind, memory.user_id, memory.agent_id, memory.run_id,
                   json.dumps(memory.metadata), to_storage(memory.valid_from) if memory.valid_from else None,
                   to_storage(memory.valid_to) if memory.valid_to else None, to_storage(memory.created_at),
                   to_storage(memory.updated_at), memory.hash, memory.status, memory.writer, memory.index_keys,
-                  memory.access_count, to_storage(memory.last_accessed_at) if memory.last_accessed_at else None)
+                  memory.access_count, to_storage(memory.last_accessed_at) if memory.last_accessed_at else None,
+                  memory.context_keys)
         row = connection.execute(
-            f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({_placeholders(17)}) "
+            f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({_placeholders(18)}) "
             "ON CONFLICT(id) DO UPDATE SET text=excluded.text, kind=excluded.kind, metadata=excluded.metadata, "
             "valid_from=excluded.valid_from, valid_to=excluded.valid_to, updated_at=excluded.updated_at, "
             "hash=excluded.hash, status=excluded.status, writer=excluded.writer, index_keys=excluded.index_keys, "
-            "access_count=excluded.access_count, last_accessed_at=excluded.last_accessed_at RETURNING rowid",
+            "access_count=excluded.access_count, last_accessed_at=excluded.last_accessed_at, "
+            "context_keys=excluded.context_keys RETURNING rowid",
             values,
         ).fetchone()
-        rowid = row[0]
-        connection.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
-        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, ?)",
-                           (rowid, memory.memory, memory.index_keys))
+        self._index_text(connection, row[0], memory.memory, _fts_keys(memory.index_keys, memory.context_keys))
         connection.execute("DELETE FROM memory_sources WHERE memory_id = ?", (memory.id,))
         connection.executemany(
             "INSERT INTO memory_sources (memory_id, episode_id, position) VALUES (?, ?, ?)",
             [(memory.id, source.id, position) for position, source in enumerate(memory.sources)],
         )
         if vector is not None:
-            connection.execute("INSERT OR REPLACE INTO vectors (memory_id, vec) VALUES (?, ?)",
-                               (memory.id, np.asarray(vector, dtype=np.float32).tobytes()))
+            connection.execute(
+                "INSERT INTO vectors (memory_id, vec, turn_vec) VALUES (?, ?, ?) ON CONFLICT(memory_id) DO UPDATE "
+                "SET vec = excluded.vec, turn_vec = coalesce(excluded.turn_vec, vectors.turn_vec)",
+                (memory.id, _vector_blob(vector), _vector_blob(turn_vector)))
+
+    @staticmethod
+    def _index_text(connection: sqlite3.Connection, rowid: int, text: str, keys: str) -> None:
+        connection.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
+        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, ?)", (rowid, text, keys))
+
+    def _set_context(self, connection: sqlite3.Connection, memory_id: str, context: TurnContext) -> None:
+        row = connection.execute("UPDATE memories SET context_keys = ? WHERE id = ? RETURNING rowid, text, index_keys",
+                                 (context.keys, memory_id)).fetchone()
+        if row is None:
+            return
+        self._index_text(connection, row[0], row[1], _fts_keys(row[2], context.keys))
+        connection.execute("INSERT INTO vectors (memory_id, vec) VALUES (?, ?) ON CONFLICT(memory_id) DO UPDATE "
+                           "SET vec = excluded.vec", (memory_id, _vector_blob(context.vector)))
 
     def _delete_memories(self, connection: sqlite3.Connection, ids: Sequence[str]) -> None:
         for chunk in _chunks(ids):
@@ -343,6 +388,43 @@ class SQLiteStore(Store):
                     vectors[memory_id] = np.frombuffer(blob, dtype=np.float32).copy()
         return vectors
 
+    def get_turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        vectors: dict[str, np.ndarray] = {}
+        with self._guard() as connection:
+            for chunk in _chunks(list(ids)):
+                for memory_id, blob in connection.execute(
+                    f"SELECT memory_id, coalesce(turn_vec, vec) FROM vectors "
+                    f"WHERE memory_id IN ({_placeholders(len(chunk))})", list(chunk)
+                ):
+                    vectors[memory_id] = np.frombuffer(blob, dtype=np.float32).copy()
+        return vectors
+
+    def turns_around(self, first_id: str, last_id: str, width: int) -> list[MemoryItem]:
+        with self._guard() as connection:
+            anchors = {row[0]: row[1:] for row in connection.execute(
+                "SELECT id, valid_from, rowid, user_id, agent_id, run_id FROM memories WHERE id IN (?, ?)",
+                (first_id, last_id))}
+            if first_id not in anchors or last_id not in anchors:
+                return []
+            first, last = anchors[first_id][:2], anchors[last_id][:2]
+            scope_sql, scope_params = _scope_match(Scope(user_id=anchors[first_id][2],
+                                                         agent_id=anchors[first_id][3], run_id=anchors[first_id][4]))
+            base = (f"SELECT {', '.join('m.' + c.strip() for c in _MEMORY_COLUMNS.split(','))} FROM memories m "
+                    f"WHERE {scope_sql} AND m.kind = 'episode' AND m.status != 'quarantined' "
+                    "AND m.valid_from IS NOT NULL AND ")
+            before = connection.execute(
+                base + "(m.valid_from, m.rowid) < (?, ?) ORDER BY m.valid_from DESC, m.rowid DESC LIMIT ?",
+                [*scope_params, *first, width]).fetchall()
+            span = connection.execute(
+                base + "(m.valid_from, m.rowid) >= (?, ?) AND (m.valid_from, m.rowid) <= (?, ?) "
+                "ORDER BY m.valid_from, m.rowid LIMIT ?", [*scope_params, *first, *last, MAX_TURN_SPAN]).fetchall()
+            after = connection.execute(
+                base + "(m.valid_from, m.rowid) > (?, ?) ORDER BY m.valid_from, m.rowid LIMIT ?",
+                [*scope_params, *last, width]).fetchall()
+            turns = [self._memory_from_row(row) for row in [*reversed(before), *span, *after]]
+            self._attach_sources(connection, turns)
+        return turns
+
     def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
         if scope.is_empty():
             raise StorageError("refusing to enumerate an empty scope", field="scope")
@@ -395,12 +477,12 @@ class SQLiteStore(Store):
         for row in history_rows:
             yield self._history_from_row(row)
 
-    def embedder_signature(self, signature: str) -> str:
+    def setting(self, key: str, default: str) -> str:
         with self._transaction() as connection:
-            stored = self._meta(connection, "embedder")
+            stored = self._meta(connection, key)
             if stored is None:
-                connection.execute("INSERT INTO meta (key, value) VALUES ('embedder', ?)", (signature,))
-                return signature
+                connection.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, default))
+                return default
             return stored
 
     def purge(self) -> None:
@@ -464,6 +546,7 @@ class SQLiteStore(Store):
             metadata=json.loads(row[6]), valid_from=_maybe_time(row[7]), valid_to=_maybe_time(row[8]),
             created_at=from_storage(row[9]), updated_at=from_storage(row[10]), hash=row[11], status=row[12],
             writer=row[13], index_keys=row[14], access_count=row[15], last_accessed_at=_maybe_time(row[16]),
+            context_keys=row[17],
         )
 
     @staticmethod

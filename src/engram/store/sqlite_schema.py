@@ -76,6 +76,13 @@ MIGRATIONS: list[str] = [
         text, index_keys, tokenize = 'porter unicode61 remove_diacritics 2'
     );
     """,
+    # 2: turns keep their neighbours' text apart from their own keys (rebuilt as neighbours come and go),
+    # and their own embedding beside the neighbour-mixed one; an index walks a conversation in event order
+    """
+    ALTER TABLE memories ADD COLUMN context_keys TEXT NOT NULL DEFAULT '';
+    ALTER TABLE vectors ADD COLUMN turn_vec BLOB;
+    CREATE INDEX memories_turns ON memories(user_id, agent_id, run_id, valid_from) WHERE kind = 'episode';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -43,6 +43,7 @@ from engram.store.base import ChangeSet, ListQuery, Store
 from engram.timeutil import utcnow
 from engram.write.consolidate import Action, Decision, decide, exact_or_near_duplicate
 from engram.write.extract import ExtractedFact, extract_facts
+from engram.write.supersede import close_superseded
 from engram.write.verbatim import source_ref
 
 CANDIDATES_PER_FACT = 5
@@ -178,14 +179,10 @@ def _changes(store: Store, facts: list[ExtractedFact], decisions: list[Decision]
             target = None
         if target is not None and decision.action in (Action.UPDATE, Action.INVALIDATE):
             event = HistoryEventType.UPDATE if decision.action == Action.UPDATE else HistoryEventType.INVALIDATE
-            closed = target.model_copy(update={"valid_to": now, "updated_at": now,
-                                               "metadata": {**target.metadata, "superseded_by": created.id}})
-            created.metadata["supersedes"] = target.id
+            closed, created, closing = close_superseded(target, created, event=event, actor="infer",
+                                                        reason=decision.reason)
             changes.memories.append(closed)
-            changes.history.append(HistoryEvent(memory_id=target.id, event=event, old_memory=target.memory,
-                                                new_memory=created.memory, actor="infer", user_id=scope.user_id,
-                                                agent_id=scope.agent_id, run_id=scope.run_id,
-                                                metadata={"reason": decision.reason, "superseded_by": created.id}))
+            changes.history.append(closing)
             outcome.events.append(AddEvent(id=created.id, memory=created.memory, event=event, kind=created.kind,
                                            episode_ids=created.source_ids, previous_memory=target.memory))
         else:

@@ -54,3 +54,13 @@ def screen_memories(guard: Guard, store: Store, scope: Scope, memories: Sequence
         else:
             aligned = False
     return screened, verdicts
+
+
+def screen_text(guard: Guard | None, store: Store, memory: MemoryItem, text: str, role: str,
+                vector: np.ndarray) -> Verdict | None:
+    """The guard's verdict on ``text`` replacing ``memory``'s, written by ``role`` (None without a guard):
+    an edit passes the same screening as an ``add``."""
+    if guard is None:
+        return None
+    edited = memory.model_copy(update={"memory": text, "writer": role})
+    return screen_memories(guard, store, memory.scope, [edited], {memory.id: vector}, {})[1][0]

@@ -1,14 +1,13 @@
 """Write path, offline derivation: every conversational episode becomes one verbatim memory.
 
-The memory's text is the message itself; its index keys hold the text of the neighbouring turns
-(``engram.write.keys``), so a turn is found by its context without changing what is returned or what
-it cites. The speaker's name is not a key: the ranker matches names explicitly (``speaker`` feature),
-and as a key it would make every turn of a person match any question naming them."""
+The memory's text is the message itself; once stored, its context keys hold the text of the
+neighbouring turns (``engram.write.context``), so a turn is found by its context without changing what
+is returned or what it cites. The speaker's name is not a key: the ranker matches names explicitly
+(``speaker`` feature), and as a key it would make every turn of a person match any question naming them."""
 
 from __future__ import annotations
 
 from engram.models import Episode, MemoryItem, MemoryKind, SourceRef, content_hash
-from engram.write.keys import with_context_keys
 
 #: Roles whose messages are instructions to a model, not things that happened: kept as episodes only.
 NON_MEMORY_ROLES = frozenset({"system", "developer"})
@@ -21,8 +20,8 @@ def source_ref(episode: Episode) -> SourceRef:
 
 
 def verbatim_memories(episodes: list[Episode]) -> list[MemoryItem]:
-    """One ``episode``-kind memory per remembered episode, citing exactly that episode, with context keys."""
-    return with_context_keys([
+    """One ``episode``-kind memory per remembered episode, citing exactly that episode."""
+    return [
         MemoryItem(
             memory=episode.content, kind=MemoryKind.EPISODE.value, user_id=episode.user_id, agent_id=episode.agent_id,
             run_id=episode.run_id, metadata=dict(episode.metadata), sources=[source_ref(episode)],
@@ -31,4 +30,4 @@ def verbatim_memories(episodes: list[Episode]) -> list[MemoryItem]:
         )
         for episode in episodes
         if episode.role not in NON_MEMORY_ROLES
-    ])
+    ]

@@ -1,0 +1,136 @@
+"""``engram bench fit-updates``: fit the offline supersession model on the development scenarios.
+
+Pairs are formed as the write path forms them (``engram.write.supersede``): each user turn, in order,
+against the older current turns of the same speaker from an earlier conversation that are on the same
+topic (own-embedding similarity >= ``MIN_SIMILARITY``) or state one of the same attributes, when the new
+turn passes the cheap pre-check. A pair is positive when the scenario lists it in ``supersedes``. The
+model is a logistic regression over ``engram.write.change_cues.FEATURES``; the report gives pair
+precision/recall on the dev set in-sample, leave-one-kind-out, and on the blind holdout."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engram.bench.fitting import fit_logistic, leave_one_group_out, rounded, write_model
+from engram.bench.updates import load_scenarios
+from engram.embed.base import Embedder
+from engram.write.change_cues import FEATURES, pair_features
+from engram.write.context import CONVERSATION_GAP
+from engram.write.slots import statements
+from engram.write.supersede import MIN_SIMILARITY, REPLACE_THRESHOLD, may_replace
+
+MODEL_FILE = "change_model.json"
+L2 = 1.0
+#: Weight of the pairs a scenario names as co-existing (a false supersession there loses a true fact,
+#: worse than a missed one, which only leaves the stale fact unmarked).
+COEXIST_WEIGHT = 4.0
+SEED = 0  # the fit is deterministic (Newton's method from zero); recorded for the provenance format
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (older turn, newer turn) comparison with its features and label."""
+
+    scenario: str
+    kind: str
+    features: dict[str, float]
+    label: bool
+    coexist: bool = False
+
+
+def scenario_pairs(scenario: dict[str, Any], embedder: Embedder) -> list[Pair]:
+    """The pairs the write path would compare in one scenario, labelled by its ``supersedes``."""
+    speaker = (scenario.get("speaker") or "user").lower()
+    turns = scenario["turns"]
+    vectors = embedder.embed([f"{scenario.get('speaker') or 'user'}: {turn['content']}"
+                              if turn["role"] == "user" else f"assistant: {turn['content']}" for turn in turns])
+    moments = [datetime.fromisoformat(turn["timestamp"].replace("Z", "+00:00")) for turn in turns]
+    positives = {tuple(pair) for pair in scenario.get("supersedes", [])}
+    coexisting = {tuple(pair) for pair in scenario.get("coexist", [])}
+    closed: set[int] = set()
+    pairs = []
+    for new, turn in enumerate(turns):
+        if turn["role"] != "user":
+            continue
+        found = statements(turn["content"], speaker)
+        if not (found or may_replace(turn["content"])):
+            continue
+        slots = {s.slot for s in found}
+        candidates = []
+        for old in range(new):
+            if turns[old]["role"] != "user" or old in closed or moments[old] >= moments[new] - CONVERSATION_GAP:
+                continue
+            similarity = float(np.dot(vectors[old], vectors[new]))
+            old_statements = statements(turns[old]["content"], speaker)
+            if similarity >= MIN_SIMILARITY or slots & {s.slot for s in old_statements}:
+                candidates.append((old, similarity, old_statements))
+        best = max((similarity for _, similarity, _ in candidates), default=0.0)
+        for old, similarity, old_statements in candidates:
+            features = pair_features(turns[old]["content"], turn["content"], similarity, old_statements, found,
+                                     similarity == best)
+            pairs.append(Pair(scenario["id"], scenario["kind"], features, (old, new) in positives,
+                              (old, new) in coexisting))
+        closed.update(old for old, _, _ in candidates if (old, new) in positives)
+    return pairs
+
+
+def _matrix(pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([[pair.features[name] for name in FEATURES] for pair in pairs], dtype=np.float64),
+            np.array([pair.label for pair in pairs], dtype=np.float64))
+
+
+def _fit(pairs: list[Pair]) -> dict[str, float]:
+    features, labels = _matrix(pairs)
+    emphasis = np.array([COEXIST_WEIGHT if pair.coexist else 1.0 for pair in pairs])
+    weights, bias = fit_logistic(features, labels, l2=L2, sample_weight=emphasis)
+    return {"bias": bias, **dict(zip(FEATURES, weights, strict=True))}
+
+
+def _score(model: dict[str, float], pairs: list[Pair]) -> dict[str, float]:
+    features, labels = _matrix(pairs)
+    weights = np.array([model[name] for name in FEATURES])
+    probability = 1.0 / (1.0 + np.exp(-(features @ weights + model["bias"])))
+    predicted = probability >= REPLACE_THRESHOLD
+    true_positive = float(np.sum(predicted & (labels == 1)))
+    return {"pairs": len(pairs), "positives": float(labels.sum()), "predicted": float(predicted.sum()),
+            "precision": true_positive / predicted.sum() if predicted.sum() else 1.0,
+            "recall": true_positive / labels.sum() if labels.sum() else 1.0}
+
+
+def fit_updates(embedder: Embedder, out: Path | None = None) -> dict[str, Any]:
+    """Fit on the dev scenarios, report, and write the model JSON (to the package, or ``out``)."""
+    dev_name, dev = load_scenarios("dev")
+    _, holdout = load_scenarios("holdout")
+    pairs = [pair for scenario in dev for pair in scenario_pairs(scenario, embedder)]
+    model = rounded(_fit(pairs))
+    kinds = [pair.kind for pair in pairs]
+    by_kind = leave_one_group_out(kinds, lambda train: _fit([pairs[i] for i in train]),
+                                  lambda fitted, test: _score(fitted, [pairs[i] for i in test]))
+    held = [pair for scenario in holdout for pair in scenario_pairs(scenario, embedder)]
+    data = resources.files("engram").joinpath("data", "updates_dev.json").read_bytes()
+    report = {"dev_in_sample": _score(model, pairs), "holdout": _score(model, held),
+              "leave_one_kind_out": {
+                  "precision": _pooled(by_kind, "precision"), "recall": _pooled(by_kind, "recall")}}
+    result = {"model": model, "features": list(FEATURES), "data": dev_name,
+              "data_sha256": hashlib.sha256(data).hexdigest(), "seed": SEED, "l2": L2, "coexist_weight": COEXIST_WEIGHT,
+              "embedder": embedder.signature, "threshold": REPLACE_THRESHOLD, "report": report}
+    target = out or Path(str(resources.files("engram").joinpath("data", "models", MODEL_FILE)))
+    write_model(target, result)
+    return result
+
+
+def _pooled(report: dict[str, dict[str, float]], metric: str) -> float:
+    """Leave-one-group-out precision or recall pooled over the groups' predictions."""
+    predicted = sum(entry["predicted"] for entry in report.values())
+    positives = sum(entry["positives"] for entry in report.values())
+    hits = sum(entry["recall"] * entry["positives"] for entry in report.values())
+    if metric == "precision":
+        return hits / predicted if predicted else 1.0
+    return hits / positives if positives else 1.0

@@ -1,0 +1,161 @@
+"""``engram bench updates``: the current fact over the stale one, on dated scenarios.
+
+Each scenario (``engram/data/updates_*.json``) is a conversation over months in which a fact changes
+("I live in Berlin" ... "We finally moved to Lisbon"), or, for distractors, in which a newer turn does
+not replace an older one ("I also adopted a cat"). Every turn goes through ``Memory.add`` one turn per
+call, as agents write, into the scenario's own user; then each question is searched:
+
+- ``present`` questions (asked at ``reference_date``): current-fact@1, the current fact ranked first;
+- ``past`` questions: the old fact in the top 1 / top 3;
+- ``as_of`` questions (``search(..., as_of=...)``): the fact valid then ranked first.
+
+Supersession is scored directly too: detected pairs of update scenarios (recall), and the false
+supersession rate: the share of distractor scenarios in which an older, still-true turn was closed.
+The same run repeats everything with the detector off (``supersession=False``) as the baseline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from engram.config import EngramConfig
+from engram.embed.base import Embedder
+from engram.errors import ValidationError
+
+SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json"}
+
+
+@dataclass(frozen=True)
+class QuestionOutcome:
+    """Where one question's expected turn ranked (0-based, None when not in the hits)."""
+
+    scenario: str
+    kind: str
+    question: str
+    rank: int | None
+    top: str
+
+
+def load_scenarios(source: str) -> tuple[str, list[dict[str, Any]]]:
+    """The scenarios of a bundled split (``dev``, ``holdout``) or of a JSON file path."""
+    if source in SPLITS:
+        text = resources.files("engram").joinpath("data", SPLITS[source]).read_text(encoding="utf-8")
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ValidationError(f"no scenario file at {source}", field="data",
+                                  hint=f"use one of {', '.join(SPLITS)} or a JSON file in the same schema")
+        text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    scenarios = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(scenarios, list) or not scenarios:
+        raise ValidationError("expected {\"scenarios\": [...]}", field="data")
+    return str(data.get("name", source)), scenarios
+
+
+def _ingest(memory: Any, scenario: dict[str, Any]) -> list[str]:
+    """Add each turn in its own call; return the memory id of each turn."""
+    ids = []
+    for turn in scenario["turns"]:
+        message = {"role": turn["role"], "content": turn["content"]}
+        if turn["role"] == "user":
+            message["name"] = scenario.get("speaker") or "user"
+        result = memory.add(message, user_id=scenario["id"], timestamp=turn["timestamp"], infer=False)
+        ids.append(result["results"][0]["id"] if result["results"] else "")
+    return ids
+
+
+def _ask(memory: Any, scenario: dict[str, Any], ids: list[str]) -> list[QuestionOutcome]:
+    outcomes = []
+    for question in scenario["questions"]:
+        options: dict[str, Any] = {"user_id": scenario["id"], "limit": 10}
+        if question.get("reference_date"):
+            options["reference_date"] = question["reference_date"]
+        if question["kind"] == "as_of":
+            options["as_of"] = question["as_of"]
+        hits = [hit["id"] for hit in memory.search(question["question"], **options)["results"]]
+        wanted = {ids[question["answer_turn"]], *(ids[i] for i in question.get("also_correct", []))}
+        rank = next((position for position, hit in enumerate(hits) if hit in wanted), None)
+        top = next((turn["content"] for turn, memory_id in zip(scenario["turns"], ids, strict=True)
+                    if hits and memory_id == hits[0]), "")
+        outcomes.append(QuestionOutcome(scenario["id"], question["kind"], question["question"], rank, top))
+    return outcomes
+
+
+def _closed_pairs(memory: Any, ids: list[str]) -> set[tuple[int, int]]:
+    """(older, newer) turn index pairs in which the older turn was superseded by the newer one."""
+    position = {memory_id: index for index, memory_id in enumerate(ids)}
+    pairs = set()
+    for index, memory_id in enumerate(ids):
+        newer = memory.get(memory_id)["metadata"].get("superseded_by") if memory_id else None
+        if newer in position:
+            pairs.add((index, position[newer]))
+    return pairs
+
+
+def run_scenarios(scenarios: list[dict[str, Any]], workdir: Path, embedder: Embedder, *, supersession: bool,
+                  on_scenario: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Ingest and question every scenario with the detector on or off; return the scores."""
+    from engram import Memory
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    outcomes: list[QuestionOutcome] = []
+    detected = expected = false_closed = distractors = closed_any = 0
+    with Memory(path=str(workdir / "updates.db"), embedder=embedder,
+                config=EngramConfig(supersession=supersession)) as memory:
+        for scenario in scenarios:
+            ids = _ingest(memory, scenario)
+            outcomes.extend(_ask(memory, scenario, ids))
+            closed = _closed_pairs(memory, ids)
+            if scenario["type"] == "update":
+                wanted = {tuple(pair) for pair in scenario["supersedes"]}
+                expected += len(wanted)
+                detected += len(wanted & closed)
+            else:
+                distractors += 1
+                older = {pair[0] for pair in scenario["coexist"]}
+                false_closed += any(old in older for old, _ in closed)
+                closed_any += bool(closed)
+            if on_scenario is not None:
+                on_scenario()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {"questions": _question_scores(outcomes),
+            "supersession": {"expected_pairs": expected, "detected_pairs": detected,
+                             "detection_recall": detected / expected if expected else None,
+                             "distractor_scenarios": distractors,
+                             "false_supersession_rate": false_closed / distractors if distractors else None,
+                             "distractors_with_any_supersession": closed_any},
+            "misses": [outcome.__dict__ for outcome in outcomes if outcome.rank != 0]}
+
+
+def _question_scores(outcomes: list[QuestionOutcome]) -> dict[str, Any]:
+    scores: dict[str, Any] = {}
+    for kind in ("present", "past", "as_of"):
+        chosen = [outcome for outcome in outcomes if outcome.kind == kind]
+        if chosen:
+            scores[kind] = {"n": len(chosen),
+                            "at_1": sum(outcome.rank == 0 for outcome in chosen) / len(chosen),
+                            "at_3": sum(outcome.rank is not None and outcome.rank < 3 for outcome in chosen)
+                            / len(chosen)}
+    return scores
+
+
+def run_updates(source: str, out: Path, embedder: Embedder, *,
+                on_scenario: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The scenarios of ``source`` with the supersession detector and without it (same run)."""
+    name, scenarios = load_scenarios(source)
+    results: dict[str, Any] = {"data": name, "scenarios": len(scenarios),
+                               "updates": sum(s["type"] == "update" for s in scenarios),
+                               "distractors": sum(s["type"] != "update" for s in scenarios)}
+    for label, enabled in (("engram", True), ("without_supersession", False)):
+        results[label] = run_scenarios(scenarios, out / "stores", embedder, supersession=enabled,
+                                       on_scenario=on_scenario)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "updates.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return results

@@ -1,0 +1,84 @@
+"""Features of "does this newer turn replace that older one?", for the offline supersession model.
+
+A pair is an older and a newer turn of the same speaker on the same topic (similar embeddings). Whether
+the newer one replaces the older or merely adds to it is in how it is said: change words ("moved",
+"switched", "now", "anymore", "instead"), or words of co-existence ("also", "another", "still"),
+hedges ("might", "thinking about"), temporary states ("this week", "rental"), the past ("as a kid"),
+or another subject ("my brother just moved to Rome"). ``pair_features`` measures these; the weights
+that combine them (``engram.write.supersede.CHANGE_MODEL``) are fitted by ``engram bench fit-updates``
+on the development scenarios and checked on the blind holdout."""
+
+from __future__ import annotations
+
+import re
+
+from engram.write.slots import Statement
+
+_FLAGS = re.IGNORECASE
+CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|traded|sold|quit|left|gave up|"
+                    r"given up|dropped|retired|upgraded|promoted|started|starting|joined|new|finally|passed|"
+                    r"went|gone|bumped|engaged|married|proposed|broke up|split|divorced|rebranded|renamed|"
+                    r"transferred|took|taken|got|bought|picked up|signed|hit|turned|became|become|since|"
+                    r"from now on|official|officially|no more)\b", _FLAGS)
+NOW = re.compile(r"\b(?:now|these days|currently|anymore|any more|no longer|instead|nowadays|at this point|"
+                 r"not .{0,30}? anymore)\b", _FLAGS)
+COEXIST = re.compile(r"\b(?:also|too|as well|another|other|second|added|adding|both|in addition|besides|"
+                     r"still|same|as ever|as usual|main thing|along with|stick with|stays)\b", _FLAGS)
+HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
+                   r"been considering|plan(?:ning)? to|hope|hoping|want to|wanna|wish|someday|one day|if i|"
+                   r"if we|i'd love|not happening|offered|turned (?:it )?down|keeps saying|thought i'd|thinks|"
+                   r"people (?:at work )?think|rumou?r|not going anywhere|decided not|not ready)\b", _FLAGS)
+TEMPORARY = re.compile(r"\b(?:this week|next week|for (?:a|one|two|three|the) (?:week|weeks|days|weekend|month)|"
+                       r"this weekend|for now|temporar\w*|rental|in the shop|covering|staying at|visiting|"
+                       r"visit|back from|trip|hotel|stopover|holiday|vacation|conference|client project|"
+                       r"one-off|for a couple of|juice|cleanse|while they|until)\b", _FLAGS)
+PAST = re.compile(r"\b(?:as a (?:kid|child|teen|teenager)|growing up|when i was|back in (?:19|20)\d\d|"
+                  r"used to|years ago|in (?:high school|college|uni)|for a summer|once upon)\b", _FLAGS)
+THIRD_PARTY = re.compile(r"^\W*(?:my|our|his|her)\s+(?:\w+\s+)?(?:brother|sister|wife|husband|partner|mom|mum|"
+                         r"mother|dad|father|son|daughter|kid|cousin|friend|mate|colleague|coworker|boss|manager|"
+                         r"twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|team)\b|"
+                         r"^\W*(?:people|the guys|everyone|my other|the \w+ team)\b", _FLAGS)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
+            "slot_conflict", "slot_same", "closest")
+
+
+def _count(pattern: re.Pattern[str], text: str, cap: int = 2) -> float:
+    return float(min(cap, len(pattern.findall(text))))
+
+
+def _third_party(text: str) -> bool:
+    """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name."""
+    first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
+    if THIRD_PARTY.search(first):
+        return True
+    words = _WORD.findall(first)
+    return bool(words) and words[0][:1].isupper() and words[0].lower() not in _FIRST_WORDS and len(words) > 2 \
+        and words[1].lower() in ("is", "was", "has", "had", "just", "got", "and", "moved", "started", "went",
+                                 "finally", "took", "bought", "lives", "works")
+
+
+_FIRST_WORDS = frozenset("""i i'm im we we're my our so ok okay yes yeah no well hey hi big small new quick
+just finally turns turned got moved started picked switched sold traded passed back had gave since the a an
+update ugh oh ha funny weird good great""".split())
+
+
+def pair_features(older: str, newer: str, similarity: float, older_statements: list[Statement],
+                  newer_statements: list[Statement], closest: bool) -> dict[str, float]:
+    """The features of (older turn, newer turn of the same speaker) named in ``FEATURES``."""
+    slots_old = {s.slot: s.value for s in older_statements}
+    shared = [s for s in newer_statements if s.slot in slots_old]
+    return {
+        "similarity": similarity,
+        "change": _count(CHANGE, newer),
+        "now": _count(NOW, newer),
+        "coexist": _count(COEXIST, newer),
+        "hedge": _count(HEDGE, newer),
+        "temporary": _count(TEMPORARY, newer),
+        "past": _count(PAST, newer),
+        "other_subject": float(_third_party(newer) != _third_party(older)),
+        "slot_conflict": float(any(slots_old[s.slot] != s.value for s in shared)),
+        "slot_same": float(any(slots_old[s.slot] == s.value for s in shared)),
+        "closest": float(closest),
+    }

@@ -1,0 +1,222 @@
+"""Write path, supersession: the current fact over the stale one, offline.
+
+When a new memory states an attribute of a subject that a stored memory of the same scope states with
+another value ("I live in Berlin" in 2023, "We finally moved to Lisbon" in 2024; ``engram.write.slots``),
+the older one is closed: ``valid_to`` = the newer one's event time, ``metadata.superseded_by`` names the
+newer one, which lists it in ``metadata.supersedes``, and history records an INVALIDATE. Both stay stored
+and cited; search prefers the current one for questions about the present and the one valid then for
+``as_of``. The LLM path's UPDATE / INVALIDATE (``engram.write.infer``) closes facts through the same
+``close_superseded``. A memory never supersedes one written by a more trusted writer (both are kept, the
+newer marked ``conflicts_with``), and deleting the newer memory reopens the older one."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.resources import files
+
+import numpy as np
+
+from engram.filters import Condition
+from engram.guard.trust import trust_weight
+from engram.models import HistoryEvent, HistoryEventType, MemoryItem, MemoryStatus, Scope
+from engram.store.base import ListQuery, Store
+from engram.timeutil import utcnow
+from engram.write.change_cues import CHANGE, NOW, pair_features
+from engram.write.context import CONVERSATION_GAP
+from engram.write.slots import SLOT_KEYS, Statement, statements
+
+#: Metadata key listing a memory's attribute statements as ``subject|attribute=value``.
+SLOTS_KEY = "slots"
+#: Most stored memories compared per attribute statement.
+MAX_CANDIDATES = 50
+#: Nearest stored turns (by vector) considered as what a new turn may replace.
+NEAREST_TURNS = 20
+#: Least similarity (own embeddings) of two turns on the same topic; pairs below it are never compared
+#: unless they state the same attribute.
+MIN_SIMILARITY = 0.35
+#: A pair whose replacement probability reaches this is a supersession.
+REPLACE_THRESHOLD = 0.5
+
+
+def load_change_model() -> dict[str, float]:
+    """The fitted change model: weights of ``engram.write.change_cues.FEATURES`` and the bias, written
+    with its provenance to ``engram/data/models/change_model.json`` by ``engram bench fit-updates``."""
+    text = (files("engram") / "data" / "models" / "change_model.json").read_text(encoding="utf-8")
+    return {name: float(value) for name, value in json.loads(text)["model"].items()}
+
+
+CHANGE_MODEL = load_change_model()
+
+
+@dataclass
+class SupersessionPlan:
+    """The new memories (with their statements and links) and the stored memories they close."""
+
+    new_memories: list[MemoryItem]
+    closed: list[MemoryItem] = field(default_factory=list)
+    history: list[HistoryEvent] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def moment(memory: MemoryItem) -> datetime:
+    """When a memory's fact began to hold: its event time, else when it was written."""
+    return memory.valid_from or memory.created_at
+
+
+def close_superseded(old: MemoryItem, new: MemoryItem, *, event: HistoryEventType, actor: str,
+                     reason: str = "") -> tuple[MemoryItem, MemoryItem, HistoryEvent]:
+    """``old`` closed at ``new``'s start (``valid_to``, ``superseded_by``), ``new`` listing it in
+    ``supersedes``, and the history event recording it; the one data model of every supersession."""
+    at = max(moment(new), moment(old))
+    closed = old.model_copy(update={"valid_to": at, "updated_at": utcnow(),
+                                    "metadata": {**old.metadata, "superseded_by": new.id}})
+    earlier = new.metadata.get("supersedes") or []
+    listed = [earlier] if isinstance(earlier, str) else list(earlier)
+    linked = new.model_copy(update={"metadata": {**new.metadata, "supersedes": [*listed, old.id]}})
+    history = HistoryEvent(memory_id=old.id, event=event, old_memory=old.memory, new_memory=new.memory,
+                           actor=actor, user_id=old.user_id, agent_id=old.agent_id, run_id=old.run_id,
+                           metadata={"reason": reason, "superseded_by": new.id, "valid_to": at.isoformat()})
+    return closed, linked, history
+
+
+def detect_supersessions(store: Store, memories: Sequence[MemoryItem],
+                         turn_vectors: Mapping[str, np.ndarray]) -> SupersessionPlan:
+    """Record each new turn's attribute statements (``metadata.slots``, question words in ``index_keys``)
+    and close the stored (or earlier new) turns of the same speaker that it replaces: a conflicting
+    statement of the same attribute, or the fitted change model (``replacement_probability``)."""
+    plan = SupersessionPlan(new_memories=[])
+    earlier: list[MemoryItem] = []
+    closed: dict[str, MemoryItem] = {}
+    for memory in memories:
+        if memory.status != MemoryStatus.ACTIVE.value or not memory.is_turn:
+            plan.new_memories.append(memory)
+            continue
+        found = statements(memory.memory, speaker_key(memory))
+        memory = _with_statements(memory, found) if found else memory
+        vector = turn_vectors.get(memory.id)
+        if vector is not None and (found or may_replace(memory.memory)):
+            for other in _replaced(store, memory, found, vector, earlier, closed, turn_vectors):
+                memory = _settle(plan, closed, memory, other)
+        earlier.append(memory)
+        plan.new_memories.append(memory)
+    new_ids = {m.id for m in plan.new_memories}
+    plan.closed = [item for item in closed.values() if item.id not in new_ids]
+    plan.new_memories = [closed.get(m.id, m) for m in plan.new_memories]
+    return plan
+
+
+def may_replace(text: str) -> bool:
+    """Cheap pre-check: only a turn with a change word can replace an older one without a conflicting
+    attribute statement (the model gives the others a probability far below its threshold)."""
+    return bool(CHANGE.search(text) or NOW.search(text))
+
+
+def replacement_probability(features: Mapping[str, float], model: Mapping[str, float] | None = None) -> float:
+    """``sigmoid(bias + sum(weight * feature))`` with the fitted ``CHANGE_MODEL`` (or ``model``)."""
+    weights = CHANGE_MODEL if model is None else model
+    linear = weights.get("bias", 0.0) + sum(weights.get(name, 0.0) * value for name, value in features.items())
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, linear))))
+
+
+def speaker_key(memory: MemoryItem) -> str:
+    """Who said a memory, for "same speaker": its source's name, else its writer's kind."""
+    return (memory.speaker or memory.writer.split(":", 1)[0] or "user").strip().lower()
+
+
+def reopen_superseded(store: Store, deleted: Sequence[MemoryItem],
+                      doomed: Collection[str]) -> tuple[list[MemoryItem], list[HistoryEvent]]:
+    """The memories that deleted ones had superseded, open again (unless they go too), with history."""
+    ids = [old for memory in deleted for old in _listed(memory.metadata.get("supersedes")) if old not in doomed]
+    reopened, events = [], []
+    for old in store.get_memories(list(dict.fromkeys(ids))):
+        if old.metadata.get("superseded_by") not in doomed:
+            continue
+        metadata = {key: value for key, value in old.metadata.items() if key != "superseded_by"}
+        reopened.append(old.model_copy(update={"valid_to": None, "metadata": metadata, "updated_at": utcnow()}))
+        events.append(HistoryEvent(memory_id=old.id, event=HistoryEventType.UPDATE, old_memory=old.memory,
+                                   new_memory=old.memory, actor="supersede.reopen", user_id=old.user_id,
+                                   agent_id=old.agent_id, run_id=old.run_id,
+                                   metadata={"reason": "the memory that superseded it was deleted"}))
+    return reopened, events
+
+
+def _listed(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def _with_statements(memory: MemoryItem, found: list[Statement]) -> MemoryItem:
+    slots = [f"{s.slot}={s.value or ''}" for s in found]
+    words = " ".join(dict.fromkeys(SLOT_KEYS.get(s.attribute.split(":", 1)[0], "") for s in found))
+    keys = " ".join(part for part in (memory.index_keys, words) if part)
+    return memory.model_copy(update={"metadata": {**memory.metadata, SLOTS_KEY: slots}, "index_keys": keys})
+
+
+def _lookup_scope(scope: Scope) -> Scope:
+    """Facts about a user hold across their runs: look them up by user (else agent, else run)."""
+    if scope.user_id is not None:
+        return Scope(user_id=scope.user_id)
+    return Scope(agent_id=scope.agent_id) if scope.agent_id is not None else scope
+
+
+def older_turns(store: Store, memory: MemoryItem, vector: np.ndarray, earlier: Sequence[MemoryItem],
+                closed: Mapping[str, MemoryItem], statements_found: Sequence[Statement]) -> list[MemoryItem]:
+    """Current turns of the same speaker in the scope, from an earlier conversation, that are nearest to
+    ``memory`` (by vector) or state one of the same attributes; earlier turns of the same batch too."""
+    scope = _lookup_scope(memory.scope)
+    near = store.vector_search(vector, ListQuery(scope=scope, include_invalid=False, kinds=("episode",),
+                                                 limit=NEAREST_TURNS))
+    ids = [candidate.memory_id for candidate in near]
+    for statement in statements_found:
+        query = ListQuery(scope=scope, node=Condition(SLOTS_KEY, "contains", f"{statement.slot}="),
+                          include_invalid=False, limit=MAX_CANDIDATES)
+        ids.extend(item.id for item in store.list_memories(query))
+    stored = [closed.get(m.id, m) for m in store.get_memories(list(dict.fromkeys(ids)))]
+    speaker = speaker_key(memory)
+    return [m for m in [*stored, *(closed.get(m.id, m) for m in earlier)]
+            if m.id != memory.id and m.valid_to is None and m.is_turn and speaker_key(m) == speaker
+            and moment(m) < moment(memory) - CONVERSATION_GAP]
+
+
+def _replaced(store: Store, memory: MemoryItem, found: list[Statement], vector: np.ndarray,
+              earlier: Sequence[MemoryItem], closed: Mapping[str, MemoryItem],
+              new_vectors: Mapping[str, np.ndarray]) -> list[MemoryItem]:
+    """The older turns ``memory`` replaces."""
+    candidates = older_turns(store, memory, vector, earlier, closed, found)
+    stored_vectors = store.get_turn_vectors([m.id for m in candidates if m.id not in new_vectors])
+    scored = []
+    for other in candidates:
+        other_vector = new_vectors.get(other.id, stored_vectors.get(other.id))
+        similarity = float(np.dot(vector, other_vector)) if other_vector is not None else 0.0
+        if similarity >= MIN_SIMILARITY or any(s.slot in _slots_of(other) for s in found):
+            scored.append((similarity, other))
+    best = max((similarity for similarity, _ in scored), default=0.0)
+    replaced = []
+    for similarity, other in scored:
+        features = pair_features(other.memory, memory.memory, similarity,
+                                 statements(other.memory, speaker_key(other)), found, similarity == best)
+        if replacement_probability(features) >= REPLACE_THRESHOLD:
+            replaced.append(other)
+    return replaced
+
+
+def _slots_of(memory: MemoryItem) -> set[str]:
+    return {entry.split("=", 1)[0] for entry in _listed(memory.metadata.get(SLOTS_KEY))}
+
+
+def _settle(plan: SupersessionPlan, closed: dict[str, MemoryItem], new: MemoryItem, older: MemoryItem) -> MemoryItem:
+    """Close ``older`` in favour of ``new`` (unless ``older``'s writer is more trusted); return ``new``."""
+    if trust_weight(new.trust) < trust_weight(older.trust):
+        plan.notes.append(f"a {new.trust} memory did not supersede {older.trust} memory {older.id}; "
+                          "both are kept (marked conflicts_with)")
+        return new.model_copy(update={"metadata": {**new.metadata, "conflicts_with": older.id}})
+    shut, linked, event = close_superseded(older, new, event=HistoryEventType.INVALIDATE, actor="supersede",
+                                           reason="a newer statement of the same speaker replaces it")
+    plan.history.append(event)
+    closed[shut.id] = shut
+    return linked
