@@ -51,6 +51,8 @@ def test_bad_store_paths_are_one_line_and_exit_2(tmp_path: Path) -> None:
         assert result.exit_code == EXIT_USAGE, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert str(path.parent) in result.stderr
+    keys = run("keys", "create", "--user-id", "kim", "--db", str(tmp_path / "missing" / "x.db"))
+    assert keys.exit_code == EXIT_USAGE and "does not exist" in keys.stderr
     assert not (tmp_path / "missing").exists(), "a missing parent folder is not created"
 
 
@@ -62,7 +64,8 @@ def test_python_api_refuses_a_missing_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["stats"], ["list", "-u", "kim"], ["search", "x", "-u", "kim"], ["get", "x"],
-                                     ["history", "x"], ["export"], ["delete", "x"], ["update", "x", "y"]])
+                                     ["history", "x"], ["export"], ["delete", "x"], ["update", "x", "y"],
+                                     ["keys", "list"], ["quarantine", "list"], ["erase", "-u", "kim", "--yes"]])
 def test_commands_that_read_refuse_a_missing_store(tmp_path: Path, command: list[str]) -> None:
     typo = tmp_path / "typo.db"
     result = run(*command, "--db", str(typo))

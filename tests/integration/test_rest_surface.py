@@ -44,7 +44,7 @@ def _in_progress(client: httpx.Client) -> int:
 def test_a_slow_request_does_not_hold_up_health_or_other_tenants(service: Service) -> None:
     service.memory.add("Bob keeps his bicycle in the shed", user_id="bob", infer=False)
     messages = [{"role": "user", "content": f"note {i}: the quarterly report mentions warehouse shelf {i} "
-                                            f"and the delivery schedule for route {i % 17}"} for i in range(1500)]
+                                            f"and the delivery schedule for route {i % 17}"} for i in range(400)]
     finished: dict[str, float] = {}
     outcome: dict[str, int] = {}
 
