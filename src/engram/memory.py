@@ -219,7 +219,7 @@ class Memory:
         prefers current facts over superseded ones, and one about the past does not."""
         response = self._search(query, self._scope(user_id, agent_id, run_id, filters),
                                 filters, limit, reference_date, threshold, explain, as_of)
-        return response.model_dump(mode="json", exclude_none=not explain)
+        return response.model_dump(mode="json", exclude={"results": {"__all__": {"explain"}}} if not explain else None)
 
     def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
                 explain: bool, as_of: Any = None) -> SearchResponse:
@@ -264,11 +264,15 @@ class Memory:
                 "total": self._store.count_memories(query)}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        """Every change to a memory, oldest first (also after it was deleted)."""
+        """Every change to a memory, oldest first (also after it was deleted); NotFoundError for an id
+        that never existed."""
         if not isinstance(memory_id, str) or not memory_id:
             raise ValidationError("must be a non-empty string", field="memory_id")
         check_text(memory_id, "memory_id")
-        return [event.model_dump(mode="json") for event in self._store.history(memory_id)]
+        events = [event.model_dump(mode="json") for event in self._store.history(memory_id)]
+        if not events:
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
+        return events
 
     def episodes(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                  limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:

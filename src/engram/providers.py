@@ -21,7 +21,7 @@ def open_store(config: EngramConfig) -> Store:
         if not path or path == ":memory:":
             raise ConfigurationError("an SQLite store needs a file path", field="path",
                                      hint="e.g. Memory(path='engram.db')")
-        return SQLiteStore(Path(path).expanduser(), synchronous=config.sqlite_synchronous)
+        return SQLiteStore(sqlite_file(path), synchronous=config.sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         try:
             from engram.store.postgres import PostgresStore
@@ -31,6 +31,21 @@ def open_store(config: EngramConfig) -> Store:
         return PostgresStore(url.replace("postgresql+psycopg://", "postgresql://"))
     raise ConfigurationError(f"unsupported store URL {url!r}", field="url",
                              hint="use sqlite:///path/to/file.db or postgresql://user@host/db")
+
+
+def sqlite_file(path: str) -> Path:
+    """``path`` as an SQLite store file: its folder must exist (it is not created) and it must not be
+    a folder itself; ConfigurationError naming ``path`` otherwise."""
+    file = Path(path).expanduser()
+    folder = file.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigurationError(f"cannot create a store at {file}: {folder} {problem}", field="path",
+                                 hint="create the folder first, or choose another path")
+    if file.is_dir():
+        raise ConfigurationError(f"{file} is a folder, not a store file", field="path",
+                                 hint="name a file, e.g. engram.db inside it")
+    return file
 
 
 def make_embedder(config: EmbedderConfig) -> Embedder:

@@ -54,16 +54,50 @@ def _memory_records(store: Store, memories: list[MemoryItem], signature: str) ->
 
 
 def import_records(store: Store, records: Iterable[dict[str, Any]], *, embedder: Embedder,
-                   batch_size: int = 500) -> dict[str, int]:
-    """Write exported records into ``store`` in batches (each batch one transaction)."""
+                   batch_size: int = 500, skip_existing: bool = False) -> dict[str, int]:
+    """Write exported records into ``store`` in batches (each batch one transaction).
+
+    Records whose id the store already holds are refused with a ValidationError before anything of
+    their batch is written, or, with ``skip_existing``, left out and counted under ``"skipped"``."""
     counts = {"episode": 0, "memory": 0, "history": 0}
-    batch = ChangeSet()
-    to_embed: list[MemoryItem] = []
-    size = 0
+    skipped = 0
+    pending: list[tuple[str, Episode | MemoryItem | HistoryEvent, dict[str, Any]]] = []
     for line_number, record in enumerate(records, start=1):
         kind, item = _parse(record, line_number)
+        pending.append((kind, item, record))
+        if len(pending) >= batch_size:
+            skipped += _write_batch(store, pending, embedder, counts, skip_existing=skip_existing)
+            pending = []
+    skipped += _write_batch(store, pending, embedder, counts, skip_existing=skip_existing)
+    return {**counts, "skipped": skipped} if skip_existing else counts
+
+
+def _existing_ids(store: Store, items: list[Episode | MemoryItem | HistoryEvent]) -> set[str]:
+    episodes = [item.id for item in items if isinstance(item, Episode)]
+    memories = [item.id for item in items if isinstance(item, MemoryItem)]
+    events = {item.id for item in items if isinstance(item, HistoryEvent)}
+    found = {episode.id for episode in store.get_episodes(episodes)} if episodes else set()
+    found |= {memory.id for memory in store.get_memories(memories)} if memories else set()
+    for memory_id in {item.memory_id for item in items if isinstance(item, HistoryEvent)}:
+        found |= {event.id for event in store.history(memory_id)} & events
+    return found
+
+
+def _write_batch(store: Store, pending: list[tuple[str, Episode | MemoryItem | HistoryEvent, dict[str, Any]]],
+                 embedder: Embedder, counts: dict[str, int], *, skip_existing: bool) -> int:
+    """Write one batch in one transaction; returns how many records were skipped as already present."""
+    existing = _existing_ids(store, [item for _, item, _ in pending]) if pending else set()
+    if existing and not skip_existing:
+        kind, item, _ = next(entry for entry in pending if entry[1].id in existing)
+        raise ValidationError(f"{len(existing)} records of this import already exist in the store (e.g. {kind} "
+                              f"{item.id}); was it imported before?", field="records",
+                              hint="import with --skip-existing (Python: skip_existing=True) to add only new ones")
+    batch = ChangeSet()
+    to_embed: list[MemoryItem] = []
+    for kind, item, record in pending:
+        if item.id in existing:
+            continue
         counts[kind] += 1
-        size += 1
         if isinstance(item, Episode):
             batch.episodes.append(item)
         elif isinstance(item, MemoryItem):
@@ -75,11 +109,8 @@ def import_records(store: Store, records: Iterable[dict[str, Any]], *, embedder:
                 to_embed.append(item)
         else:
             batch.history.append(item)
-        if size >= batch_size:
-            _flush(store, batch, to_embed, embedder)
-            batch, to_embed, size = ChangeSet(), [], 0
     _flush(store, batch, to_embed, embedder)
-    return counts
+    return len(existing)
 
 
 def _parse(record: object, line_number: int) -> tuple[str, Episode | MemoryItem | HistoryEvent]:

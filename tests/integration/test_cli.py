@@ -49,15 +49,16 @@ def test_add_search_get_update_history_delete(tmp_path: Path) -> None:
     assert "confidence" in human.stdout
 
 
-def test_errors_are_clean_and_exit_2(tmp_path: Path) -> None:
+def test_errors_are_clean_with_exit_codes(tmp_path: Path) -> None:
     db = str(tmp_path / "cli.db")
+    engram("init", "--db", db)
     missing_scope = engram("search", "x", "--db", db, check=False)
     assert missing_scope.returncode == 2 and "user_id" in missing_scope.stderr
     assert "Traceback" not in missing_scope.stderr
     bad_filter = engram("list", "--db", db, "-u", "a", "--filters", "{not json", check=False)
     assert bad_filter.returncode == 2 and "--filters" in bad_filter.stderr
     unknown = engram("get", "does-not-exist", "--db", db, check=False)
-    assert unknown.returncode == 2 and "does-not-exist" in unknown.stderr
+    assert unknown.returncode == 3 and "does-not-exist" in unknown.stderr
 
 
 def test_export_import_round_trip_is_lossless(tmp_path: Path) -> None:
@@ -69,7 +70,7 @@ def test_export_import_round_trip_is_lossless(tmp_path: Path) -> None:
     dump = tmp_path / "dump.jsonl"
     engram("export", "--db", source, "--out", str(dump))
     counts = as_json("import", str(dump), "--db", target)
-    assert counts == {"format": "export", "episode": 2, "memory": 2, "history": 3}
+    assert counts == {"format": "export", "episode": 2, "memory": 2, "history": 3, "users": ["u1"], "quarantined": 0}
     engram("export", "--db", target, "--out", str(tmp_path / "dump2.jsonl"))
     assert dump.read_text() == (tmp_path / "dump2.jsonl").read_text()
     hit = as_json("search", "where is the notebook", "--db", target, "-u", "u1", "-k", "1")["results"][0]
@@ -83,7 +84,8 @@ def test_import_messages_jsonl_with_progress(tmp_path: Path) -> None:
     lines.append({"role": "user", "content": "other user", "user_id": "zed"})
     path = tmp_path / "messages.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
-    assert as_json("import", str(path), "--db", db, "-u", "amy") == {"format": "messages", "messages": 4}
+    assert as_json("import", str(path), "--db", db, "-u", "amy") == {
+        "format": "messages", "messages": 4, "users": ["amy", "zed"], "quarantined": 0}
     assert as_json("stats", "--db", db, "-u", "amy")["episodes"] == 3
     assert as_json("stats", "--db", db, "-u", "zed")["episodes"] == 1
     broken = tmp_path / "broken.jsonl"
@@ -93,7 +95,8 @@ def test_import_messages_jsonl_with_progress(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["add", "search", "list", "get", "update", "delete", "history", "import",
-                                     "export", "stats", "demo", "answer", "maintain", "erase", "backup", "restore"])
+                                     "export", "stats", "demo", "answer", "maintain", "erase", "backup", "restore",
+                                     "init", "bench"])
 def test_every_command_has_help(command: str) -> None:
     assert "--help" in engram(command, "--help").stdout
 

@@ -96,7 +96,7 @@ def test_keys_commands(tmp_path: Path) -> None:
     code, output = cli("keys", "create", "--db", db)
     assert code == 2 and "user_id" in output
     code, output = cli("keys", "revoke", "missing", "--db", db)
-    assert code == 2 and "no API key" in output
+    assert code == 3 and "no API key" in output
 
 
 def test_serve_refuses_no_auth_off_loopback(tmp_path: Path) -> None:

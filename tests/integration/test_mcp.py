@@ -44,7 +44,7 @@ async def exercise(store_url: str, bob_id: str) -> dict[str, Any]:
         seen["tools"] = sorted(tools)
         seen["parameters"] = {name: sorted(tool.input_schema.get("properties", {})) for name, tool in tools.items()}
 
-        error, added = await call(client, "add_memory", content="I keep two beehives in the garden",
+        error, added = await call(client, "add_memory", text="I keep two beehives in the garden",
                                   timestamp="2024-05-01T10:00:00Z", metadata={"source": "mcp"})
         assert not error, added
         memory_id = added["results"][0]["id"]

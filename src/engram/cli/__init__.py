@@ -3,20 +3,33 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
+import typer
+
 from engram.cli import admin, commands, io, server
 from engram.cli.common import app
+from engram.cli.group import LAZY_COMMANDS, LazyCommand
+from engram.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from typer._click import Command
 
 
-def _mount_optional() -> None:
+@cache
+def _bench_command() -> Command:
     try:
         from engram.bench.cli import bench_app
         from engram.bench.serve import serve_command
-    except ImportError:
-        return
+    except ImportError as exc:
+        raise ConfigurationError(f"the benchmarks need more packages ({exc})", field="bench",
+                                 hint="pip install 'engramdb[bench]'") from exc
     bench_app.command("serve")(serve_command)
-    app.add_typer(bench_app, name="bench", help="Benchmarks: LoCoMo, LongMemEval, scale, concurrency.")
+    return typer.main.get_command(bench_app)
 
 
-_mount_optional()
+LAZY_COMMANDS.append(LazyCommand("bench", _bench_command,
+                                 help="Benchmarks: LoCoMo, LongMemEval, scale, concurrency."))
 
 __all__ = ["admin", "app", "commands", "io", "server"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from engram.cli.common import (
     AgentOption,
@@ -18,9 +18,25 @@ from engram.cli.common import (
     app,
     console,
     emit,
+    existing,
     fail,
     open_memory,
 )
+
+
+def confirm(question: str, *, yes: bool, command: str) -> None:
+    """Ask ``question`` on the terminal unless ``yes``; without a terminal, ``--yes`` is required."""
+    if yes:
+        return
+    try:
+        agreed = typer.confirm(question)
+    except typer.Abort:
+        if sys.stdin.isatty():
+            raise
+        raise fail(f"{command} asks for confirmation and there is no terminal to answer it; "
+                   f"pass --yes to {command} without asking") from None
+    if not agreed:
+        raise typer.Abort()
 
 
 @app.command()
@@ -32,8 +48,7 @@ def erase(
     """Erase everything of one scope: memories, episodes, history text, index entries, free pages and WAL."""
     if not (user_id or agent_id or run_id):
         raise fail("erase needs --user-id, --agent-id or --run-id")
-    if not yes and not as_json:
-        typer.confirm(f"Erase all data of user={user_id} agent={agent_id} run={run_id}?", abort=True)
+    confirm(f"Erase all data of user={user_id} agent={agent_id} run={run_id}?", yes=yes or as_json, command="erase")
     with open_memory(db, url) as memory:
         result = memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id)
     emit(result, as_json, lambda r: console.print(
@@ -63,9 +78,8 @@ def restore(
     db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False,
 ) -> None:
     """Replace the store's whole content with a snapshot."""
-    if not yes and not as_json:
-        typer.confirm("Replace the whole store with the snapshot?", abort=True)
-    with open_memory(db, url) as memory:
+    confirm("Replace the whole store with the snapshot?", yes=yes or as_json, command="restore")
+    with open_memory(db, url, create=True) as memory:
         memory.restore(str(source))
         counts = memory.stats()
     emit({"restored": str(source), "episodes": counts["episodes"], "memories": counts["memories"]}, as_json,
@@ -87,6 +101,8 @@ def quarantine_list(
         result = memory.quarantined(user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit)
 
     def render(r: dict[str, Any]) -> None:
+        from rich.table import Table
+
         table = Table(title=f"{r['total']} quarantined")
         for column in ("id", "user", "writer", "score", "reasons", "memory"):
             table.add_column(column, overflow="fold")
@@ -111,7 +127,7 @@ def quarantine_release(memory_id: str, db: DbOption = None, url: UrlOption = Non
 def quarantine_drop(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Delete a quarantined memory for good."""
     with open_memory(db, url) as memory:
-        if memory.get(memory_id)["status"] != "quarantined":
+        if existing(memory.get(memory_id), memory_id)["status"] != "quarantined":
             raise fail(f"{memory_id} is not quarantined; use `engram delete`")
         result = memory.delete(memory_id)
     emit(result, as_json, lambda r: console.print(r["message"]))

@@ -1,4 +1,4 @@
-"""Memory commands: add, search, list, get, update, delete, history, stats."""
+"""Memory commands: init, add, search, list, get, update, delete, history, stats, answer, maintain."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from engram.cli.common import (
     AgentOption,
@@ -18,10 +17,27 @@ from engram.cli.common import (
     app,
     console,
     emit,
+    existing,
     fail,
     open_memory,
     render_memories,
+    store_file,
 )
+
+
+@app.command()
+def init(db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Create an empty store (an SQLite file, or the tables in a PostgreSQL database)."""
+    file = store_file(db, url)
+    created = file is not None and not file.exists()
+    with open_memory(db, url, create=True) as memory:
+        embedder = memory.embedder.signature
+        counts = memory.stats()
+    where = str(file) if file is not None else "the database"
+    result = {"store": where, "created": created, "embedder": embedder, "memories": counts["memories"]}
+    emit(result, as_json, lambda r: console.print(
+        f"{'created an empty store' if r['created'] else 'a store already exists'} at {r['store']} "
+        f"({r['memories']} memories; embedder {r['embedder']})", highlight=False, soft_wrap=True))
 
 
 @app.command()
@@ -38,7 +54,7 @@ def add(
     """Remember one or more messages."""
     meta = _json_option(metadata, "--metadata")
     messages = [{"role": role, "content": t, **({"name": name} if name else {})} for t in text]
-    with open_memory(db, url) as memory:
+    with open_memory(db, url, create=True) as memory:
         result = memory.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=meta,
                             timestamp=timestamp, infer=infer)
 
@@ -92,7 +108,7 @@ def list_memories(
 def get(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Show one memory."""
     with open_memory(db, url) as memory:
-        result = memory.get(memory_id)
+        result = existing(memory.get(memory_id), memory_id)
     emit(result, as_json, lambda r: render_memories([r], title=memory_id))
 
 
@@ -130,6 +146,8 @@ def history(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json:
         result = memory.history(memory_id)
 
     def render(events: list[dict[str, Any]]) -> None:
+        from rich.table import Table
+
         table = Table(title=f"history of {memory_id}")
         for column in ("time", "event", "old", "new", "actor"):
             table.add_column(column, overflow="fold")
@@ -147,6 +165,8 @@ def stats(db: DbOption = None, url: UrlOption = None, user_id: UserOption = None
         result = memory.stats(user_id=user_id, agent_id=agent_id, run_id=run_id)
 
     def render(r: dict[str, Any]) -> None:
+        from rich.table import Table
+
         table = Table(title="engram stats")
         table.add_column("what")
         table.add_column("value", justify="right")

@@ -7,11 +7,9 @@ import os
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.panel import Panel
-from rich.progress import Progress
 
 from engram.cli.common import (
     AgentOption,
@@ -26,9 +24,14 @@ from engram.cli.common import (
     err_console,
     fail,
     open_memory,
+    store_args,
 )
 from engram.errors import ValidationError
-from engram.memory import Memory
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from engram.memory import Memory
 
 
 def detect_format(path: Path) -> str:
@@ -60,12 +63,24 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
             yield record
 
 
-def _import_messages(memory: Memory, path: Path, scope: dict[str, str | None], progress: Progress) -> dict[str, int]:
+def _noting_users(records: Iterator[dict[str, Any]], users: set[str]) -> Iterator[dict[str, Any]]:
+    """``records`` unchanged, adding the user id of each episode record to ``users``."""
+    for record in records:
+        data = record.get("data")
+        if record.get("type") == "episode" and isinstance(data, dict) and isinstance(data.get("user_id"), str):
+            users.add(data["user_id"])
+        yield record
+
+
+def _import_messages(memory: Memory, path: Path, scope: dict[str, str | None], progress: Progress,
+                     users: set[str]) -> dict[str, int]:
     records = list(_jsonl(path))
     task = progress.add_task("importing messages", total=len(records))
     count = 0
     for number, record in enumerate(records, start=1):
         own = {key: record.pop(key, None) or scope[key] for key in ("user_id", "agent_id", "run_id")}
+        if own["user_id"]:
+            users.add(str(own["user_id"]))
         try:
             memory.add(record, infer=False, user_id=own["user_id"], agent_id=own["agent_id"], run_id=own["run_id"])
         except ValidationError as exc:
@@ -76,7 +91,8 @@ def _import_messages(memory: Memory, path: Path, scope: dict[str, str | None], p
     return {"messages": count}
 
 
-def _import_dataset(memory: Memory, path: Path, kind: str, user_prefix: str, progress: Progress) -> dict[str, int]:
+def _import_dataset(memory: Memory, path: Path, kind: str, user_prefix: str, progress: Progress,
+                    users: set[str]) -> dict[str, int]:
     from engram.bench.datasets import load_locomo, load_longmemeval
 
     conversations = load_locomo(path, speaker_prefix=False) if kind == "locomo" else load_longmemeval(path)
@@ -84,6 +100,7 @@ def _import_dataset(memory: Memory, path: Path, kind: str, user_prefix: str, pro
     task = progress.add_task(f"importing {kind}", total=total)
     turns = 0
     for conversation in conversations:
+        users.add(f"{user_prefix}{conversation.conversation_id}")
         for session in conversation.sessions:
             messages = [{"role": turn.role, "content": turn.text, "name": turn.speaker,
                          "metadata": {"turn_id": turn.turn_id, "session_id": session.session_id}}
@@ -101,22 +118,57 @@ def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL (export or messages) or a "
                                                                               "LoCoMo/LongMemEval JSON file")],
     fmt: Annotated[str, typer.Option("--format", help="auto, export, messages, locomo, longmemeval")] = "auto",
+    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="export format: leave out records the "
+                                                                         "store already has (and count them)")] = False,
     db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
     run_id: RunOption = None, as_json: JsonOption = False,
 ) -> None:
     """Import records, messages or a benchmark data set (each conversation becomes user <prefix><id>)."""
+    from rich.progress import Progress
+
+    from engram.transfer import import_records
+
     kind = detect_format(file) if fmt == "auto" else fmt
     if kind not in ("export", "messages", "locomo", "longmemeval"):
         raise fail(f"unknown --format {fmt!r}")
-    with open_memory(db, url) as memory, Progress(console=err_console, disable=as_json) as progress:
+    users: set[str] = set()
+    with open_memory(db, url, create=True) as memory, Progress(console=err_console, disable=as_json) as progress:
+        quarantined_before = memory.quarantined(limit=1)["total"]
         if kind == "export":
-            counts = memory.import_records(_jsonl(file))
+            counts = import_records(memory.store, _noting_users(_jsonl(file), users), embedder=memory.embedder,
+                                    skip_existing=skip_existing)
         elif kind == "messages":
             counts = _import_messages(memory, file, {"user_id": user_id, "agent_id": agent_id, "run_id": run_id},
-                                      progress)
+                                      progress, users)
         else:
-            counts = _import_dataset(memory, file, kind, user_id or "", progress)
-    emit({"format": kind, **counts}, as_json, lambda r: console.print(f"imported {r}"))
+            counts = _import_dataset(memory, file, kind, user_id or "", progress, users)
+        quarantined = memory.quarantined(limit=1)["total"] - quarantined_before
+    report = {"format": kind, **counts, "users": sorted(users), "quarantined": quarantined}
+    emit(report, as_json, lambda r: _render_import(r, store_args(db, url)))
+
+
+def _render_import(report: dict[str, Any], store_args: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"imported {report['format']}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    names = {"conversations": "conversations", "turns": "turns", "messages": "messages", "episode": "episodes",
+             "memory": "memories", "history": "history events", "skipped": "skipped (already in the store)"}
+    for key, label in names.items():
+        if key in report:
+            table.add_row(label, str(report[key]))
+    users = report["users"]
+    table.add_row("users", str(len(users)))
+    table.add_row("quarantined", str(report["quarantined"]))
+    console.print(table)
+    if users:
+        shown = ", ".join(users[:20]) + (f" and {len(users) - 20} more" if len(users) > 20 else "")
+        console.print(f"user ids: {shown}", highlight=False)
+    if report["quarantined"]:
+        console.print(f"[yellow]{report['quarantined']} records were quarantined by the poisoning guard[/]; "
+                      f"review them with: engram quarantine list{store_args}", highlight=False)
+
 
 @app.command()
 def export(
@@ -144,7 +196,7 @@ def demo(
     path = db or str(Path(os.environ.get("ENGRAM_HOME", ".")) / "engram-demo.db")
     user = sample["user_id"]
     report: dict[str, Any] = {"db": path, "queries": []}
-    with open_memory(path, None) as memory:
+    with open_memory(path, None, create=True) as memory:
         memory.delete_all(user_id=user)
         for session in sample["sessions"]:
             memory.add(session["messages"], user_id=user, timestamp=session["date"])
@@ -154,6 +206,8 @@ def demo(
             report["queries"].append({"query": query, **result})
 
     def render(r: dict[str, Any]) -> None:
+        from rich.panel import Panel
+
         console.print(Panel.fit(f"Ingested {r['stats']['episodes']} messages from "
                                 f"{len(sample['sessions'])} sessions into [bold]{r['db']}[/]", title="engram demo"))
         for item in r["queries"]:
@@ -179,7 +233,7 @@ def migrate(
     """Move everything (episodes, memories, embeddings, history) from one store to another, losslessly."""
     from engram.transfer import migrate as migrate_stores
 
-    with open_memory(None, source) as origin, open_memory(None, target) as destination:
+    with open_memory(None, source) as origin, open_memory(None, target, create=True) as destination:
         counts = migrate_stores(origin.store, destination.store, embedder=destination.embedder)
     emit({"from": source, "to": target, **counts}, as_json, lambda r: console.print(
         f"migrated {r['episode']} episodes, {r['memory']} memories, {r['history']} history events"))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.panel import Panel
-from rich.table import Table
 
 from engram.cli.common import (
     AgentOption,
@@ -17,16 +15,17 @@ from engram.cli.common import (
     UrlOption,
     UserOption,
     app,
-    clean_errors,
     console,
+    created_store,
     emit,
     err_console,
     fail,
     open_memory,
+    store_args,
 )
-from engram.models import Scope
-from engram.server.auth import Principal, resolve_scope
-from engram.server.keys import KeyStore, open_key_store
+
+if TYPE_CHECKING:
+    from engram.server.keys import KeyStore
 
 keys_app = typer.Typer(help="API keys for `engram serve`, bound to a user/agent scope, stored hashed.",
                        no_args_is_help=True)
@@ -36,8 +35,10 @@ HostOption = Annotated[str, typer.Option("--host", help="address to bind (loopba
 
 
 @contextmanager
-def _key_store(db: str | None, url: str | None) -> Iterator[KeyStore]:
-    with clean_errors():
+def _key_store(db: str | None, url: str | None, *, create: bool = False) -> Iterator[KeyStore]:
+    from engram.server.keys import open_key_store
+
+    with created_store(db, url, create=create):
         keys = open_key_store(db, url)
         try:
             yield keys
@@ -58,30 +59,27 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level (debug adds an access log)")] = "info",
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs, Prometheus metrics at /metrics)."""
+    from rich.panel import Panel
+
     from engram.server.rest import ServerLimits, create_app
     from engram.server.runtime import check_bind, run_server
 
-    with clean_errors():
-        check_bind(host, auth=not no_auth)
-        limits = ServerLimits(max_body_bytes=max_body_bytes, rate_per_second=rate_limit, burst=burst,
-                              max_page_size=max_page_size)
+    check_bind(host, auth=not no_auth)
+    limits = ServerLimits(max_body_bytes=max_body_bytes, rate_per_second=rate_limit, burst=burst,
+                          max_page_size=max_page_size)
     if no_auth:
         err_console.print(Panel(f"[bold]AUTHENTICATION IS OFF[/]: anyone who can reach {host}:{port} can read, "
                                 "change and delete every memory of every user.\nUse --no-auth for local "
                                 "development only; create API keys with `engram keys create`.",
                                 title="[bold red]WARNING[/]", border_style="red"))
-    with open_memory(db, url) as memory, _key_store(db, url) as keys:
+    with open_memory(db, url, create=True) as memory, _key_store(db, url) as keys:
         memory.embedder.embed(["warm up"])
         if not no_auth and not keys.list_keys():
             err_console.print("[yellow]no API keys yet[/]: every /v1 request will get 401. Create one with "
-                              f"`engram keys create {_store_args(db, url)}--user-id USER`")
+                              f"`engram keys create{store_args(db, url)} --user-id USER`")
         application = create_app(memory, keys=None if no_auth else keys, auth=not no_auth, limits=limits)
         err_console.print(f"Engram on http://{host}:{port} ({type(memory.store).__name__}); docs at /docs")
         run_server(application, host=host, port=port, log_level=log_level)
-
-
-def _store_args(db: str | None, url: str | None) -> str:
-    return f"--db {db} " if db else (f"--url '{url}' " if url else "")
 
 
 @keys_app.command("create")
@@ -92,7 +90,7 @@ def keys_create(
     db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False,
 ) -> None:
     """Create a key bound to --user-id and/or --agent-id (or --admin); the key is printed once."""
-    with _key_store(db, url) as keys:
+    with _key_store(db, url, create=True) as keys:
         key, token = keys.create(user_id=user_id, agent_id=agent_id, admin=admin, name=name)
     result = {"key": token, **key.model_dump(mode="json")}
 
@@ -114,6 +112,8 @@ def keys_list(
         result = [key.model_dump(mode="json") for key in keys.list_keys(include_revoked=include_revoked)]
 
     def render(rows: list[dict[str, Any]]) -> None:
+        from rich.table import Table
+
         table = Table(title=f"{len(rows)} API keys")
         for column in ("id", "prefix", "user_id", "agent_id", "admin", "name", "created", "revoked"):
             table.add_column(column, overflow="fold")
@@ -147,9 +147,11 @@ def mcp_command(
                                                 help="take the scope from this API key")] = None,
 ) -> None:
     """Serve memory to an assistant over MCP. The scope comes from these options, never from the model."""
+    from engram.models import Scope
+    from engram.server.auth import Principal, resolve_scope
     from engram.server.mcp import build_mcp_server, run_mcp_server
 
-    with open_memory(db, url) as memory:
+    with open_memory(db, url, create=True) as memory:
         ids: dict[str, Any] = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
         if api_key is not None:
             with _key_store(db, url) as keys:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from engram.config import EngramConfig, Limits
 from engram.errors import ConfigurationError, NotFoundError, StorageError, ValidationError
 from engram.models import Scope
+from engram.providers import sqlite_file
 from engram.timeutil import from_storage, to_storage, utcnow
 from engram.write.ingest import validate_scope
 
@@ -137,9 +138,8 @@ class SQLiteKeyStore(KeyStore):
     """Keys in the ``api_keys`` table of the memories' SQLite file, through a connection of its own."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
-        self.path = Path(path)
+        self.path = sqlite_file(str(path))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                                timeout=busy_timeout_s)
             self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
@@ -273,7 +273,7 @@ def open_key_store(path: str | None = None, url: str | None = None) -> KeyStore:
         file = resolved.removeprefix("sqlite:///")
         if not file or file == ":memory:":
             raise ConfigurationError("API keys need an SQLite file path", field="path")
-        return SQLiteKeyStore(Path(file).expanduser())
+        return SQLiteKeyStore(file)
     if resolved.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         return PostgresKeyStore(resolved)
     raise ConfigurationError(f"unsupported store URL {resolved!r}", field="url",

@@ -47,6 +47,16 @@ def _no_scope_in(filters: dict[str, Any] | None) -> dict[str, Any] | None:
     return filters
 
 
+def _text_argument(text: str | None, content: str | None) -> str:
+    """The memory text of a tool call: ``text``, or ``content`` (its older name), not both."""
+    if text is not None and content is not None:
+        raise ValidationError("give the text once, as text (content is its older name)", field="text")
+    value = text if text is not None else content
+    if value is None:
+        raise ValidationError("is required", field="text")
+    return value
+
+
 def build_mcp_server(memory: Memory, scope: Scope, *, name: str = "engram") -> MCPServer:
     """An MCP server whose tools read and write ``memory`` inside ``scope`` only."""
     if scope.is_empty():
@@ -63,11 +73,13 @@ def build_mcp_server(memory: Memory, scope: Scope, *, name: str = "engram") -> M
         return item
 
     @server.tool(annotations=WRITES)
-    def add_memory(content: str, role: str = "user", metadata: dict[str, Any] | None = None,
-                   timestamp: str | None = None) -> dict[str, Any]:
-        """Remember a message or fact verbatim. ``timestamp`` (ISO-8601) is when it happened (default: now)."""
+    def add_memory(text: str | None = None, role: str = "user", metadata: dict[str, Any] | None = None,
+                   timestamp: str | None = None, content: str | None = None) -> dict[str, Any]:
+        """Remember a message or fact (``text``) verbatim. ``timestamp`` (ISO-8601) is when it happened
+        (default: now). ``content`` is an older name for ``text``."""
         with _tool_errors():
-            return memory.add({"role": role, "content": content}, **ids, metadata=metadata, timestamp=timestamp)
+            return memory.add({"role": role, "content": _text_argument(text, content)}, **ids, metadata=metadata,
+                              timestamp=timestamp)
 
     @server.tool(annotations=READ_ONLY)
     def search_memories(query: str, limit: int = 10, reference_date: str | None = None,
@@ -91,11 +103,13 @@ def build_mcp_server(memory: Memory, scope: Scope, *, name: str = "engram") -> M
             return memory.get_all(**ids, limit=limit, offset=offset, filters=_no_scope_in(filters))
 
     @server.tool(annotations=WRITES)
-    def update_memory(memory_id: str, text: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Replace a memory's text (its history keeps the old text)."""
+    def update_memory(memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
+                      content: str | None = None) -> dict[str, Any]:
+        """Replace a memory's text (its history keeps the old text). ``content`` is an older name for ``text``."""
         with _tool_errors():
+            new_text = _text_argument(text, content)
             owned(memory_id)
-            return memory.update(memory_id, text, metadata=metadata)
+            return memory.update(memory_id, new_text, metadata=metadata)
 
     @server.tool(annotations=DESTRUCTIVE)
     def delete_memory(memory_id: str) -> dict[str, Any]:

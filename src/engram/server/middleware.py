@@ -27,6 +27,7 @@ from engram.server.problems import problem_response
 LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED_ROUTE = "unmatched"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_LOOSE_CONTENT_TYPES = frozenset({b"", b"application/x-www-form-urlencoded", b"text/plain"})
 _Labels = tuple[str, str, str]
 
 
@@ -154,6 +155,7 @@ class GuardMiddleware:
                 scope.setdefault("state", {})["principal"] = principal
             if scope["method"] in _BODY_METHODS:
                 receive = await self._bounded(scope, receive)
+                scope = _json_by_default(scope)
         except EngramError as error:
             await problem_response(error, instance=scope["path"])(scope, receive, send)
             return
@@ -192,6 +194,24 @@ class GuardMiddleware:
             return replay.pop(0) if replay else await receive()
 
         return replaying_receive
+
+
+def _json_by_default(scope: Scope) -> Scope:
+    """Read the body as JSON (every body this API takes is JSON) when it comes without a content type
+    or with the ones ``curl -d`` and browsers send by default (form-urlencoded, text/plain), provided
+    the request carries an API key header: a browser cannot send such a request to another site
+    without a CORS preflight, which this server does not answer, so this opens no cross-site request
+    forgery. Without a key header (``--no-auth`` servers) the content type must say JSON."""
+    headers = [(name.lower(), value) for name, value in scope["headers"]]
+    names = {name for name, _ in headers}
+    if not names & {b"authorization", b"x-api-key"}:
+        return scope
+    media = next((value.split(b";", 1)[0].strip().lower() for name, value in headers if name == b"content-type"),
+                 b"")
+    if media not in _LOOSE_CONTENT_TYPES:
+        return scope
+    kept = [(name, value) for name, value in scope["headers"] if name.lower() != b"content-type"]
+    return {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
 
 
 def principal_of(state: Any) -> Principal:

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from engram.errors import EngramError, RateLimitError
+from engram.errors import EngramError, RateLimitError, ValidationError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:engram:error:"
@@ -46,6 +46,25 @@ def problem_response(error: EngramError, *, instance: str | None = None, status:
     if document["status"] == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="engram"'
     return JSONResponse(document, status_code=document["status"], headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def unparsable_body(cause: BaseException | None) -> ValidationError:
+    """The error for a body the JSON parser gave up on (``cause`` is what it raised): 400."""
+    if isinstance(cause, UnicodeError):
+        message = "the body is not valid UTF-8 text"
+    elif isinstance(cause, RecursionError):
+        message = "the JSON body is nested too deeply"
+    else:
+        message = "the body could not be parsed as JSON"
+    error = ValidationError(message, field="body", hint="send a UTF-8 JSON document")
+    error.http_status = 400
+    return error
+
+
+def is_json_content_type(value: str | None) -> bool:
+    """True for ``application/json`` and ``application/*+json`` (parameters ignored)."""
+    media = (value or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def field_of(location: Sequence[Any]) -> str:

@@ -32,7 +32,7 @@ from engram.server.auth import (
 )
 from engram.server.keys import KeyStore
 from engram.server.middleware import GuardMiddleware, Metrics, MetricsMiddleware, principal_of
-from engram.server.problems import field_of, problem_response
+from engram.server.problems import field_of, is_json_content_type, problem_response, unparsable_body
 from engram.server.schemas import (
     AddRequest,
     AnswerRequest,
@@ -171,7 +171,7 @@ def _add_memory_routes(router: APIRouter, memory: Memory, limits: ServerLimits) 
 
         For a non-admin key, a memory with no history in its scope is not found (404)."""
         events = memory.history(memory_id)
-        if not principal.admin and (not events or not all(visible(principal, _scope_of(e)) for e in events)):
+        if not principal.admin and not all(visible(principal, _scope_of(e)) for e in events):
             raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
         return JSONResponse(events)
 
@@ -213,13 +213,18 @@ def _install_error_handlers(app: FastAPI) -> None:
                   "type": str(item.get("type", ""))} for item in error.errors()]
         first = found[0] if found else {"field": "body", "message": "invalid request"}
         detail = "; ".join(f"{item['field']}: {item['message']}" for item in found[:5]) or first["message"]
-        return problem_response(ValidationError(detail, field=first["field"]), instance=request.url.path,
+        hint = None
+        if first["field"] == "body" and not is_json_content_type(request.headers.get("content-type")):
+            hint = "send the body as JSON with the header Content-Type: application/json"
+        return problem_response(ValidationError(detail, field=first["field"], hint=hint), instance=request.url.path,
                                 errors=found)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 404:
             known: EngramError = NotFoundError(f"no route {request.url.path}", field="path")
+        elif error.status_code == 400:
+            known = unparsable_body(error.__cause__)
         else:
             known = EngramError(str(error.detail))
             known.http_status = error.status_code
