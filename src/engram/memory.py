@@ -293,9 +293,13 @@ class Memory:
         """Every record (episodes, memories with embeddings, history) as JSON-ready dicts."""
         return export_records(self._store)
 
-    def import_records(self, records: Iterable[dict[str, Any]], *, batch_size: int = 500) -> dict[str, int]:
-        """Load records produced by ``export`` (lossless); returns counts per record type."""
-        return import_records(self._store, records, embedder=self.embedder, batch_size=batch_size)
+    def import_records(self, records: Iterable[dict[str, Any]], *, batch_size: int = 500,
+                       skip_existing: bool = False) -> dict[str, int]:
+        """Load records produced by ``export`` (lossless); returns counts per record type. Active memories
+        pass the poisoning guard as in ``add`` (a dump is outside input); ``skip_existing`` leaves out
+        records the store already holds instead of refusing the import."""
+        return import_records(self._store, records, embedder=self.embedder, batch_size=batch_size,
+                              skip_existing=skip_existing, guard=self.guard)
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -14,8 +14,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
-from engram.models import Episode, HistoryEvent, MemoryItem
+from engram.guard import Guard
+from engram.models import Episode, HistoryEvent, MemoryItem, MemoryStatus
 from engram.store.base import ChangeSet, Store
+from engram.write.context import refresh
 from engram.write.keys import embedding_text
 
 RECORD_TYPES: dict[str, type[Episode] | type[MemoryItem] | type[HistoryEvent]] = {
@@ -44,32 +46,44 @@ def _memory_records(store: Store, memories: list[MemoryItem], signature: str) ->
     if not memories:
         return
     vectors = store.get_vectors([memory.id for memory in memories])
+    turn_vectors = store.get_turn_vectors([memory.id for memory in memories if memory.is_turn])
     for memory in memories:
         record: dict[str, Any] = {"type": "memory", "data": memory.model_dump(mode="json")}
         vector = vectors.get(memory.id)
         if vector is not None:
-            record["vector"] = base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode("ascii")
+            record["vector"] = _encode(vector)
             record["embedder"] = signature
+            if memory.id in turn_vectors:
+                record["turn_vector"] = _encode(turn_vectors[memory.id])
         yield record
 
 
+def _encode(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode("ascii")
+
+
 def import_records(store: Store, records: Iterable[dict[str, Any]], *, embedder: Embedder,
-                   batch_size: int = 500, skip_existing: bool = False) -> dict[str, int]:
+                   batch_size: int = 500, skip_existing: bool = False, guard: Guard | None = None) -> dict[str, int]:
     """Write exported records into ``store`` in batches (each batch one transaction).
 
     Records whose id the store already holds are refused with a ValidationError before anything of
-    their batch is written, or, with ``skip_existing``, left out and counted under ``"skipped"``."""
-    counts = {"episode": 0, "memory": 0, "history": 0}
+    their batch is written, or, with ``skip_existing``, left out and counted under ``"skipped"``. With a
+    ``guard``, every active memory's text is screened as written by its recorded writer, as ``add`` does:
+    a dump is outside input, so a suspicious memory arrives quarantined (counted under "quarantined")."""
+    counts = {"episode": 0, "memory": 0, "history": 0, "quarantined": 0}
     skipped = 0
     pending: list[tuple[str, Episode | MemoryItem | HistoryEvent, dict[str, Any]]] = []
     for line_number, record in enumerate(records, start=1):
         kind, item = _parse(record, line_number)
         pending.append((kind, item, record))
         if len(pending) >= batch_size:
-            skipped += _write_batch(store, pending, embedder, counts, skip_existing=skip_existing)
+            skipped += _write_batch(store, pending, embedder, counts, skip_existing=skip_existing, guard=guard)
             pending = []
-    skipped += _write_batch(store, pending, embedder, counts, skip_existing=skip_existing)
-    return {**counts, "skipped": skipped} if skip_existing else counts
+    skipped += _write_batch(store, pending, embedder, counts, skip_existing=skip_existing, guard=guard)
+    result = {**counts, "skipped": skipped} if skip_existing else dict(counts)
+    if guard is None:
+        del result["quarantined"]
+    return result
 
 
 def _existing_ids(store: Store, items: list[Episode | MemoryItem | HistoryEvent]) -> set[str]:
@@ -83,8 +97,20 @@ def _existing_ids(store: Store, items: list[Episode | MemoryItem | HistoryEvent]
     return found
 
 
+def screened(guard: Guard, memory: MemoryItem) -> MemoryItem:
+    """``memory`` as the guard lets it in: quarantined (with the verdict in its metadata) when its text is
+    suspicious for its writer; memories already quarantined stay so."""
+    if memory.status != MemoryStatus.ACTIVE.value:
+        return memory
+    verdict = guard.screen(memory.memory, role=memory.writer, metadata=memory.metadata)
+    if not verdict.quarantine:
+        return memory
+    return memory.model_copy(update={"status": MemoryStatus.QUARANTINED.value,
+                                     "metadata": {**memory.metadata, "guard": verdict.to_dict()}})
+
+
 def _write_batch(store: Store, pending: list[tuple[str, Episode | MemoryItem | HistoryEvent, dict[str, Any]]],
-                 embedder: Embedder, counts: dict[str, int], *, skip_existing: bool) -> int:
+                 embedder: Embedder, counts: dict[str, int], *, skip_existing: bool, guard: Guard | None) -> int:
     """Write one batch in one transaction; returns how many records were skipped as already present."""
     existing = _existing_ids(store, [item for _, item, _ in pending]) if pending else set()
     if existing and not skip_existing:
@@ -101,10 +127,16 @@ def _write_batch(store: Store, pending: list[tuple[str, Episode | MemoryItem | H
         if isinstance(item, Episode):
             batch.episodes.append(item)
         elif isinstance(item, MemoryItem):
+            if guard is not None:
+                checked = screened(guard, item)
+                counts["quarantined"] += checked.status != item.status
+                item = checked
             batch.memories.append(item)
-            vector = record.get("vector")
-            if vector and record.get("embedder") == embedder.signature:
-                batch.vectors[item.id] = np.frombuffer(base64.b64decode(vector), dtype=np.float32).copy()
+            same_model = record.get("embedder") == embedder.signature
+            if record.get("vector") and same_model:
+                batch.vectors[item.id] = _decode(record["vector"])
+                if record.get("turn_vector"):
+                    batch.turn_vectors[item.id] = _decode(record["turn_vector"])
             else:
                 to_embed.append(item)
         else:
@@ -126,21 +158,33 @@ def _parse(record: object, line_number: int) -> tuple[str, Episode | MemoryItem 
         raise ValidationError(f"invalid {kind} record: {exc.errors()[0]['msg']}", field=field) from None
 
 
+def _decode(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float32).copy()
+
+
 def _flush(store: Store, batch: ChangeSet, to_embed: list[MemoryItem], embedder: Embedder) -> None:
+    """Apply one batch; memories without a usable vector are embedded again, and the turns among them
+    get their conversation context rebuilt from their neighbours."""
     if to_embed:
         matrix = embedder.embed([embedding_text(memory) for memory in to_embed])
         batch.vectors.update({memory.id: matrix[i] for i, memory in enumerate(to_embed)})
+        batch.turn_vectors.update({memory.id: matrix[i] for i, memory in enumerate(to_embed) if memory.is_turn})
     store.apply(batch)
+    turns = [memory for memory in to_embed if memory.is_turn]
+    if turns:
+        store.apply(ChangeSet(context=refresh(store, turns)))
 
 
-def migrate(source: Store, target: Store, *, embedder: Embedder, batch_size: int = 500) -> dict[str, int]:
+def migrate(source: Store, target: Store, *, embedder: Embedder, batch_size: int = 500,
+            guard: Guard | None = None) -> dict[str, int]:
     """Copy everything from ``source`` into the empty ``target`` (episodes, memories with their
-    embeddings, history) and verify the counts; ids and timestamps are kept."""
+    embeddings, history) and verify the counts; ids and timestamps are kept. With a ``guard``, active
+    memories are screened on the way in, as by ``import_records``."""
     counts = target.stats()
     if int(counts["episodes"]) or int(counts["memories"]) or int(counts["history_events"]):
         raise ValidationError("the target store is not empty", field="to",
                               hint="migrate into a new database (or reset the target first)")
-    copied = import_records(target, export_records(source), embedder=embedder, batch_size=batch_size)
+    copied = import_records(target, export_records(source), embedder=embedder, batch_size=batch_size, guard=guard)
     before, after = source.stats(), target.stats()
     for key in ("episodes", "memories", "history_events"):
         if before[key] != after[key]:

@@ -126,8 +126,6 @@ def import_(
     """Import records, messages or a benchmark data set (each conversation becomes user <prefix><id>)."""
     from rich.progress import Progress
 
-    from engram.transfer import import_records
-
     kind = detect_format(file) if fmt == "auto" else fmt
     if kind not in ("export", "messages", "locomo", "longmemeval"):
         raise fail(f"unknown --format {fmt!r}")
@@ -135,8 +133,7 @@ def import_(
     with open_memory(db, url, create=True) as memory, Progress(console=err_console, disable=as_json) as progress:
         quarantined_before = memory.quarantined(limit=1)["total"]
         if kind == "export":
-            counts = import_records(memory.store, _noting_users(_jsonl(file), users), embedder=memory.embedder,
-                                    skip_existing=skip_existing)
+            counts = memory.import_records(_noting_users(_jsonl(file), users), skip_existing=skip_existing)
         elif kind == "messages":
             counts = _import_messages(memory, file, {"user_id": user_id, "agent_id": agent_id, "run_id": run_id},
                                       progress, users)
@@ -234,6 +231,7 @@ def migrate(
     from engram.transfer import migrate as migrate_stores
 
     with open_memory(None, source) as origin, open_memory(None, target, create=True) as destination:
-        counts = migrate_stores(origin.store, destination.store, embedder=destination.embedder)
+        counts = migrate_stores(origin.store, destination.store, embedder=destination.embedder,
+                                guard=destination.guard)
     emit({"from": source, "to": target, **counts}, as_json, lambda r: console.print(
         f"migrated {r['episode']} episodes, {r['memory']} memories, {r['history']} history events"))
