@@ -24,13 +24,15 @@ from engram.embed.base import Embedder
 from engram.write.change_cues import FEATURES, pair_features
 from engram.write.context import CONVERSATION_GAP
 from engram.write.slots import statements
-from engram.write.supersede import MIN_SIMILARITY, REPLACE_THRESHOLD, may_replace
+from engram.write.supersede import MIN_SIMILARITY, may_replace
 
 MODEL_FILE = "change_model.json"
 L2 = 1.0
 #: Weight of the pairs a scenario names as co-existing (a false supersession there loses a true fact,
 #: worse than a missed one, which only leaves the stale fact unmarked).
 COEXIST_WEIGHT = 4.0
+#: The most distractor scenarios (co-existing facts) the chosen threshold may supersede on the dev set.
+MAX_FALSE_SUPERSESSION = 0.05
 SEED = 0  # the fit is deterministic (Newton's method from zero); recorded for the provenance format
 
 
@@ -93,15 +95,38 @@ def _fit(pairs: list[Pair]) -> dict[str, float]:
     return {"bias": bias, **dict(zip(FEATURES, weights, strict=True))}
 
 
-def _score(model: dict[str, float], pairs: list[Pair]) -> dict[str, float]:
-    features, labels = _matrix(pairs)
+def _probabilities(model: dict[str, float], pairs: list[Pair]) -> np.ndarray:
+    features, _ = _matrix(pairs)
     weights = np.array([model[name] for name in FEATURES])
-    probability = 1.0 / (1.0 + np.exp(-(features @ weights + model["bias"])))
-    predicted = probability >= REPLACE_THRESHOLD
+    return np.asarray(1.0 / (1.0 + np.exp(-(features @ weights + model["bias"]))))
+
+
+def false_supersession_rate(model: dict[str, float], pairs: list[Pair], threshold: float) -> float:
+    """Share of scenarios with co-existing pairs in which one of them would be superseded."""
+    probability = _probabilities(model, pairs)
+    scenarios = {pair.scenario for pair in pairs if pair.coexist}
+    hit = {pair.scenario for pair, p in zip(pairs, probability, strict=True) if pair.coexist and p >= threshold}
+    return len(hit) / len(scenarios) if scenarios else 0.0
+
+
+def choose_threshold(model: dict[str, float], pairs: list[Pair]) -> float:
+    """The lowest threshold (of 0.50, 0.55, ... 0.95) whose false supersession rate on ``pairs`` is at most
+    ``MAX_FALSE_SUPERSESSION``: as many true changes as the co-existing facts allow."""
+    for threshold in np.arange(0.5, 0.951, 0.05):
+        if false_supersession_rate(model, pairs, float(threshold)) <= MAX_FALSE_SUPERSESSION:
+            return round(float(threshold), 2)
+    return 0.95
+
+
+def _score(model: dict[str, float], pairs: list[Pair], threshold: float) -> dict[str, float]:
+    _, labels = _matrix(pairs)
+    probability = _probabilities(model, pairs)
+    predicted = probability >= threshold
     true_positive = float(np.sum(predicted & (labels == 1)))
     return {"pairs": len(pairs), "positives": float(labels.sum()), "predicted": float(predicted.sum()),
             "precision": true_positive / predicted.sum() if predicted.sum() else 1.0,
-            "recall": true_positive / labels.sum() if labels.sum() else 1.0}
+            "recall": true_positive / labels.sum() if labels.sum() else 1.0,
+            "false_supersession": false_supersession_rate(model, pairs, threshold)}
 
 
 def fit_updates(embedder: Embedder, out: Path | None = None) -> dict[str, Any]:
@@ -110,17 +135,23 @@ def fit_updates(embedder: Embedder, out: Path | None = None) -> dict[str, Any]:
     _, holdout = load_scenarios("holdout")
     pairs = [pair for scenario in dev for pair in scenario_pairs(scenario, embedder)]
     model = rounded(_fit(pairs))
+    threshold = choose_threshold(model, pairs)
     kinds = [pair.kind for pair in pairs]
-    by_kind = leave_one_group_out(kinds, lambda train: _fit([pairs[i] for i in train]),
-                                  lambda fitted, test: _score(fitted, [pairs[i] for i in test]))
+
+    def fold(train: list[int]) -> tuple[dict[str, float], float]:
+        fitted = _fit([pairs[i] for i in train])
+        return fitted, choose_threshold(fitted, [pairs[i] for i in train])
+
+    by_kind = leave_one_group_out(kinds, fold, lambda fitted, test: _score(fitted[0], [pairs[i] for i in test],
+                                                                           fitted[1]))
     held = [pair for scenario in holdout for pair in scenario_pairs(scenario, embedder)]
     data = resources.files("engram").joinpath("data", "updates_dev.json").read_bytes()
-    report = {"dev_in_sample": _score(model, pairs), "holdout": _score(model, held),
-              "leave_one_kind_out": {
-                  "precision": _pooled(by_kind, "precision"), "recall": _pooled(by_kind, "recall")}}
+    report = {"dev_in_sample": _score(model, pairs, threshold), "holdout": _score(model, held, threshold),
+              "leave_one_kind_out": {name: _pooled(by_kind, name)
+                                     for name in ("precision", "recall", "false_supersession")}}
     result = {"model": model, "features": list(FEATURES), "data": dev_name,
               "data_sha256": hashlib.sha256(data).hexdigest(), "seed": SEED, "l2": L2, "coexist_weight": COEXIST_WEIGHT,
-              "embedder": embedder.signature, "threshold": REPLACE_THRESHOLD, "report": report}
+              "embedder": embedder.signature, "threshold": threshold, "report": report}
     target = out or Path(str(resources.files("engram").joinpath("data", "models", MODEL_FILE)))
     write_model(target, result)
     return result
@@ -130,6 +161,8 @@ def _pooled(report: dict[str, dict[str, float]], metric: str) -> float:
     """Leave-one-group-out precision or recall pooled over the groups' predictions."""
     predicted = sum(entry["predicted"] for entry in report.values())
     positives = sum(entry["positives"] for entry in report.values())
+    if metric == "false_supersession":
+        return sum(entry["false_supersession"] for entry in report.values()) / len(report)
     hits = sum(entry["recall"] * entry["positives"] for entry in report.values())
     if metric == "precision":
         return hits / predicted if predicted else 1.0

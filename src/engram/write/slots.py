@@ -98,8 +98,9 @@ PATTERNS: tuple[Pattern, ...] = (
        r"(?:new\s+)?(?:place|flat|apartment|house|home)\s+in\s+" + _VALUE + _END),
     _p("employer", _I + _ADV + r"(?:" + _BE + r")?" + _ADV + r"\s+(?:work|works|working|employed)\s+(?:at|for|with)\s+"
        + _VALUE + _END),
-    _p("employer", _I + _HAVE + _ADV + r"\s+(?:started|joined|began)\s+"
-       r"(?:a\s+new\s+job\s+|working\s+|my\s+new\s+job\s+)?(?:at|with|for)?\s*" + _VALUE + _END),
+    _p("employer", _I + _HAVE + _ADV + r"\s+(?:started|began)\s+(?:a\s+new\s+job\s+|working\s+|my\s+new\s+job\s+|"
+       r"a\s+job\s+)?(?:at|with|for)\s+" + _VALUE + _END),
+    _p("employer", _I + _HAVE + _ADV + r"\s+joined\s+" + _VALUE + _END),
     _p("employer", _I + _HAVE + _ADV + r"\s+(?:got|accepted|took|landed|signed)\s+(?:a|an|the)\s+(?:new\s+)?"
        r"(?:job|position|role|offer)\s+(?:at|with)\s+" + _VALUE + _END),
     _p("employer", _I + r"(?:" + _BE + r"|\s+was|\s+were|\s+got)?" + _ADV + r"\s+(?:hired|recruited)\s+(?:at|by)\s+"

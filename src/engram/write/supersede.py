@@ -38,18 +38,17 @@ NEAREST_TURNS = 20
 #: Least similarity (own embeddings) of two turns on the same topic; pairs below it are never compared
 #: unless they state the same attribute.
 MIN_SIMILARITY = 0.35
-#: A pair whose replacement probability reaches this is a supersession.
-REPLACE_THRESHOLD = 0.5
 
 
-def load_change_model() -> dict[str, float]:
-    """The fitted change model: weights of ``engram.write.change_cues.FEATURES`` and the bias, written
-    with its provenance to ``engram/data/models/change_model.json`` by ``engram bench fit-updates``."""
-    text = (files("engram") / "data" / "models" / "change_model.json").read_text(encoding="utf-8")
-    return {name: float(value) for name, value in json.loads(text)["model"].items()}
+def load_change_model() -> tuple[dict[str, float], float]:
+    """The fitted change model: weights of ``engram.write.change_cues.FEATURES`` and the bias, and the
+    probability from which a pair is a supersession, written with their provenance to
+    ``engram/data/models/change_model.json`` by ``engram bench fit-updates``."""
+    data = json.loads((files("engram") / "data" / "models" / "change_model.json").read_text(encoding="utf-8"))
+    return {name: float(value) for name, value in data["model"].items()}, float(data["threshold"])
 
 
-CHANGE_MODEL = load_change_model()
+CHANGE_MODEL, REPLACE_THRESHOLD = load_change_model()
 
 
 @dataclass
