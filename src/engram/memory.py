@@ -11,6 +11,19 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from engram.compat.mem0 import (
+    check_memory_type,
+    check_rerank,
+    check_show_expired,
+    expiration_to_valid_to,
+    extraction_instructions,
+    mem0_history_row,
+    merged_metadata,
+    result_limit,
+    update_text,
+    without_expired,
+)
+from engram.compat.mem0_config import engram_config_from_mem0, is_mem0_config
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, EngramError, NotFoundError, ValidationError
@@ -78,11 +91,15 @@ class Memory:
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | EngramConfig) -> Memory:
-        """Build from a config dict, e.g. ``{"path": "a.db", "embedder": {"provider": "openai", ...}}``."""
+        """Build from a config dict, e.g. ``{"path": "a.db", "embedder": {"provider": "openai", ...}}``,
+        or from a mem0-style one (``{"llm": {"provider": ..., "config": {...}}, "vector_store": ...}``,
+        mapped by ``engram.compat.mem0_config``; see docs/MEM0.md)."""
         if isinstance(config, EngramConfig):
             return cls(config=config)
         if not isinstance(config, dict):
             raise ConfigurationError(f"config must be a dict, got {type(config).__name__}", field="config")
+        if is_mem0_config(config):
+            config = engram_config_from_mem0(config)
         try:
             return cls(config=EngramConfig.model_validate(config))
         except Exception as exc:
@@ -115,11 +132,18 @@ class Memory:
 
     def add(self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
             run_id: str | None = None, metadata: dict[str, Any] | None = None, timestamp: Any = None,
-            infer: bool = True, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+            infer: bool = True, filters: dict[str, Any] | None = None, expiration_date: Any = None,
+            memory_type: str | None = None, prompt: str | None = None) -> dict[str, Any]:
         """Remember ``messages`` (a string, a ``{"role","content"[,"name"]}`` dict, or a list of them).
 
         Every message is kept losslessly as an episode with ``timestamp`` (or its own ``timestamp`` key) as
-        its event time. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
+        its event time. ``expiration_date`` (``YYYY-MM-DD``: valid through that day, UTC; or a datetime) is
+        when the memories stop being valid (``valid_to``): expired ones leave search and get_all. ``prompt``
+        adds instructions to the LLM fact extraction. ``memory_type`` is mem0's (see docs/MEM0.md).
+        Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
+        check_memory_type(memory_type)
+        valid_to = expiration_to_valid_to(expiration_date)
+        instructions = extraction_instructions(prompt)
         scope = self._scope(user_id, agent_id, run_id, filters)
         limits = self.config.limits
         extra = validate_metadata(metadata, limits)
@@ -127,7 +151,7 @@ class Memory:
         use_llm = bool(infer) and self.llm is not None
         if use_llm:
             episodes = [episode.model_copy(update={"extraction": "pending"}) for episode in episodes]
-        memories = verbatim_memories(episodes)
+        memories = verbatim_memories(episodes, valid_to=valid_to)
         turns = turn_embeddings(memories, self.embedder)
         vectors = mixed_vectors(memories, turns)
         usage = UsageLog()
@@ -152,16 +176,18 @@ class Memory:
             notes=notes,
         )
         if use_llm:
-            self._infer(episodes, scope, response, usage)
+            self._infer(episodes, scope, response, usage, instructions=instructions)
         if use_llm or usage.summary().calls:
             response.usage = usage.summary().to_dict()
         return response.model_dump(mode="json")
 
-    def _infer(self, episodes: list[Episode], scope: Scope, response: AddResponse, usage: UsageLog) -> None:
+    def _infer(self, episodes: list[Episode], scope: Scope, response: AddResponse, usage: UsageLog, *,
+               instructions: str | None = None) -> None:
         """Run the LLM write path over stored episodes; failures leave them pending, never lost."""
         assert self.llm is not None
         try:
-            outcome = infer(self._store, self.embedder, self.llm, episodes, scope, usage, guard=self.guard)
+            outcome = infer(self._store, self.embedder, self.llm, episodes, scope, usage, guard=self.guard,
+                            instructions=instructions)
         except EngramError as exc:
             response.pending = [episode.id for episode in episodes]
             response.notes.append(f"fact extraction failed; messages kept as pending for `engram maintain`: {exc}")
@@ -186,8 +212,14 @@ class Memory:
         return {"processed": len(pending), "still_pending": len(report.pending), "results":
                 [event.model_dump(mode="json") for event in report.results], "notes": report.notes}
 
-    def update(self, memory_id: str, text: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Replace a memory's text (and metadata, when given); the old text stays in its history."""
+    def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None, *,
+               data: str | None = None) -> dict[str, Any]:
+        """Replace a memory's text (``data`` is mem0's name for it) and/or set metadata keys (the given keys
+        are set, the others kept, as in mem0); the old text stays in its history."""
+        text = update_text(text, data, metadata)
+        if text is None or metadata is not None:
+            stored = self._get_item(memory_id)
+            text, metadata = stored.memory if text is None else text, merged_metadata(stored.metadata, metadata)
         text = self._text(text, "text")
         new_metadata = validate_metadata(metadata, self.config.limits) if metadata is not None else None
         current = self._get_item(memory_id)
@@ -206,7 +238,8 @@ class Memory:
 
     def delete(self, memory_id: str) -> dict[str, Any]:
         """Delete a memory everywhere it lives (row, indexes, history text), keeping a content-free
-        tombstone; a verbatim memory's own episode goes with it when nothing else cites it."""
+        tombstone; a verbatim memory's own episode goes with it when nothing else cites it. An unknown
+        id raises ``NotFoundError`` (a ``ValueError``, as mem0 raises, and a ``KeyError``)."""
         current = self._get_item(memory_id)
         with self._store.locked(current.scope):
             current = self._get_item(memory_id)
@@ -282,23 +315,31 @@ class Memory:
     # -- read -----------------------------------------------------------------------------------
 
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
-               run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
-               reference_date: Any = None, threshold: float | None = None, explain: bool = False) -> dict[str, Any]:
+               run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int | None = None,
+               reference_date: Any = None, threshold: float | None = None, explain: bool = False,
+               top_k: int | None = None, rerank: bool = False, show_expired: bool = False) -> dict[str, Any]:
         """Memories relevant to ``query`` in one scope, best first, with their sources.
 
         Returns ``{"results": [...], "abstain": bool, "confidence": float}``: ``abstain`` says memory
-        probably holds nothing relevant. ``reference_date`` is "now" for the question (recency, time words)."""
+        probably holds nothing relevant. ``reference_date`` is "now" for the question (recency, time words).
+        ``top_k`` is mem0's name for ``limit`` (20 when neither is given; both only if equal); ``rerank``
+        is accepted and changes nothing (results are always ranked by the retrieval recipe);
+        ``show_expired`` also searches memories whose validity ended."""
+        limit = result_limit(limit, top_k)
+        check_rerank(rerank)
+        include_invalid = check_show_expired(show_expired)
         response = self._search(query, self._scope(user_id, agent_id, run_id, filters),
-                                filters, limit, reference_date, threshold, explain)
+                                filters, limit, reference_date, threshold, explain, include_invalid=include_invalid)
         return response.model_dump(mode="json", exclude_none=not explain)
 
     def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
-                explain: bool) -> SearchResponse:
+                explain: bool, *, include_invalid: bool = False) -> SearchResponse:
         text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
         search_query = build_query(
             text, scope=scope, node=parse_filters(filters).node,
             limit=self._limit(limit), threshold=self._threshold(threshold),
             reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
+            include_invalid=include_invalid,
         )
         return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
 
@@ -319,26 +360,37 @@ class Memory:
         return AnswerResponse(answer=reply.answer, abstained=reply.abstained, citations=cited,
                               memories=found.results, usage=usage.summary().to_dict()).model_dump(mode="json")
 
-    def get(self, memory_id: str) -> dict[str, Any]:
-        """One memory by id (raises NotFoundError when there is none)."""
-        return self._get_item(memory_id).model_dump(mode="json")
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        """One memory by id, or ``None`` when there is none (as in mem0)."""
+        try:
+            return self._get_item(memory_id).model_dump(mode="json")
+        except NotFoundError:
+            return None
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
-        """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``."""
+                filters: dict[str, Any] | None = None, limit: int | None = None, offset: int = 0,
+                top_k: int | None = None, show_expired: bool = False) -> dict[str, Any]:
+        """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``.
+        ``top_k`` is mem0's name for ``limit`` (100 when neither is given). Superseded versions are listed;
+        expired memories (``add(expiration_date=...)``) only with ``show_expired``."""
+        limit = result_limit(limit, top_k, default=100)
+        node = parse_filters(filters).node
+        node = node if check_show_expired(show_expired) else without_expired(node)
         scope = self._scope(user_id, agent_id, run_id, filters)
-        query = ListQuery(scope=scope, node=parse_filters(filters).node, limit=self._limit(limit),
-                          offset=self._offset(offset))
+        query = ListQuery(scope=scope, node=node, limit=self._limit(limit), offset=self._offset(offset))
         items = self._store.list_memories(query)
         return {"results": [item.model_dump(mode="json") for item in items],
                 "total": self._store.count_memories(query)}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        """Every change to a memory, oldest first (also after it was deleted)."""
+        """Every change to a memory, oldest first (also after it was deleted), with mem0's keys too
+        (``updated_at``, ``is_deleted``, ``actor_id``, ``role``)."""
         if not isinstance(memory_id, str) or not memory_id:
             raise ValidationError("must be a non-empty string", field="memory_id")
         check_text(memory_id, "memory_id")
-        return [event.model_dump(mode="json") for event in self._store.history(memory_id)]
+        found = self._store.get_memories([memory_id])
+        source = found[0].sources[0].model_dump(mode="json") if found and found[0].sources else None
+        return [mem0_history_row(event.model_dump(mode="json"), source) for event in self._store.history(memory_id)]
 
     def episodes(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                  limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:

@@ -68,8 +68,9 @@ def test_client_is_a_drop_in_for_memory(service: Service, memory: Memory) -> Non
 def test_client_raises_the_same_typed_errors(service: Service, memory: Memory) -> None:
     bob_id = memory.add("bob's secret", user_id="bob")["results"][0]["id"]
     with service.client("alice") as alice:
+        assert alice.get(bob_id) is None
         with pytest.raises(NotFoundError) as missing:
-            alice.get(bob_id)
+            alice.delete(bob_id)
         assert missing.value.field == "memory_id" and missing.value.http_status == 404
         with pytest.raises(NotFoundError):
             alice.history(bob_id)

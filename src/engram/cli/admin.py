@@ -21,6 +21,7 @@ from engram.cli.common import (
     fail,
     open_memory,
 )
+from engram.errors import NotFoundError
 
 
 @app.command()
@@ -111,7 +112,10 @@ def quarantine_release(memory_id: str, db: DbOption = None, url: UrlOption = Non
 def quarantine_drop(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Delete a quarantined memory for good."""
     with open_memory(db, url) as memory:
-        if memory.get(memory_id)["status"] != "quarantined":
+        item = memory.get(memory_id)
+        if item is None:
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
+        if item["status"] != "quarantined":
             raise fail(f"{memory_id} is not quarantined; use `engram delete`")
         result = memory.delete(memory_id)
     emit(result, as_json, lambda r: console.print(r["message"]))

@@ -22,6 +22,7 @@ from engram.cli.common import (
     open_memory,
     render_memories,
 )
+from engram.errors import NotFoundError
 
 
 @app.command()
@@ -93,6 +94,8 @@ def get(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json: Jso
     """Show one memory."""
     with open_memory(db, url) as memory:
         result = memory.get(memory_id)
+        if result is None:
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
     emit(result, as_json, lambda r: render_memories([r], title=memory_id))
 
 

@@ -57,6 +57,8 @@ def _condition(condition: Condition) -> Clause:
     """Like SQL (and SQLite), a missing value makes a comparison NULL, which ``NOT`` keeps NULL."""
     expression, params, kind = _expression(condition)
     op = condition.op
+    if op == "exists":
+        return (f"{expression} IS NOT NULL", params) if condition.is_column else ("m.metadata ? %s", params)
     if op in ("in", "nin"):
         values = [_bind(condition, v, kind) for v in _as_tuple(condition.value)]
         array = f"%s::{kind}[]"

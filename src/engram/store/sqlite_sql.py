@@ -50,6 +50,11 @@ def _expression(condition: Condition) -> tuple[str, list[object]]:
 def _condition(condition: Condition) -> tuple[str, list[object]]:
     expression, params = _expression(condition)
     op, value = condition.op, condition.value
+    if op == "exists":
+        # json_type is SQL NULL only for a missing key ('null' for a JSON null value).
+        if condition.is_column:
+            return f"{expression} IS NOT NULL", params
+        return "json_type(m.metadata, ?) IS NOT NULL", params
     if op in ("in", "nin"):
         values = list(value) if isinstance(value, tuple) else [value]
         placeholders = ", ".join("?" for _ in values)
