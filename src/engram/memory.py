@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from engram.compat.mem0 import (
+    UNSET,
     check_memory_type,
     check_rerank,
     check_show_expired,
@@ -21,6 +22,7 @@ from engram.compat.mem0 import (
     merged_metadata,
     result_limit,
     update_text,
+    validity_update,
     without_expired,
 )
 from engram.compat.mem0_config import engram_config_from_mem0, is_mem0_config
@@ -212,11 +214,13 @@ class Memory:
         return {"processed": len(pending), "still_pending": len(report.pending), "results":
                 [event.model_dump(mode="json") for event in report.results], "notes": report.notes}
 
-    def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None, *,
-               data: str | None = None) -> dict[str, Any]:
-        """Replace a memory's text (``data`` is mem0's name for it) and/or set metadata keys (the given keys
-        are set, the others kept, as in mem0); the old text stays in its history."""
-        text = update_text(text, data, metadata)
+    def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
+               expiration_date: Any = UNSET, data: str | None = None) -> dict[str, Any]:
+        """Replace a memory's text (``data`` is mem0's older name for it) and/or set metadata keys (the given
+        keys are set, the others kept, as in mem0) and/or its ``expiration_date`` (``None`` clears it); the
+        old text stays in its history."""
+        text = update_text(text, data, metadata, expiration_date)
+        validity = validity_update(expiration_date)
         if text is None or metadata is not None:
             stored = self._get_item(memory_id)
             text, metadata = stored.memory if text is None else text, merged_metadata(stored.metadata, metadata)
@@ -228,7 +232,7 @@ class Memory:
             current = self._get_item(memory_id)
             now = utcnow()
             updated = current.model_copy(update={
-                "memory": text, "hash": content_hash(text), "updated_at": now,
+                "memory": text, "hash": content_hash(text), "updated_at": now, **validity,
                 "metadata": new_metadata if new_metadata is not None else current.metadata})
             event = HistoryEvent(memory_id=memory_id, event=HistoryEventType.UPDATE, old_memory=current.memory,
                                  new_memory=text, created_at=now, actor="update", user_id=current.user_id,

@@ -177,6 +177,10 @@ def test_expiration_date(m: Memory) -> None:
     assert old not in [r["id"] for r in m.search("door code", filters={"user_id": "carol"})["results"]]
     assert old in [r["id"] for r in m.get_all(filters={"user_id": "carol"}, show_expired=True)["results"]]
     assert old in [r["id"] for r in m.search("door code", filters={"user_id": "carol"}, show_expired=True)["results"]]
+    m.update(old, expiration_date=None)  # mem0: None clears it
+    m.update(kept, metadata={"reviewed": True}, expiration_date="2020-06-30")
+    assert {r["id"] for r in m.get_all(filters={"user_id": "carol"})["results"]} == {old, today_only}
+    assert m.get(kept)["memory"] == "Door code is 7788 this week"  # type: ignore[index]
     with pytest.raises(ValidationError) as bad:
         m.add("x", user_id="carol", expiration_date="31/01/2020")
     assert bad.value.field == "expiration_date"

@@ -17,6 +17,8 @@ from engram.timeutil import to_storage, to_utc, utcnow
 MEM0_TOP_K = 20
 #: The one ``memory_type`` mem0 accepts.
 PROCEDURAL_MEMORY = "procedural_memory"
+#: ``update(expiration_date=...)`` left out (``None`` there clears the expiration).
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
 #: Longest custom extraction instructions (``add(prompt=...)``).
 MAX_PROMPT_CHARS = 20_000
 
@@ -105,19 +107,26 @@ def extraction_instructions(prompt: Any) -> str | None:
     return prompt
 
 
-def update_text(text: Any, data: Any, metadata: Any) -> Any:
+def update_text(text: Any, data: Any, metadata: Any, expiration_date: Any = UNSET) -> Any:
     """The new text of ``update`` from Engram's ``text`` and mem0's ``data`` (its older name for it).
 
-    ``None`` means "keep the current text" (a metadata-only update); giving neither text nor metadata
-    is an error, as in mem0."""
+    ``None`` means "keep the current text"; giving neither text, metadata nor an expiration date is an
+    error, as in mem0."""
     if data is not None:
         if text is not None and text != data:
             raise ValidationError("given both as text and as data with different values", field="data",
                                   hint="pass only text (data is mem0's older name for it)")
         text = data
-    if text is None and metadata is None:
-        raise ValidationError("nothing to update", field="text", hint="give the new text, metadata, or both")
+    if text is None and metadata is None and expiration_date is UNSET:
+        raise ValidationError("nothing to update", field="text",
+                              hint="give the new text, metadata or expiration_date")
     return text
+
+
+def validity_update(expiration_date: Any) -> dict[str, Any]:
+    """The ``valid_to`` change of ``update(expiration_date=...)``: none when it is left out, cleared by
+    ``None``, else as in ``add``."""
+    return {} if expiration_date is UNSET else {"valid_to": expiration_to_valid_to(expiration_date)}
 
 
 def merged_metadata(current: dict[str, Any], update: dict[str, Any] | None) -> dict[str, Any] | None:
