@@ -11,20 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from engram.compat.mem0 import (
-    UNSET,
-    check_memory_type,
-    check_rerank,
-    check_show_expired,
-    expiration_to_valid_to,
-    extraction_instructions,
-    mem0_history_row,
-    merged_metadata,
-    result_limit,
-    update_text,
-    validity_update,
-    without_expired,
-)
+from engram.compat import mem0 as compat
 from engram.compat.mem0_config import engram_config_from_mem0, is_mem0_config
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
@@ -143,9 +130,9 @@ class Memory:
         when the memories stop being valid (``valid_to``): expired ones leave search and get_all. ``prompt``
         adds instructions to the LLM fact extraction. ``memory_type`` is mem0's (see docs/MEM0.md).
         Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
-        check_memory_type(memory_type)
-        valid_to = expiration_to_valid_to(expiration_date)
-        instructions = extraction_instructions(prompt)
+        compat.check_memory_type(memory_type)
+        valid_to = compat.expiration_to_valid_to(expiration_date)
+        instructions = compat.extraction_instructions(prompt)
         scope = self._scope(user_id, agent_id, run_id, filters)
         limits = self.config.limits
         extra = validate_metadata(metadata, limits)
@@ -215,15 +202,15 @@ class Memory:
                 [event.model_dump(mode="json") for event in report.results], "notes": report.notes}
 
     def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
-               expiration_date: Any = UNSET, data: str | None = None) -> dict[str, Any]:
+               expiration_date: Any = compat.UNSET, data: str | None = None) -> dict[str, Any]:
         """Replace a memory's text (``data`` is mem0's older name for it) and/or set metadata keys (the given
         keys are set, the others kept, as in mem0) and/or its ``expiration_date`` (``None`` clears it); the
         old text stays in its history."""
-        text = update_text(text, data, metadata, expiration_date)
-        validity = validity_update(expiration_date)
+        text = compat.update_text(text, data, metadata, expiration_date)
+        validity = compat.validity_update(expiration_date)
         if text is None or metadata is not None:
             stored = self._get_item(memory_id)
-            text, metadata = stored.memory if text is None else text, merged_metadata(stored.metadata, metadata)
+            text, metadata = stored.memory if text is None else text, compat.merged_metadata(stored.metadata, metadata)
         text = self._text(text, "text")
         new_metadata = validate_metadata(metadata, self.config.limits) if metadata is not None else None
         current = self._get_item(memory_id)
@@ -329,9 +316,9 @@ class Memory:
         ``top_k`` is mem0's name for ``limit`` (20 when neither is given; both only if equal); ``rerank``
         is accepted and changes nothing (results are always ranked by the retrieval recipe);
         ``show_expired`` also searches memories whose validity ended."""
-        limit = result_limit(limit, top_k)
-        check_rerank(rerank)
-        include_invalid = check_show_expired(show_expired)
+        limit = compat.result_limit(limit, top_k)
+        compat.check_rerank(rerank)
+        include_invalid = compat.check_show_expired(show_expired)
         response = self._search(query, self._scope(user_id, agent_id, run_id, filters),
                                 filters, limit, reference_date, threshold, explain, include_invalid=include_invalid)
         return response.model_dump(mode="json", exclude_none=not explain)
@@ -377,9 +364,9 @@ class Memory:
         """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``.
         ``top_k`` is mem0's name for ``limit`` (100 when neither is given). Superseded versions are listed;
         expired memories (``add(expiration_date=...)``) only with ``show_expired``."""
-        limit = result_limit(limit, top_k, default=100)
+        limit = compat.result_limit(limit, top_k, default=100)
         node = parse_filters(filters).node
-        node = node if check_show_expired(show_expired) else without_expired(node)
+        node = node if compat.check_show_expired(show_expired) else compat.without_expired(node)
         scope = self._scope(user_id, agent_id, run_id, filters)
         query = ListQuery(scope=scope, node=node, limit=self._limit(limit), offset=self._offset(offset))
         items = self._store.list_memories(query)
@@ -393,8 +380,7 @@ class Memory:
             raise ValidationError("must be a non-empty string", field="memory_id")
         check_text(memory_id, "memory_id")
         found = self._store.get_memories([memory_id])
-        source = found[0].sources[0].model_dump(mode="json") if found and found[0].sources else None
-        return [mem0_history_row(event.model_dump(mode="json"), source) for event in self._store.history(memory_id)]
+        return compat.mem0_history(self._store.history(memory_id), found[0] if found else None)
 
     def episodes(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                  limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from engram.errors import ValidationError
 from engram.filters import And, Condition, FilterNode, Or
+from engram.models import HistoryEvent, HistoryEventType, MemoryItem
 from engram.timeutil import to_storage, to_utc, utcnow
 
 #: mem0's default number of results for ``search`` and ``get_all`` (``top_k=20``).
@@ -134,14 +135,14 @@ def merged_metadata(current: dict[str, Any], update: dict[str, Any] | None) -> d
     return None if update is None else {**current, **update}
 
 
-def mem0_history_row(event: dict[str, Any], source: dict[str, Any] | None) -> dict[str, Any]:
-    """A history row with mem0's keys beside Engram's: ``updated_at`` (the time of the change),
-    ``is_deleted``, and ``role`` / ``actor_id`` (the role and name of the message the memory came
-    from, when it still exists; mem0 takes them from the message too)."""
-    return {
-        **event,
-        "updated_at": event.get("created_at"),
-        "is_deleted": event.get("event") == "DELETE",
-        "actor_id": source.get("name") if source else None,
-        "role": source.get("role") if source else None,
-    }
+def mem0_history(events: list[HistoryEvent], memory: MemoryItem | None) -> list[dict[str, Any]]:
+    """History rows with mem0's keys beside Engram's: ``updated_at`` (the time of the change),
+    ``is_deleted``, and ``role`` / ``actor_id`` (the role and name of the message ``memory`` came from,
+    while it exists; mem0 takes them from the message too)."""
+    source = memory.sources[0] if memory is not None and memory.sources else None
+    rows = []
+    for event in events:
+        row = event.model_dump(mode="json")
+        rows.append({**row, "updated_at": row["created_at"], "is_deleted": event.event == HistoryEventType.DELETE,
+                     "actor_id": source.name if source else None, "role": source.role if source else None})
+    return rows
