@@ -238,7 +238,7 @@ class Memory:
         self._store.purge()
         return {"message": "Memory deleted successfully!", "id": memory_id}
 
-    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+    def delete_all(self, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, *,
                    filters: dict[str, Any] | None = None) -> dict[str, Any]:
         """Delete every memory and episode of one scope (at least one id is required). With filters beyond
         the scope ids, only the memories that match them go (quarantined and superseded ones included),

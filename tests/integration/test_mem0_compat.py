@@ -112,8 +112,11 @@ def test_quickstart_add_get_search_update_history_delete(m: Memory) -> None:
     m.delete(memory_id=memory_id)
     assert m.get(memory_id) is None
     assert m.history(memory_id)[-1]["is_deleted"] is True
+    m.add("one more", user_id="bob")
     m.delete_all(user_id="alice")
     assert m.get_all(filters={"user_id": "alice"})["results"] == []
+    m.delete_all("bob")  # mem0's delete_all takes the ids positionally too
+    assert m.get_all(filters={"user_id": "bob"})["results"] == []
     m.reset()
 
 
@@ -184,6 +187,20 @@ def test_expiration_date(m: Memory) -> None:
     with pytest.raises(ValidationError) as bad:
         m.add("x", user_id="carol", expiration_date="31/01/2020")
     assert bad.value.field == "expiration_date"
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("expiration_date", "31/01/2020"), ("expiration_date", "9999-12-31"), ("expiration_date", 20200131),
+    ("prompt", ""), ("prompt", "bad\x00byte"), ("top_k", -1), ("top_k", True), ("rerank", "yes"),
+    ("memory_type", "semantic")])
+def test_bad_mem0_arguments_raise_validation_errors_before_any_write(tmp_path: Path, embedder: Embedder,
+                                                                      field: str, value: Any) -> None:
+    with Memory(path=str(tmp_path / "e.db"), embedder=embedder) as m:
+        call = m.search if field in ("top_k", "rerank") else m.add
+        with pytest.raises(ValidationError) as raised:
+            call("hello", user_id="u", **{field: value})
+        assert raised.value.field == field
+        assert m.stats()["episodes"] == 0
 
 
 def test_memory_type_and_prompt_without_llm(m: Memory) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from engram.errors import ValidationError
 from engram.filters import And, Condition, FilterNode, Or
 from engram.models import HistoryEvent, HistoryEventType, MemoryItem
+from engram.textcheck import check_text
 from engram.timeutil import to_storage, to_utc, utcnow
 
 #: mem0's default number of results for ``search`` and ``get_all`` (``top_k=20``).
@@ -68,6 +69,9 @@ def expiration_to_valid_to(expiration_date: Any) -> datetime | None:
     if expiration_date is None:
         return None
     if isinstance(expiration_date, date) and not isinstance(expiration_date, datetime):
+        if expiration_date == date.max:
+            raise ValidationError("9999-12-31 is past the last valid instant", field="expiration_date",
+                                  hint="leave expiration_date out for a memory that does not expire")
         return datetime(expiration_date.year, expiration_date.month, expiration_date.day, tzinfo=UTC) + timedelta(1)
     if isinstance(expiration_date, str) and len(expiration_date.strip()) == len("YYYY-MM-DD"):
         try:
@@ -105,6 +109,7 @@ def extraction_instructions(prompt: Any) -> str | None:
         raise ValidationError("must be a non-empty string", field="prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ValidationError(f"{len(prompt)} characters is over the limit of {MAX_PROMPT_CHARS}", field="prompt")
+    check_text(prompt, "prompt")
     return prompt
 
 
