@@ -340,3 +340,36 @@ def test_migration_script_copies_mem0_rows(m: Memory) -> None:
     assert movies["memory"] == "Loves sci-fi movies" and movies["valid_from"].startswith("2025-03-01T10:00")
     rome = m.search("hotel", filters={"user_id": "alice", "agent_id": "travel"})["results"][0]
     assert rome["sources"][0]["name"] == "alice" and rome["valid_to"].startswith("3000-01-01")
+
+
+@pytest.mark.parametrize(("mem0", "expected"), [
+    ({"llm": {"provider": "lmstudio", "config": {}}},
+     {"llm": {"provider": "openai", "base_url": "http://localhost:1234/v1", "api_key": "lm-studio",
+              "model": "lmstudio-community/Meta-Llama-3.1-70B-Instruct-GGUF/Meta-Llama-3.1-70B-Instruct-IQ2_M.gguf"}}),
+    ({"llm": {"provider": "vllm", "config": {"model": "qwen", "vllm_base_url": "http://gpu:8000/v1"}}},
+     {"llm": {"provider": "openai", "base_url": "http://gpu:8000/v1", "api_key": "vllm-api-key", "model": "qwen"}}),
+    ({"embedder": {"provider": "ollama", "config": {"model": "nomic-embed-text", "embedding_dims": 768}}},
+     {"embedder": {"provider": "openai", "base_url": "http://localhost:11434/v1", "api_key": None,
+                   "model": "nomic-embed-text", "dimensions": None}}),
+    ({"embedder": {"provider": "huggingface", "config": {"model": "BAAI/bge-small-en-v1.5"}}},
+     {"embedder": {"provider": "sentence-transformers", "model": "BAAI/bge-small-en-v1.5"}}),
+    ({"vector_store": {"provider": "pgvector", "config": {"user": "u", "password": "p", "host": "h", "port": 5432,
+                                                          "sslmode": "require", "collection_name": "c"}}},
+     {"url": "postgresql://u:p@h:5432/postgres?sslmode=require"}),
+])
+def test_mem0_config_mapping(mem0: dict[str, Any], expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VLLM_API_KEY", "VLLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert engram_config_from_mem0(mem0) == expected
+
+
+def test_mem0_config_refusals_name_the_part() -> None:
+    for bad, field in [({"vector_store": {"provider": "pgvector", "config": {"connection_pool": object()}}},
+                        "vector_store.config.connection_pool"),
+                       ({"llm": {"provider": "azure_openai", "config": {"azure_kwargs": {}}}},
+                        "azure_kwargs.azure_endpoint"),
+                       ({"custom_instructions": "only travel"}, "custom_instructions"),
+                       ({"llm": {"provider": "openai", "config": {}, "extra": 1}}, "llm")]:
+        with pytest.raises(ConfigurationError) as raised:
+            engram_config_from_mem0(bad)
+        assert raised.value.field == field and raised.value.hint
