@@ -19,7 +19,8 @@ from urllib.parse import quote
 import httpx
 
 from engram import errors
-from engram.errors import SERVICE_ERRORS, EngramError, RateLimitError, StorageError, ValidationError
+from engram.compat.mem0 import check_rerank, result_limit, update_text
+from engram.errors import SERVICE_ERRORS, EngramError, NotFoundError, RateLimitError, StorageError, ValidationError
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 _ERROR_CLASSES: dict[str, type[EngramError]] = {
@@ -112,8 +113,10 @@ class Client:
         result: dict[str, Any] = self._request("POST", "/v1/memories", body={**body, "infer": infer})
         return result
 
-    def update(self, memory_id: str, text: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Replace a memory's text (see ``Memory.update``)."""
+    def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None, *,
+               data: str | None = None) -> dict[str, Any]:
+        """Replace a memory's text and/or set metadata keys (see ``Memory.update``)."""
+        text = update_text(text, data, metadata)
         result: dict[str, Any] = self._request("PUT", _memory_path(memory_id),
                                                body=_present(text=text, metadata=metadata))
         return result
@@ -137,23 +140,31 @@ class Client:
     # -- read -----------------------------------------------------------------------------------
 
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
-               run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
-               reference_date: Any = None, threshold: float | None = None, explain: bool = False) -> dict[str, Any]:
+               run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int | None = None,
+               reference_date: Any = None, threshold: float | None = None, explain: bool = False,
+               top_k: int | None = None, rerank: bool = False) -> dict[str, Any]:
         """Memories relevant to ``query`` (see ``Memory.search``)."""
+        limit = result_limit(limit, top_k)
+        check_rerank(rerank)
         body = _present(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
                         reference_date=reference_date, threshold=threshold)
         result: dict[str, Any] = self._request("POST", "/v1/memories/search",
                                                body={**body, "limit": limit, "explain": explain})
         return result
 
-    def get(self, memory_id: str) -> dict[str, Any]:
-        """One memory by id (see ``Memory.get``)."""
-        result: dict[str, Any] = self._request("GET", _memory_path(memory_id))
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        """One memory by id, or ``None`` when there is none (see ``Memory.get``)."""
+        try:
+            result: dict[str, Any] = self._request("GET", _memory_path(memory_id))
+        except NotFoundError:
+            return None
         return result
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+                filters: dict[str, Any] | None = None, limit: int | None = None, offset: int = 0,
+                top_k: int | None = None) -> dict[str, Any]:
         """One page of a scope's memories, newest first (see ``Memory.get_all``)."""
+        limit = result_limit(limit, top_k, default=100)
         params = _present(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=self._filters(filters),
                           limit=limit, offset=offset)
         result: dict[str, Any] = self._request("GET", "/v1/memories", params=params)

@@ -50,8 +50,9 @@ class FilterError(ValidationError):
     code = "invalid_filter"
 
 
-class NotFoundError(EngramError, KeyError):
-    """The memory (or other object) named by id does not exist in the store."""
+class NotFoundError(EngramError, KeyError, ValueError):
+    """The memory (or other object) named by id does not exist in the store. Also a ``ValueError``:
+    mem0's ``delete`` / ``update`` raise that for an unknown id."""
 
     code = "not_found"
     http_status = 404

@@ -9,11 +9,17 @@ Accepted forms::
     {"AND": [{...}, {...}]}, {"OR": [...]}, {"NOT": {...}} # boolean structure
     {"writer": {"startswith": "tool:"}}                    # prefix match (case-sensitive)
     {"trust": {"gte": "assistant"}}                        # trust level of the writer (see below)
+    {"category": "*"}                                      # wildcard: the key is present (any value, null too)
     {"user_id": "alice", ...}                              # scope ids may sit in filters too
 
 Fields name metadata keys, except the memory columns in ``COLUMN_FIELDS`` and ``trust``: the trust
 level derived from ``writer`` (``engram.guard.trust``), compared by rank, user > assistant >
-tool = document > unknown. It is rewritten into conditions on ``writer``."""
+tool = document > unknown. It is rewritten into conditions on ``writer``.
+
+The wildcard ``"*"`` is mem0's "any value": as in mem0's pgvector store, it matches memories whose
+metadata has the key, whatever its value (JSON null included); on a column it means "is set" (not
+NULL), so ``{"user_id": "alice", "agent_id": "*"}`` is alice's memories that name an agent. To match the
+literal string ``"*"`` write ``{"key": {"eq": "*"}}``."""
 
 from __future__ import annotations
 
@@ -30,15 +36,17 @@ from engram.models import Scope
 from engram.textcheck import check_text
 from engram.timeutil import to_storage, to_utc
 
-Operator = Literal["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "startswith"]
+Operator = Literal["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "startswith", "exists"]
 OPERATORS: frozenset[str] = frozenset({"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "startswith"})
 _OPERATOR_ALIASES = {"$eq": "eq", "$ne": "ne", "$in": "in", "$nin": "nin", "$gt": "gt", "$gte": "gte",
                      "$lt": "lt", "$lte": "lte", "$contains": "contains", "icontains": "contains",
                      "$startswith": "startswith"}
 TRUST_FIELD = "trust"
+#: mem0's wildcard value: the field is present, with any value.
+WILDCARD = "*"
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 COLUMN_FIELDS: frozenset[str] = frozenset(
-    {"kind", "created_at", "updated_at", "valid_from", "valid_to", "status", "writer", "hash"}
+    {"kind", "attributes", "created_at", "updated_at", "valid_from", "valid_to", "status", "writer", "hash"}
 )
 DATE_COLUMNS: frozenset[str] = frozenset({"created_at", "updated_at", "valid_from", "valid_to"})
 MAX_DEPTH = 16
@@ -97,7 +105,7 @@ def parse_filters(filters: Any, *, field: str = "filters") -> ParsedFilters:
     rest: list[FilterNode] = []
     counter = [0]
     for key, value in filters.items():
-        if key in SCOPE_FIELDS and isinstance(value, str):
+        if key in SCOPE_FIELDS and isinstance(value, str) and value != WILDCARD:
             scope_ids[key] = value
         elif key.upper() == "AND" and isinstance(value, list) and value:
             for index, item in enumerate(value):
@@ -121,7 +129,7 @@ def parse_filters(filters: Any, *, field: str = "filters") -> ParsedFilters:
 def _lift_scope(item: Any) -> dict[str, str] | None:
     if isinstance(item, dict) and len(item) == 1:
         (key, value), = item.items()
-        if key in SCOPE_FIELDS and isinstance(value, str):
+        if key in SCOPE_FIELDS and isinstance(value, str) and value != WILDCARD:
             return {key: value}
     return None
 
@@ -147,6 +155,8 @@ def _parse_node(node: Any, path: str, depth: int, counter: list[int]) -> FilterN
             parts.append(And(items) if upper == "AND" else Or(items))
         elif upper == "NOT":
             parts.append(Not(_parse_node(value, f"{path}.NOT", depth + 1, counter)))
+        elif isinstance(value, str) and value == WILDCARD:
+            parts.append(Condition("writer" if key == TRUST_FIELD else key, "exists", True))
         elif key == TRUST_FIELD:
             parts.append(trust_node(value, path if path.endswith(key) else f"{path}.{key}"))
         else:

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from engram.compat import mem0 as compat
+from engram.compat.mem0_config import engram_config_from_mem0, is_mem0_config
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, NotFoundError, ValidationError
@@ -68,11 +70,15 @@ class Memory:
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | EngramConfig) -> Memory:
-        """Build from a config dict, e.g. ``{"path": "a.db", "embedder": {"provider": "openai", ...}}``."""
+        """Build from a config dict, e.g. ``{"path": "a.db", "embedder": {"provider": "openai", ...}}``,
+        or from a mem0-style one (``{"llm": {"provider": ..., "config": {...}}, "vector_store": ...}``,
+        mapped by ``engram.compat.mem0_config``; see docs/MEM0.md)."""
         if isinstance(config, EngramConfig):
             return cls(config=config)
         if not isinstance(config, dict):
             raise ConfigurationError(f"config must be a dict, got {type(config).__name__}", field="config")
+        if is_mem0_config(config):
+            config = engram_config_from_mem0(config)
         try:
             return cls(config=EngramConfig.model_validate(config))
         except Exception as exc:
@@ -105,15 +111,22 @@ class Memory:
 
     def add(self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
             run_id: str | None = None, metadata: dict[str, Any] | None = None, timestamp: Any = None,
-            infer: bool = True, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+            infer: bool = True, filters: dict[str, Any] | None = None, expiration_date: Any = None,
+            memory_type: str | None = None, prompt: str | None = None) -> dict[str, Any]:
         """Remember ``messages`` (a string, a ``{"role","content"[,"name"]}`` dict, or a list of them).
 
         Every message is kept losslessly as an episode with ``timestamp`` (or its own ``timestamp`` key) as
-        its event time. Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
+        its event time. ``expiration_date`` (``YYYY-MM-DD``: valid through that day, UTC; or a datetime) is
+        when the memories stop being valid (``valid_to``): expired ones leave search and get_all. ``prompt``
+        adds instructions to the LLM fact extraction. ``memory_type`` is mem0's (see docs/MEM0.md).
+        Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
+        compat.check_memory_type(memory_type)
+        valid_to = compat.expiration_to_valid_to(expiration_date)
+        instructions = compat.extraction_instructions(prompt)
         scope = self._scope(user_id, agent_id, run_id, filters)
         extra = validate_metadata(metadata, self.config.limits)
         response = run_add(self._writer(), messages, scope=scope, metadata=extra, timestamp=timestamp,
-                           infer_facts=bool(infer))
+                           infer_facts=bool(infer), valid_to=valid_to, instructions=instructions)
         return response.model_dump(mode="json")
 
     def maintain(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -132,26 +145,35 @@ class Memory:
         return {"processed": len(pending), "still_pending": len(report.pending), "results":
                 [event.model_dump(mode="json") for event in report.results], "notes": report.notes}
 
-    def update(self, memory_id: str, text: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Replace a memory's text (and metadata, when given); the old text stays in its history. The new
-        text passes the same poisoning guard as ``add`` (a suspicious edit is quarantined)."""
+    def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
+               expiration_date: Any = compat.UNSET, data: str | None = None) -> dict[str, Any]:
+        """Replace a memory's text (``data`` is mem0's older name for it) and/or set metadata keys (the given
+        keys are set, the others kept, as in mem0) and/or its ``expiration_date`` (``None`` clears it); the
+        old text stays in its history. New text passes the same poisoning guard as ``add`` (a suspicious
+        edit is quarantined)."""
+        text = compat.update_text(text, data, metadata, expiration_date)
+        validity = compat.validity_update(expiration_date)
+        if text is None or metadata is not None:
+            stored = self._get_item(memory_id)
+            text, metadata = stored.memory if text is None else text, compat.merged_metadata(stored.metadata, metadata)
         text = self._text(text, "text")
         new_metadata = validate_metadata(metadata, self.config.limits) if metadata is not None else None
-        updated = run_update(self._writer(), self._get_item(memory_id), text, new_metadata)
+        updated = run_update(self._writer(), self._get_item(memory_id), text, new_metadata, validity=validity)
         return {"message": "Memory updated successfully!", "id": memory_id, "memory": text,
                 "status": updated.status}
 
     def delete(self, memory_id: str) -> dict[str, Any]:
         """Delete a memory everywhere it lives (row, indexes, history text, its neighbours' context keys),
         keeping a content-free tombstone; a verbatim memory's own episode goes with it when nothing else
-        cites it, and a fact it had superseded becomes current again."""
+        cites it, and a fact it had superseded becomes current again. An unknown id raises
+        ``NotFoundError`` (a ``ValueError``, as mem0 raises, and a ``KeyError``)."""
         current = self._get_item(memory_id)
         with self._store.locked(current.scope):
             run_delete(self._store, [self._get_item(memory_id)])
         self._store.purge()
         return {"message": "Memory deleted successfully!", "id": memory_id}
 
-    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+    def delete_all(self, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, *,
                    filters: dict[str, Any] | None = None) -> dict[str, Any]:
         """Delete every memory and episode of one scope (at least one id is required). With filters beyond
         the scope ids, only the memories that match them go (quarantined and superseded ones included),
@@ -207,8 +229,9 @@ class Memory:
     # -- read -----------------------------------------------------------------------------------
 
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
-               run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
+               run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int | None = None,
                reference_date: Any = None, threshold: float | None = None, explain: bool = False,
+               top_k: int | None = None, rerank: bool = False, show_expired: bool = False,
                as_of: Any = None) -> dict[str, Any]:
         """Memories relevant to ``query`` in one scope, best first, with their sources.
 
@@ -216,19 +239,25 @@ class Memory:
         probably holds nothing relevant. ``reference_date`` is "now" for the question (recency, time words).
         ``as_of`` answers as memory stood then: later memories are left out, and the facts valid at that
         date rank over those that had been superseded by then. Without it, a question about the present
-        prefers current facts over superseded ones, and one about the past does not."""
+        prefers current facts over superseded ones, and one about the past does not. ``top_k`` is mem0's
+        name for ``limit`` (20 when neither is given; both only if equal); ``rerank`` is accepted and
+        changes nothing (results are always ranked by the retrieval recipe); ``show_expired`` also returns
+        memories whose validity ended (``expiration_date``)."""
+        limit = compat.result_limit(limit, top_k)
+        compat.check_rerank(rerank)
+        show = compat.check_show_expired(show_expired)
         response = self._search(query, self._scope(user_id, agent_id, run_id, filters),
-                                filters, limit, reference_date, threshold, explain, as_of)
+                                filters, limit, reference_date, threshold, explain, as_of, show_expired=show)
         return response.model_dump(mode="json", exclude={"results": {"__all__": {"explain"}}} if not explain else None)
 
     def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
-                explain: bool, as_of: Any = None) -> SearchResponse:
+                explain: bool, as_of: Any = None, *, show_expired: bool = False) -> SearchResponse:
         text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
         search_query = build_query(
             text, scope=scope, node=parse_filters(filters).node,
             limit=self._limit(limit), threshold=self._threshold(threshold),
             reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
-            as_of=to_utc(as_of, field="as_of") if as_of is not None else None,
+            as_of=to_utc(as_of, field="as_of") if as_of is not None else None, show_expired=show_expired,
         )
         return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
 
@@ -249,30 +278,39 @@ class Memory:
         return AnswerResponse(answer=reply.answer, abstained=reply.abstained, citations=cited,
                               memories=found.results, usage=usage.summary().to_dict()).model_dump(mode="json")
 
-    def get(self, memory_id: str) -> dict[str, Any]:
-        """One memory by id (raises NotFoundError when there is none)."""
-        return self._get_item(memory_id).model_dump(mode="json")
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        """One memory by id, or ``None`` when there is none (as in mem0)."""
+        try:
+            return self._get_item(memory_id).model_dump(mode="json")
+        except NotFoundError:
+            return None
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
-        """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``."""
+                filters: dict[str, Any] | None = None, limit: int | None = None, offset: int = 0,
+                top_k: int | None = None, show_expired: bool = False) -> dict[str, Any]:
+        """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``.
+        ``top_k`` is mem0's name for ``limit`` (100 when neither is given). Superseded versions are listed;
+        expired memories (``add(expiration_date=...)``) only with ``show_expired``."""
+        limit = compat.result_limit(limit, top_k, default=100)
+        node = parse_filters(filters).node
+        node = node if compat.check_show_expired(show_expired) else compat.without_expired(node)
         scope = self._scope(user_id, agent_id, run_id, filters)
-        query = ListQuery(scope=scope, node=parse_filters(filters).node, limit=self._limit(limit),
-                          offset=self._offset(offset))
+        query = ListQuery(scope=scope, node=node, limit=self._limit(limit), offset=self._offset(offset))
         items = self._store.list_memories(query)
         return {"results": [item.model_dump(mode="json") for item in items],
                 "total": self._store.count_memories(query)}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        """Every change to a memory, oldest first (also after it was deleted); NotFoundError for an id
-        that never existed."""
+        """Every change to a memory, oldest first (also after it was deleted), with mem0's keys too
+        (``updated_at``, ``is_deleted``, ``actor_id``, ``role``); NotFoundError for an id that never existed."""
         if not isinstance(memory_id, str) or not memory_id:
             raise ValidationError("must be a non-empty string", field="memory_id")
         check_text(memory_id, "memory_id")
-        events = [event.model_dump(mode="json") for event in self._store.history(memory_id)]
+        events = self._store.history(memory_id)
         if not events:
             raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
-        return events
+        found = self._store.get_memories([memory_id])
+        return compat.mem0_history(events, found[0] if found else None)
 
     def episodes(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                  limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:

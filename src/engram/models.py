@@ -102,7 +102,11 @@ class SourceRef(BaseModel):
 
 
 class MemoryItem(BaseModel):
-    """A unit of recall derived from one or more episodes (``sources``)."""
+    """A unit of recall derived from one or more episodes (``sources``).
+
+    ``index_keys`` are extra words it is found by; ``context_keys`` the text of its neighbouring turns
+    (maintained by the write path); ``attributes`` the single-valued attributes its text states, as
+    ``subject|attribute=value`` (offline supersession, ``engram.write.slots``)."""
 
     id: str = Field(default_factory=new_id)
     memory: str
@@ -121,6 +125,7 @@ class MemoryItem(BaseModel):
     writer: str = "user"
     index_keys: str = ""
     context_keys: str = ""
+    attributes: list[str] = Field(default_factory=list)
     access_count: int = 0
     last_accessed_at: datetime | None = None
 

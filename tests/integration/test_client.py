@@ -39,9 +39,10 @@ def session(api: Any, user: str) -> dict[str, Any]:
                      {"role": "assistant", "content": "How do you like it?"}],
                     user_id=user, timestamp=datetime(2024, 3, 2, 9, 15, tzinfo=UTC), metadata={"channel": "chat"})
     first = added["results"][0]["id"]
-    hits = api.search("Where does Maya live?", user_id=user, limit=2, reference_date="2024-07-01")
+    hits = api.search("Where does Maya live?", user_id=user, top_k=2, reference_date="2024-07-01")
     page = api.get_all(user_id=user, filters={"channel": "chat"}, limit=1, offset=1)
     updated = api.update(first, "I moved to Porto in May")
+    api.update(first, metadata={"reviewed": True})
     item = api.get(first)
     history = api.history(first)
     deleted = api.delete(first)
@@ -52,6 +53,7 @@ def session(api: Any, user: str) -> dict[str, Any]:
         "hit_keys": sorted(hits["results"][0]), "page": (len(page["results"]), page["total"]),
         "update": sorted(updated), "item": (item["memory"], item["metadata"], item["sources"][0]["name"]),
         "item_keys": sorted(item), "history": [(e["event"], e["old_memory"], e["new_memory"]) for e in history],
+        "history_keys": sorted(history[0]), "missing": api.get("no-such-id"),
         "delete": sorted(deleted), "delete_all": (wiped["deleted_memories"], wiped["deleted_episodes"]),
     }
 
@@ -63,13 +65,17 @@ def test_client_is_a_drop_in_for_memory(service: Service, memory: Memory) -> Non
         assert client.health()["status"] == "ok"
     assert remote == embedded
     assert embedded["search"][0] == "I moved to Lisbon in March"
+    assert embedded["item"][:2] == ("I moved to Porto in May", {"channel": "chat", "reviewed": True})
+    assert embedded["missing"] is None
+    assert {"is_deleted", "updated_at", "role", "actor_id"} <= set(embedded["history_keys"])
 
 
 def test_client_raises_the_same_typed_errors(service: Service, memory: Memory) -> None:
     bob_id = memory.add("bob's secret", user_id="bob")["results"][0]["id"]
     with service.client("alice") as alice:
+        assert alice.get(bob_id) is None
         with pytest.raises(NotFoundError) as missing:
-            alice.get(bob_id)
+            alice.delete(bob_id)
         assert missing.value.field == "memory_id" and missing.value.http_status == 404
         with pytest.raises(NotFoundError):
             alice.history(bob_id)

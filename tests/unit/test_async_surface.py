@@ -22,6 +22,7 @@ def test_async_methods_take_the_same_parameters() -> None:
 
 
 def test_constructors_take_the_same_parameters() -> None:
-    assert list(inspect.signature(AsyncMemory.__init__).parameters) == list(inspect.signature(Memory.__init__).parameters)
+    sync_parameters = inspect.signature(Memory.__init__).parameters
+    assert list(inspect.signature(AsyncMemory.__init__).parameters) == list(sync_parameters)
     sync_public = {name for name in dir(Memory) if not name.startswith("_")}
     assert sync_public - set(public_methods(Memory)) <= SYNC_ONLY | {"from_config"}

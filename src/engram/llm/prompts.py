@@ -37,6 +37,12 @@ Reply with one JSON object only:
 {"facts": [{"text": "...", "kind": "fact", "speaker": "...", "when": null, "sources": ["m1"],
   "keys": ["..."]}]}"""
 
+EXTRACTION_INSTRUCTIONS = """
+
+Instructions from the application (follow them where they do not contradict the rules above; the reply \
+format stays the same):
+{instructions}"""
+
 EXTRACTION_EXAMPLE_USER = """\
 <messages>
 [m1] 2023-03-06 (Monday) | Alex (user): Hi! I finally adopted a puppy yesterday, a beagle named Rocky.
@@ -121,11 +127,14 @@ def quote(text: str) -> str:
     return _TAG_PATTERN.sub(r"‹\1\2", " ".join(text.split()))
 
 
-def extraction_messages(lines: list[str]) -> list[Message]:
-    """The extraction prompt for numbered message ``lines`` (one few-shot example included)."""
+def extraction_messages(lines: list[str], instructions: str | None = None) -> list[Message]:
+    """The extraction prompt for numbered message ``lines`` (one few-shot example included), with the
+    application's own ``instructions`` (``add(prompt=...)``) added to the rules when given."""
     body = "<messages>\n" + "\n".join(lines) + "\n</messages>"
+    system = EXTRACTION_SYSTEM if not instructions else EXTRACTION_SYSTEM + EXTRACTION_INSTRUCTIONS.format(
+        instructions=instructions.strip())
     return [
-        {"role": "system", "content": EXTRACTION_SYSTEM},
+        {"role": "system", "content": system},
         {"role": "user", "content": EXTRACTION_EXAMPLE_USER},
         {"role": "assistant", "content": EXTRACTION_EXAMPLE_REPLY},
         {"role": "user", "content": body},

@@ -41,7 +41,7 @@ def currency_factor(memory: MemoryItem, query: SearchQuery, recipe: RetrievalRec
     if memory.valid_to is None or memory.valid_to > query.moment:
         return 1.0
     if not memory.metadata.get("superseded_by"):
-        return None
+        return 1.0 if query.show_expired else None
     return recipe.superseded_weight if query.tense == "present" else 1.0
 
 

@@ -68,6 +68,8 @@ def build_mcp_server(memory: Memory, scope: Scope, *, name: str = "engram") -> M
 
     def owned(memory_id: str) -> dict[str, Any]:
         item = memory.get(memory_id)
+        if item is None:
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
         require_visible(caller, Scope(user_id=item["user_id"], agent_id=item["agent_id"], run_id=item["run_id"]),
                         memory_id)
         return item

@@ -105,6 +105,8 @@ def _add_memory_routes(router: APIRouter, memory: Memory, limits: ServerLimits) 
 
     def owned(principal: Principal, memory_id: str) -> dict[str, Any]:
         item = memory.get(memory_id)
+        if item is None:
+            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
         require_visible(principal, _scope_of(item), memory_id)
         return item
 

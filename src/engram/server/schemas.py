@@ -52,9 +52,9 @@ class SearchRequest(ScopedBody):
 
 
 class UpdateRequest(_Body):
-    """``PUT /v1/memories/{memory_id}``: new text, and metadata when it changes too."""
+    """``PUT /v1/memories/{memory_id}``: new text and/or metadata keys to set (the others are kept)."""
 
-    text: str
+    text: str | None = None
     metadata: dict[str, Any] | None = None
 
 

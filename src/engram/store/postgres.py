@@ -40,19 +40,20 @@ _BM25_B = 0.75
 _TEXT_WEIGHT = 1.0
 _KEYS_WEIGHT = 0.5
 _MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
-                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys")
+                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys, "
+                   "attributes")
 _M_MEMORY_COLUMNS = ", ".join("m." + column.strip() for column in _MEMORY_COLUMNS.split(","))
 _EPISODE_COLUMNS = ("id, user_id, agent_id, run_id, role, name, content, occurred_at, recorded_at, metadata, "
                     "hash, extraction")
 _HISTORY_COLUMNS = ("id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, agent_id, run_id, "
                     "metadata")
 _UPSERT_MEMORY = (
-    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({', '.join(['%s'] * 18)}) "
+    f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({', '.join(['%s'] * 19)}) "
     "ON CONFLICT (id) DO UPDATE SET text = excluded.text, kind = excluded.kind, metadata = excluded.metadata, "
     "valid_from = excluded.valid_from, valid_to = excluded.valid_to, updated_at = excluded.updated_at, "
     "hash = excluded.hash, status = excluded.status, writer = excluded.writer, index_keys = excluded.index_keys, "
     "access_count = excluded.access_count, last_accessed_at = excluded.last_accessed_at, "
-    "context_keys = excluded.context_keys"
+    "context_keys = excluded.context_keys, attributes = excluded.attributes"
 )
 
 
@@ -241,7 +242,7 @@ class PostgresStore(Store):
         cursor.executemany(_UPSERT_MEMORY, [
             (m.id, m.memory, m.kind, m.user_id, m.agent_id, m.run_id, Jsonb(m.metadata), m.valid_from, m.valid_to,
              m.created_at, m.updated_at, m.hash, m.status, m.writer, m.index_keys, m.access_count,
-             m.last_accessed_at, m.context_keys) for m in memories])
+             m.last_accessed_at, m.context_keys, "\n".join(m.attributes)) for m in memories])
         cursor.execute("DELETE FROM memory_sources WHERE memory_id = ANY(%s)", ([m.id for m in memories],))
         cursor.executemany(
             "INSERT INTO memory_sources (memory_id, episode_id, position) VALUES (%s, %s, %s)",
@@ -540,6 +541,7 @@ class PostgresStore(Store):
             metadata=row[6], valid_from=_utc(row[7]), valid_to=_utc(row[8]), created_at=_utc(row[9]),
             updated_at=_utc(row[10]), hash=row[11], status=row[12], writer=row[13], index_keys=row[14],
             access_count=row[15], last_accessed_at=_utc(row[16]), context_keys=row[17],
+            attributes=row[18].split("\n") if row[18] else [],
         )
 
     @staticmethod

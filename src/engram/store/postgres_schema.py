@@ -117,6 +117,7 @@ MIGRATIONS: list[list[str]] = [
     # and their own embedding beside the neighbour-mixed one; an index walks a conversation in event order
     [
         "ALTER TABLE memories ADD COLUMN context_keys text NOT NULL DEFAULT ''",
+        "ALTER TABLE memories ADD COLUMN attributes text NOT NULL DEFAULT ''",
         "ALTER TABLE memories DROP COLUMN search_tsv",
         """ALTER TABLE memories ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
             setweight(to_tsvector('engram_english'::regconfig, engram_fold(text)), 'A')

@@ -18,7 +18,8 @@ from engram.timeutil import utcnow
 
 _COMPARATORS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _COLUMNS = {
-    "kind": "m.kind", "created_at": "m.created_at", "updated_at": "m.updated_at", "valid_from": "m.valid_from",
+    "kind": "m.kind", "attributes": "m.attributes",
+    "created_at": "m.created_at", "updated_at": "m.updated_at", "valid_from": "m.valid_from",
     "valid_to": "m.valid_to", "status": "m.status", "writer": "m.writer", "hash": "m.hash",
     "user_id": "m.user_id", "agent_id": "m.agent_id", "run_id": "m.run_id",
 }
@@ -57,6 +58,8 @@ def _condition(condition: Condition) -> Clause:
     """Like SQL (and SQLite), a missing value makes a comparison NULL, which ``NOT`` keeps NULL."""
     expression, params, kind = _expression(condition)
     op = condition.op
+    if op == "exists":
+        return (f"{expression} IS NOT NULL", params) if condition.is_column else ("m.metadata ? %s", params)
     if op in ("in", "nin"):
         values = [_bind(condition, v, kind) for v in _as_tuple(condition.value)]
         array = f"%s::{kind}[]"

@@ -29,7 +29,8 @@ from engram.timeutil import from_storage, to_storage, utcnow
 _CHUNK = 500
 _VECTOR_CACHE_ENTRIES = 8
 _MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
-                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys")
+                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys, "
+                   "attributes")
 _EPISODE_COLUMNS = ("id, user_id, agent_id, run_id, role, name, content, occurred_at, recorded_at, metadata, "
                     "hash, extraction")
 
@@ -187,14 +188,14 @@ class SQLiteStore(Store):
                   to_storage(memory.valid_to) if memory.valid_to else None, to_storage(memory.created_at),
                   to_storage(memory.updated_at), memory.hash, memory.status, memory.writer, memory.index_keys,
                   memory.access_count, to_storage(memory.last_accessed_at) if memory.last_accessed_at else None,
-                  memory.context_keys)
+                  memory.context_keys, "\n".join(memory.attributes))
         row = connection.execute(
-            f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({_placeholders(18)}) "
+            f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({_placeholders(19)}) "
             "ON CONFLICT(id) DO UPDATE SET text=excluded.text, kind=excluded.kind, metadata=excluded.metadata, "
             "valid_from=excluded.valid_from, valid_to=excluded.valid_to, updated_at=excluded.updated_at, "
             "hash=excluded.hash, status=excluded.status, writer=excluded.writer, index_keys=excluded.index_keys, "
             "access_count=excluded.access_count, last_accessed_at=excluded.last_accessed_at, "
-            "context_keys=excluded.context_keys RETURNING rowid",
+            "context_keys=excluded.context_keys, attributes=excluded.attributes RETURNING rowid",
             values,
         ).fetchone()
         self._index_text(connection, row[0], memory.memory, _fts_keys(memory.index_keys, memory.context_keys))
@@ -546,7 +547,7 @@ class SQLiteStore(Store):
             metadata=json.loads(row[6]), valid_from=_maybe_time(row[7]), valid_to=_maybe_time(row[8]),
             created_at=from_storage(row[9]), updated_at=from_storage(row[10]), hash=row[11], status=row[12],
             writer=row[13], index_keys=row[14], access_count=row[15], last_accessed_at=_maybe_time(row[16]),
-            context_keys=row[17],
+            context_keys=row[17], attributes=row[18].split("\n") if row[18] else [],
         )
 
     @staticmethod

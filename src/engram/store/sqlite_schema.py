@@ -80,6 +80,7 @@ MIGRATIONS: list[str] = [
     # and their own embedding beside the neighbour-mixed one; an index walks a conversation in event order
     """
     ALTER TABLE memories ADD COLUMN context_keys TEXT NOT NULL DEFAULT '';
+    ALTER TABLE memories ADD COLUMN attributes TEXT NOT NULL DEFAULT '';
     ALTER TABLE vectors ADD COLUMN turn_vec BLOB;
     CREATE INDEX memories_turns ON memories(user_id, agent_id, run_id, valid_from) WHERE kind = 'episode';
     """,

@@ -11,7 +11,8 @@ from engram.timeutil import to_storage, utcnow
 
 _COMPARATORS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _COLUMNS = {
-    "kind": "m.kind", "created_at": "m.created_at", "updated_at": "m.updated_at", "valid_from": "m.valid_from",
+    "kind": "m.kind", "attributes": "m.attributes",
+    "created_at": "m.created_at", "updated_at": "m.updated_at", "valid_from": "m.valid_from",
     "valid_to": "m.valid_to", "status": "m.status", "writer": "m.writer", "hash": "m.hash",
     "user_id": "m.user_id", "agent_id": "m.agent_id", "run_id": "m.run_id",
 }
@@ -50,6 +51,11 @@ def _expression(condition: Condition) -> tuple[str, list[object]]:
 def _condition(condition: Condition) -> tuple[str, list[object]]:
     expression, params = _expression(condition)
     op, value = condition.op, condition.value
+    if op == "exists":
+        # json_type is SQL NULL only for a missing key ('null' for a JSON null value).
+        if condition.is_column:
+            return f"{expression} IS NOT NULL", params
+        return "json_type(m.metadata, ?) IS NOT NULL", params
     if op in ("in", "nin"):
         values = list(value) if isinstance(value, tuple) else [value]
         placeholders = ", ".join("?" for _ in values)

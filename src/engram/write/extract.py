@@ -110,8 +110,10 @@ def extract_facts(
     batch_size: int = 20,
     max_batch_chars: int = 12_000,
     usage: UsageLog | None = None,
+    instructions: str | None = None,
 ) -> ExtractionResult:
-    """Extract facts from ``episodes`` with one LLM call per batch.
+    """Extract facts from ``episodes`` with one LLM call per batch (``instructions``: the application's
+    additions to the extraction prompt).
 
     ``speakers`` maps a role (``"user"``, ``"assistant"``) to the name shown to the model when an
     episode has no ``name``. Never raises for a failed batch: see ``failed_episode_ids``."""
@@ -124,7 +126,7 @@ def extract_facts(
         result.llm_calls += 1
         lines = [_message_line(index, episode, speakers) for index, episode in enumerate(batch, start=1)]
         try:
-            output, _ = llm.complete_model(prompts.extraction_messages(lines), ExtractionOutput,
+            output, _ = llm.complete_model(prompts.extraction_messages(lines, instructions), ExtractionOutput,
                                            name="extract", usage=usage)
         except LLMError as error:
             result.failed_episode_ids += [episode.id for episode in batch]

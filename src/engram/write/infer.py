@@ -110,10 +110,11 @@ def guard_facts(store: Store, guard: Guard | None, facts: Sequence[ExtractedFact
 
 
 def infer(store: Store, embedder: Embedder, llm: LLM, episodes: list[Episode], scope: Scope,
-          usage: UsageLog, *, guard: Guard | None = None) -> InferOutcome:
-    """Extract, consolidate and commit facts for already-stored ``episodes`` (screened by ``guard``)."""
+          usage: UsageLog, *, guard: Guard | None = None, instructions: str | None = None) -> InferOutcome:
+    """Extract, consolidate and commit facts for already-stored ``episodes`` (screened by ``guard``;
+    ``instructions`` are added to the extraction prompt)."""
     outcome = InferOutcome()
-    extraction = extract_facts(llm, episodes, usage=usage)
+    extraction = extract_facts(llm, episodes, usage=usage, instructions=instructions)
     outcome.pending_episode_ids = list(extraction.failed_episode_ids)
     if extraction.errors:
         outcome.notes.append(f"extraction failed for {len(extraction.failed_episode_ids)} message(s), kept as "
@@ -144,6 +145,7 @@ def infer(store: Store, embedder: Embedder, llm: LLM, episodes: list[Episode], s
     decisions.sort(key=lambda decision: decision.fact_index)
     with store.locked(scope):
         changes = _changes(store, facts, decisions, vectors, by_id, scope, outcome, guards)
+        _expire_with_sources(store, changes, list(by_id))
         changes.update_episode_extraction = {episode_id: "done" for episode_id in done}
         store.apply(changes)
     return outcome
@@ -196,6 +198,19 @@ def _changes(store: Store, facts: list[ExtractedFact], decisions: list[Decision]
     clear = [fact for fact, checked in zip(facts, guards, strict=True) if checked.quarantine is None]
     changes.memories.extend(_augmented_turns(store, clear, episodes))
     return changes
+
+
+def _expire_with_sources(store: Store, changes: ChangeSet, episode_ids: list[str]) -> None:
+    """A new fact drawn from messages that expire (``add(expiration_date=...)``) expires with the first of
+    them: its ``valid_to`` is the earliest one among the verbatim memories of its source messages."""
+    ends = {source: turn.valid_to for turn in store.memories_citing(episode_ids, kind=MemoryKind.EPISODE.value)
+            if turn.valid_to is not None for source in turn.source_ids}
+    if not ends:
+        return
+    for index, memory in enumerate(changes.memories):
+        expiring = [ends[source] for source in memory.source_ids if source in ends]
+        if memory.id in changes.vectors and memory.valid_to is None and expiring:
+            changes.memories[index] = memory.model_copy(update={"valid_to": min(expiring)})
 
 
 def _recheck_duplicates(store: Store, scope: Scope, fact: ExtractedFact, decision: Decision,

@@ -1,7 +1,7 @@
 """The write path as a pipeline, mirroring ``engram.read.pipeline``:
 
     messages -> episodes -> verbatim turns -> embeddings -> screening (guard, LLM consensus)
-             -> commit [supersession, store, conversation context] -> LLM facts (optional)
+             -> commit [supersession, store, conversation context] -> LLM facts (``llm_pending``, optional)
 
 Each step is a small function over an ``AddDraft``. The commit runs under the scope's lock: the new
 records, the stale facts they supersede and the rebuilt context of the neighbouring turns are written
@@ -17,6 +17,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ from engram.write.infer import infer
 from engram.write.ingest import to_episodes
 from engram.write.keys import embedding_text, turn_embeddings
 from engram.write.screen import screen_memories, screen_text
-from engram.write.supersede import SupersessionPlan, detect_supersessions, reopen_superseded
+from engram.write.supersede import SupersessionPlan, detect_supersessions, reopen_superseded, restated
 from engram.write.verbatim import verbatim_memories
 
 #: Store setting holding the random key of the erasure pseudonyms (created on first delete).
@@ -80,11 +81,12 @@ class WriteContext:
 
 
 def run_add(context: WriteContext, messages: Any, *, scope: Scope, metadata: dict[str, Any], timestamp: Any,
-            infer_facts: bool, extraction_prompt: str | None = None) -> AddResponse:
-    """Remember ``messages`` in ``scope``; returns what was written (mem0-style ``results``)."""
+            infer_facts: bool, valid_to: datetime | None = None, instructions: str | None = None) -> AddResponse:
+    """Remember ``messages`` in ``scope`` (valid until ``valid_to`` when given; ``instructions`` added to the
+    LLM extraction prompt); returns what was written (mem0-style ``results``)."""
     use_llm = infer_facts and context.llm is not None
     draft = draft_episodes(messages, scope=scope, metadata=metadata, timestamp=timestamp,
-                           context=context, pending=use_llm)
+                           context=context, pending=use_llm, valid_to=valid_to)
     embed_turns(draft, context.embedder)
     screen(draft, context)
     commit(draft, context)
@@ -96,21 +98,21 @@ def run_add(context: WriteContext, messages: Any, *, scope: Scope, metadata: dic
         notes=[*draft.notes, *([OFFLINE_NOTE] if infer_facts and not use_llm else [])],
     )
     if use_llm:
-        extract(draft, context, response, extraction_prompt)
+        llm_pending(context, draft.episodes, draft.scope, response, draft.usage, instructions)
     if use_llm or draft.usage.summary().calls:
         response.usage = draft.usage.summary().to_dict()
     return response
 
 
 def draft_episodes(messages: Any, *, scope: Scope, metadata: dict[str, Any], timestamp: Any,
-                   context: WriteContext, pending: bool) -> AddDraft:
+                   context: WriteContext, pending: bool, valid_to: datetime | None = None) -> AddDraft:
     """Validate the messages into episodes (``pending`` LLM extraction when it will run) and their
     verbatim turns; nothing is stored yet."""
     episodes = to_episodes(messages, scope=scope, metadata=metadata, timestamp=timestamp,
                            limits=context.config.limits)
     if pending:
         episodes = [episode.model_copy(update={"extraction": "pending"}) for episode in episodes]
-    return AddDraft(scope=scope, episodes=episodes, memories=verbatim_memories(episodes))
+    return AddDraft(scope=scope, episodes=episodes, memories=verbatim_memories(episodes, valid_to=valid_to))
 
 
 def embed_turns(draft: AddDraft, embedder: Embedder) -> None:
@@ -153,18 +155,14 @@ def commit(draft: AddDraft, context: WriteContext) -> None:
     draft.notes.extend(superseded.notes)
 
 
-def extract(draft: AddDraft, context: WriteContext, response: AddResponse, prompt: str | None = None) -> None:
-    """Run the LLM write path over the stored episodes; failures leave them pending, never lost."""
-    llm_pending(context, draft.episodes, draft.scope, response, draft.usage, prompt)
-
-
 def llm_pending(context: WriteContext, episodes: list[Episode], scope: Scope, response: AddResponse,
-                usage: UsageLog, prompt: str | None = None) -> None:
-    """Extract and consolidate facts from stored ``episodes`` into ``response``; on failure the
-    episodes stay ``pending`` for ``engram maintain``."""
+                usage: UsageLog, instructions: str | None = None) -> None:
+    """The LLM step: extract and consolidate facts from stored ``episodes`` into ``response``; on failure
+    the episodes stay ``pending`` for ``engram maintain``."""
     assert context.llm is not None
     try:
-        outcome = infer(context.store, context.embedder, context.llm, episodes, scope, usage, guard=context.guard)
+        outcome = infer(context.store, context.embedder, context.llm, episodes, scope, usage, guard=context.guard,
+                        instructions=instructions)
     except EngramError as exc:
         response.pending = [episode.id for episode in episodes]
         response.notes.append(f"fact extraction failed; messages kept as pending for `engram maintain`: {exc}")
@@ -175,10 +173,10 @@ def llm_pending(context: WriteContext, episodes: list[Episode], scope: Scope, re
 
 
 def run_update(context: WriteContext, current: MemoryItem, text: str, metadata: dict[str, Any] | None, *,
-               writer_role: str = "user") -> MemoryItem:
-    """Replace a memory's text (and metadata, when given) after the guard screened the new text as
-    written by ``writer_role``; the old text stays in history, the change's writer and verdict with it.
-    A turn's neighbours are re-indexed with its new words."""
+               writer_role: str = "user", validity: dict[str, Any] | None = None) -> MemoryItem:
+    """Replace a memory's text (and metadata, and ``validity`` fields such as ``valid_to``, when given)
+    after the guard screened the new text as written by ``writer_role``; the old text stays in history,
+    the change's writer and verdict with it. A turn's neighbours are re-indexed with its new words."""
     own = context.embedder.embed([embedding_text(current.model_copy(update={"memory": text}))])[0]
     verdict = screen_text(context.guard, context.store, current, text, writer_role, own)
     with context.store.locked(current.scope):
@@ -189,7 +187,7 @@ def run_update(context: WriteContext, current: MemoryItem, text: str, metadata: 
         now = utcnow()
         new_metadata = dict(metadata if metadata is not None else current.metadata)
         update: dict[str, Any] = {"memory": text, "hash": content_hash(text), "updated_at": now,
-                                  "metadata": new_metadata}
+                                  "metadata": new_metadata, **(validity or {})}
         event_metadata: dict[str, Any] = {}
         if verdict is not None:
             update["writer"] = verdict.writer
@@ -199,6 +197,8 @@ def run_update(context: WriteContext, current: MemoryItem, text: str, metadata: 
                 new_metadata["guard"] = verdict.to_dict()
                 event_metadata["guard"] = verdict.to_dict()
         updated = current.model_copy(update=update)
+        if updated.is_turn:
+            updated = restated(updated)
         event = HistoryEvent(memory_id=current.id, event=HistoryEventType.UPDATE, old_memory=current.memory,
                              new_memory=text, created_at=now, actor="update", user_id=current.user_id,
                              agent_id=current.agent_id, run_id=current.run_id, metadata=event_metadata)

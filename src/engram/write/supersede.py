@@ -29,8 +29,8 @@ from engram.write.change_cues import CHANGE, NOW, pair_features
 from engram.write.context import CONVERSATION_GAP
 from engram.write.slots import SLOT_KEYS, Statement, statements
 
-#: Metadata key listing a memory's attribute statements as ``subject|attribute=value``.
-SLOTS_KEY = "slots"
+#: The memory column listing its attribute statements as ``subject|attribute=value``.
+ATTRIBUTES = "attributes"
 #: Most stored memories compared per attribute statement.
 MAX_CANDIDATES = 50
 #: Nearest stored turns (by vector) considered as what a new turn may replace.
@@ -84,7 +84,7 @@ def close_superseded(old: MemoryItem, new: MemoryItem, *, event: HistoryEventTyp
 
 def detect_supersessions(store: Store, memories: Sequence[MemoryItem],
                          turn_vectors: Mapping[str, np.ndarray]) -> SupersessionPlan:
-    """Record each new turn's attribute statements (``metadata.slots``, question words in ``index_keys``)
+    """Record each new turn's attribute statements (``attributes``, question words in ``index_keys``)
     and close the stored (or earlier new) turns of the same speaker that it replaces: a conflicting
     statement of the same attribute, or the fitted change model (``replacement_probability``)."""
     plan = SupersessionPlan(new_memories=[])
@@ -95,7 +95,7 @@ def detect_supersessions(store: Store, memories: Sequence[MemoryItem],
             plan.new_memories.append(memory)
             continue
         found = statements(memory.memory, speaker_key(memory))
-        memory = _with_statements(memory, found) if found else memory
+        memory = with_statements(memory, found) if found else memory
         vector = turn_vectors.get(memory.id)
         if vector is not None and (found or may_replace(memory.memory)):
             for other in _replaced(store, memory, found, vector, earlier, closed, turn_vectors):
@@ -149,11 +149,18 @@ def _listed(value: object) -> list[str]:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
-def _with_statements(memory: MemoryItem, found: list[Statement]) -> MemoryItem:
-    slots = [f"{s.slot}={s.value or ''}" for s in found]
+def restated(memory: MemoryItem) -> MemoryItem:
+    """A turn whose text changed, with the statements of its new text (and their question words) only."""
+    found = statements(memory.memory, speaker_key(memory))
+    return with_statements(memory.model_copy(update={"index_keys": "", "attributes": []}), found)
+
+
+def with_statements(memory: MemoryItem, found: list[Statement]) -> MemoryItem:
+    """``memory`` recording the statements its text makes (``attributes``) and the words questions about
+    them use (``index_keys``)."""
     words = " ".join(dict.fromkeys(SLOT_KEYS.get(s.attribute.split(":", 1)[0], "") for s in found))
     keys = " ".join(part for part in (memory.index_keys, words) if part)
-    return memory.model_copy(update={"metadata": {**memory.metadata, SLOTS_KEY: slots}, "index_keys": keys})
+    return memory.model_copy(update={"attributes": [f"{s.slot}={s.value or ''}" for s in found], "index_keys": keys})
 
 
 def _lookup_scope(scope: Scope) -> Scope:
@@ -172,7 +179,7 @@ def older_turns(store: Store, memory: MemoryItem, vector: np.ndarray, earlier: S
                                                  limit=NEAREST_TURNS))
     ids = [candidate.memory_id for candidate in near]
     for statement in statements_found:
-        query = ListQuery(scope=scope, node=Condition(SLOTS_KEY, "contains", f"{statement.slot}="),
+        query = ListQuery(scope=scope, node=Condition(ATTRIBUTES, "contains", f"{statement.slot}="),
                           include_invalid=False, limit=MAX_CANDIDATES)
         ids.extend(item.id for item in store.list_memories(query))
     stored = [closed.get(m.id, m) for m in store.get_memories(list(dict.fromkeys(ids)))]
@@ -205,7 +212,7 @@ def _replaced(store: Store, memory: MemoryItem, found: list[Statement], vector: 
 
 
 def _slots_of(memory: MemoryItem) -> set[str]:
-    return {entry.split("=", 1)[0] for entry in _listed(memory.metadata.get(SLOTS_KEY))}
+    return {entry.split("=", 1)[0] for entry in memory.attributes}
 
 
 def _settle(plan: SupersessionPlan, closed: dict[str, MemoryItem], new: MemoryItem, older: MemoryItem) -> MemoryItem:

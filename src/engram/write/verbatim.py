@@ -7,6 +7,8 @@ is returned or what it cites. The speaker's name is not a key: the ranker matche
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from engram.models import Episode, MemoryItem, MemoryKind, SourceRef, content_hash
 
 #: Roles whose messages are instructions to a model, not things that happened: kept as episodes only.
@@ -19,14 +21,15 @@ def source_ref(episode: Episode) -> SourceRef:
                      metadata=episode.metadata)
 
 
-def verbatim_memories(episodes: list[Episode]) -> list[MemoryItem]:
-    """One ``episode``-kind memory per remembered episode, citing exactly that episode."""
+def verbatim_memories(episodes: list[Episode], *, valid_to: datetime | None = None) -> list[MemoryItem]:
+    """One ``episode``-kind memory per remembered episode, citing exactly that episode (valid until
+    ``valid_to`` when given: ``add(expiration_date=...)``)."""
     return [
         MemoryItem(
             memory=episode.content, kind=MemoryKind.EPISODE.value, user_id=episode.user_id, agent_id=episode.agent_id,
             run_id=episode.run_id, metadata=dict(episode.metadata), sources=[source_ref(episode)],
-            valid_from=episode.occurred_at, created_at=episode.recorded_at, updated_at=episode.recorded_at,
-            hash=content_hash(episode.content), writer=episode.role,
+            valid_from=episode.occurred_at, valid_to=valid_to, created_at=episode.recorded_at,
+            updated_at=episode.recorded_at, hash=content_hash(episode.content), writer=episode.role,
         )
         for episode in episodes
         if episode.role not in NON_MEMORY_ROLES

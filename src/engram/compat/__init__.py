@@ -1,0 +1,1 @@
+"""Compatibility layers: translation of other memory libraries' calls and configs into Engram's."""
