@@ -64,7 +64,7 @@ def test_login_search_and_open_an_explanation(page: Any, served: tuple[Service, 
     assert page.get_by_role("alert").inner_text() == "That key is unknown or revoked."
     login(page, service, "alice")
     rows = page.locator("tbody tr")
-    assert rows.count() == 2 and "bob" not in page.locator("main").inner_text()
+    assert rows.count() == 3 and "bob" not in page.locator("main").inner_text()
     screenshot(page, "scopes")
     page.goto(f"{service.url}/ui/search?user_id=alice")
     page.get_by_label("Question").fill("Where does she live now?")
@@ -275,7 +275,7 @@ def test_engram_ui_serves_the_local_store_without_a_key(page: Any, tmp_path: Pat
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
             time.sleep(0.2)
         page.goto(base)
-        assert page.url == f"{base}/ui/" and page.locator("tbody tr").count() == 3, "every scope, no login"
+        assert page.url == f"{base}/ui/" and page.locator("tbody tr").count() == 4, "every scope, no login"
         assert page.locator("header").inner_text().count("local store") == 1
         screenshot(page, "local")
         page.get_by_role("link", name="Quarantine").first.click()

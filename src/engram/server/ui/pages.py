@@ -56,16 +56,34 @@ def owned_memory(memory: Memory, principal: Principal, memory_id: str) -> dict[s
 
 
 def scopes_page(memory: Memory, principal: Principal) -> list[dict[str, Any]]:
-    """The scopes the viewer may browse, with their counts."""
+    """The scopes the viewer may browse, with their counts; a user with several scopes (agents, runs)
+    also gets a row for all of them together, first."""
     bound = {} if principal.admin else dict(principal.scope.items())
     rows = memory.scopes(**bound)
+    by_user: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
+        if row["user_id"] is not None:
+            by_user.setdefault(row["user_id"], []).append(row)
+    listed: list[dict[str, Any]] = []
+    for row in rows:
+        group = by_user.get(row["user_id"], [])
+        if len(group) > 1 and row is group[0] and not principal.scope.agent_id:
+            listed.append(_summed(row["user_id"], group))
+        listed.append(row)
+    for row in listed:
         statuses = row["statuses"]
-        row["active"] = statuses.get("active", 0)
-        row["quarantined"] = statuses.get("quarantined", 0)
-        row["archived"] = statuses.get("archived", 0)
-        row["ids"] = {name: row[name] for name in ("user_id", "agent_id", "run_id") if row[name] is not None}
-    return rows
+        row.update(active=statuses.get("active", 0), quarantined=statuses.get("quarantined", 0),
+                   archived=statuses.get("archived", 0),
+                   ids={name: row[name] for name in ("user_id", "agent_id", "run_id") if row[name] is not None})
+    return listed
+
+
+def _summed(user_id: str, group: list[dict[str, Any]]) -> dict[str, Any]:
+    statuses: Counter[str] = Counter()
+    for row in group:
+        statuses.update(row["statuses"])
+    return {"user_id": user_id, "agent_id": None, "run_id": None, "all": True, "statuses": dict(statuses),
+            "episodes": sum(row["episodes"] for row in group), "memories": sum(row["memories"] for row in group)}
 
 
 @dataclass
