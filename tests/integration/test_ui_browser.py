@@ -19,8 +19,8 @@ import pytest
 from engram import Memory
 from engram.embed.base import Embedder
 from support.browser import launched_browser, screenshot
-from support.service import Service, running_service
-from support.ui_seed import XSS_IMAGE, XSS_SCRIPT, Seeded, seed
+from support.service import Service
+from support.ui_seed import XSS_IMAGE, XSS_SCRIPT, Seeded, seed, seeded_service
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -33,11 +33,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def served(tmp_path: Path, embedder: Embedder) -> Iterator[tuple[Service, Seeded]]:
-    path = tmp_path / "ui.db"
-    with Memory(path=str(path), embedder=embedder) as memory:
-        seeded = seed(memory)
-        with running_service(memory, f"sqlite:///{path}") as service:
-            yield service, seeded
+    with seeded_service(tmp_path / "ui.db", embedder) as found:
+        yield found
 
 
 @pytest.fixture

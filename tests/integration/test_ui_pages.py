@@ -16,8 +16,8 @@ from engram import Memory
 from engram.embed.base import Embedder
 from engram.server.rest import create_app
 from engram.server.runtime import BackgroundServer
-from support.service import Service, running_service
-from support.ui_seed import Seeded, seed
+from support.service import Service
+from support.ui_seed import Seeded, seed, seeded_service
 
 
 def test_scopes_lists_every_scope_with_its_counts(memory: Memory) -> None:
@@ -32,11 +32,8 @@ def test_scopes_lists_every_scope_with_its_counts(memory: Memory) -> None:
 
 @pytest.fixture
 def served(tmp_path: Path, embedder: Embedder) -> Iterator[tuple[Service, Seeded]]:
-    path = tmp_path / "ui.db"
-    with Memory(path=str(path), embedder=embedder) as memory:
-        seeded = seed(memory)
-        with running_service(memory, f"sqlite:///{path}") as service:
-            yield service, seeded
+    with seeded_service(tmp_path / "ui.db", embedder) as found:
+        yield found
 
 
 @contextmanager
@@ -79,6 +76,19 @@ def test_login_needs_a_valid_key_and_never_redirects_off_site(served: tuple[Serv
         done = client.post("/ui/login", data={"key": service.tokens["alice"], "login_csrf": token.group(1),
                                               "next": "https://evil.example/"})
         assert done.status_code == 303 and done.headers["location"] == "/ui/"
+
+
+def test_an_admin_key_browses_every_scope_and_others_only_their_own(served: tuple[Service, Seeded]) -> None:
+    service, seeded = served
+    with logged_in(service, "admin") as client:
+        page = client.get("/ui/").text
+        assert "bob" in page and "chat-2" in page
+        assert "peanuts" in client.get(f"/ui/memory/{seeded.bob_memory}").text
+        assert "IBAN" in client.get("/ui/quarantine").text
+    with logged_in(service, "alice") as client:
+        assert "bob" not in client.get("/ui/").text
+        assert client.get(f"/ui/memory/{seeded.bob_memory}").status_code == 404
+        assert client.get("/ui/stats?user_id=bob").status_code == 403
 
 
 def test_a_revoked_key_ends_its_sessions(served: tuple[Service, Seeded]) -> None:

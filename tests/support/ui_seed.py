@@ -4,9 +4,14 @@ whose text is HTML meant to run script (it must only ever be shown as text)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from engram import Memory
+from engram.embed.base import Embedder
+from support.service import Service, running_service
 
 XSS_SCRIPT = "<script>window.__pwned = 1</script>I like <b>bold</b> tea"
 XSS_IMAGE = '<img src=x onerror="window.__pwned = 2">Call me "Al" & friends'
@@ -53,3 +58,12 @@ def seed(memory: Memory) -> Seeded:
     return Seeded(alice_memory=ids[2], alice_moved=ids[4], alice_old_city=ids[0],
                   xss_script=xss["results"][0]["id"], xss_image=xss["results"][1]["id"],
                   attack=attack["results"][1]["id"], bob_memory=bob["results"][0]["id"])
+
+
+@contextmanager
+def seeded_service(path: Path, embedder: Embedder) -> Iterator[tuple[Service, Seeded]]:
+    """A running server (keys for alice, bob, alice-planner and an admin) over a seeded SQLite file."""
+    with Memory(path=str(path), embedder=embedder) as memory:
+        seeded = seed(memory)
+        with running_service(memory, f"sqlite:///{path}") as service:
+            yield service, seeded

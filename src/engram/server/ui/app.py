@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engram import __version__
-from engram.errors import AuthenticationError, EngramError, StorageError
+from engram.errors import AuthenticationError, EngramError, PayloadTooLargeError, StorageError
 from engram.memory import Memory
 from engram.server.keys import KeyStore
 from engram.server.ui import actions, pages
@@ -51,6 +51,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
+MAX_FORM_BYTES = 1_048_576
 Build = Callable[[Viewer], dict[str, Any]]
 
 
@@ -111,7 +112,7 @@ class Inspector:
         viewer: Viewer | None = None
         try:
             viewer = await self.viewer(request)
-            form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+            form = await _form(request)
             check_origin(dict(request.headers))
             check_csrf(viewer.csrf, actions.first(form, "csrf"))
             outcome = await anyio.to_thread.run_sync(perform, viewer, form)
@@ -146,9 +147,10 @@ class Inspector:
         if self.sessions is None:
             return RedirectResponse(link("/"), status_code=303)
         sessions = self.sessions
-        form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
-        next_url = _safe_next(actions.first(form, "next"))
+        next_url = link("/")
         try:
+            form = await _form(request)
+            next_url = _safe_next(actions.first(form, "next"))
             check_origin(dict(request.headers))
             check_csrf(request.cookies.get(LOGIN_COOKIE, ""), actions.first(form, "login_csrf"))
             session_id, _ = await anyio.to_thread.run_sync(sessions.login, actions.first(form, "key"))
@@ -170,6 +172,16 @@ class Inspector:
         response: Response = await self.act(request, forget)
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
+
+
+async def _form(request: Request) -> Form:
+    """The urlencoded form of a POST (at most ``MAX_FORM_BYTES``: the local mode has no body limit before it)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise PayloadTooLargeError(f"the form is larger than {MAX_FORM_BYTES} bytes", field="body")
+    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 def _safe_next(target: str | None) -> str:

@@ -113,7 +113,7 @@ def check_origin(headers: dict[str, str]) -> None:
     """PermissionDeniedError when a state-changing request says it came from another origin."""
     origin = headers.get("origin")
     host = headers.get("host", "")
-    if origin and origin != "null" and urlsplit(origin).netloc != host:
+    if origin and urlsplit(origin).netloc != host:
         raise PermissionDeniedError("cross-origin form submissions are refused", field="origin")
 
 
