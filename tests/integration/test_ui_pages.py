@@ -17,7 +17,7 @@ from engram.embed.base import Embedder
 from engram.server.rest import create_app
 from engram.server.runtime import BackgroundServer
 from support.service import Service
-from support.ui_seed import Seeded, seed, seeded_service
+from support.ui_seed import ATTACK, Seeded, seed, seeded_service
 
 
 def test_scopes_lists_every_scope_with_its_counts(memory: Memory) -> None:
@@ -89,6 +89,24 @@ def test_an_admin_key_browses_every_scope_and_others_only_their_own(served: tupl
         assert "bob" not in client.get("/ui/").text
         assert client.get(f"/ui/memory/{seeded.bob_memory}").status_code == 404
         assert client.get("/ui/stats?user_id=bob").status_code == 403
+
+
+def test_the_timeline_filters_by_trust_writer_status_kind_and_text(served: tuple[Service, Seeded]) -> None:
+    service, _ = served
+
+    def texts(**filters: str) -> list[str]:
+        html = client.get("/ui/scope", params={"user_id": "alice", **filters}).text
+        return re.findall(r'<p class="text">(?:<a href="[^"]+">)?([^<]*)<', html)
+
+    with logged_in(service, "alice") as client:
+        assert texts(trust="tool") == ["weather in Porto: 19C, light rain"]
+        assert texts(writer="assistant") == ["Noted: Lisbon, nurse."]
+        assert texts(status="quarantined") == [ATTACK]
+        assert texts(kind="fact") == []
+        assert texts(text="PORTO") == ["I moved to Porto last week."] * 2 + ["weather in Porto: 19C, light rain"] * 2
+        assert texts(text="porto", show="memories") == ["I moved to Porto last week.",
+                                                        "weather in Porto: 19C, light rain"]
+        assert client.get("/ui/scope", params={"user_id": "alice", "trust": "root"}).status_code == 422
 
 
 def test_a_revoked_key_ends_its_sessions(served: tuple[Service, Seeded]) -> None:
