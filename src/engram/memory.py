@@ -325,6 +325,21 @@ class Memory:
         scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
         return dict(self._store.stats(None if scope.is_empty() else scope))
 
+    def scopes(self, *, user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None) -> list[dict[str, Any]]:
+        """Every stored scope (inside the given ids, or all), with its counts of episodes and of
+        memories by status: ``[{"user_id", "agent_id", "run_id", "episodes", "memories", "statuses"}]``."""
+        scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
+        found: dict[Scope, dict[str, Any]] = {}
+        for where, kind, count in self._store.scope_counts(None if scope.is_empty() else scope):
+            entry = found.setdefault(where, {**where.model_dump(), "episodes": 0, "memories": 0, "statuses": {}})
+            if kind == "episodes":
+                entry["episodes"] += count
+            else:
+                entry["memories"] += count
+                entry["statuses"][kind.removeprefix("status:")] = count
+        return sorted(found.values(), key=lambda e: tuple(e[k] or "" for k in ("user_id", "agent_id", "run_id")))
+
     # -- transfer -------------------------------------------------------------------------------
 
     def export(self) -> Iterator[dict[str, Any]]:

@@ -46,6 +46,7 @@ from engram.server.schemas import (
     UpdateRequest,
     UpdateResponse,
 )
+from engram.server.ui import create_ui_app
 
 logger = logging.getLogger("engram.server")
 
@@ -242,7 +243,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(memory: Memory, *, keys: KeyStore | None = None, auth: bool = True,
                limits: ServerLimits | None = None) -> FastAPI:
     """The FastAPI app serving ``memory``. With ``auth`` (the default) every ``/v1`` request needs
-    a key from ``keys``; ``auth=False`` is for loopback development only (see ``check_bind``)."""
+    a key from ``keys``; ``auth=False`` is for loopback development only (see ``check_bind``). The web
+    inspector is mounted at ``/ui`` (browser sessions opened with the same keys)."""
     if auth and keys is None:
         raise ConfigurationError("authentication needs a key store", field="keys",
                                  hint="pass keys=open_key_store(...), or auth=False on loopback only")
@@ -267,6 +269,7 @@ def create_app(memory: Memory, *, keys: KeyStore | None = None, auth: bool = Tru
         """Request counters and latency histograms in the Prometheus text format."""
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    app.mount("/ui", create_ui_app(memory, keys=keys if auth else None), name="ui")
     _install_error_handlers(app)
     app.add_middleware(GuardMiddleware, keys=keys if auth else None,
                        limiter=RateLimiter(limits.rate_per_second, limits.burst),

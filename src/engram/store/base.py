@@ -153,6 +153,11 @@ class Store(ABC):
         """All memory ids and episode ids stored in ``scope`` (for delete_all and erasure)."""
 
     @abstractmethod
+    def scope_counts(self, scope: Scope | None = None) -> list[tuple[Scope, str, int]]:
+        """``(scope, kind, count)`` for every stored scope inside ``scope`` (all when None): ``kind`` is
+        ``"episodes"``, or ``"status:<status>"`` for memories."""
+
+    @abstractmethod
     def touch(self, ids: Sequence[str]) -> None:
         """Record that these memories were recalled (strength/recency signals)."""
 

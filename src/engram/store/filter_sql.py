@@ -20,3 +20,12 @@ def compile_tree(node: FilterNode, condition: Callable[[Condition], Clause]) -> 
         sql, params = compile_tree(node.item, condition)
         return f"(NOT {sql})", params
     return condition(node)
+
+
+#: Records per scope (``scope_counts``): episodes, and memories by status; ``{where}`` is a scope clause
+#: (or nothing) whose parameters are bound twice, once per table.
+SCOPE_COUNTS_SQL = (
+    "SELECT user_id, agent_id, run_id, 'episodes', count(*) FROM episodes {where} GROUP BY user_id, agent_id, run_id "
+    "UNION ALL SELECT user_id, agent_id, run_id, 'status:' || status, count(*) FROM memories {where} "
+    "GROUP BY user_id, agent_id, run_id, status"
+)

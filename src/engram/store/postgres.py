@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from engram.errors import ConfigurationError, EngramError, StorageError, ValidationError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
+from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.postgres_schema import SCHEMA_VERSION, ensure_vector_dim, migrate, stored_vector_dim
 from engram.store.postgres_sql import scope_clause, where_clause
 from engram.timeutil import utcnow
@@ -462,6 +463,12 @@ class PostgresStore(Store):
             turns = [self._memory_from_row(row) for row in [*reversed(before), *span, *after]]
             self._attach_sources(connection, turns)
         return turns
+
+    def scope_counts(self, scope: Scope | None = None) -> list[tuple[Scope, str, int]]:
+        where, params = scope_clause(scope.items() if scope else [], alias="")
+        with self._connection() as connection:
+            rows = connection.execute(SCOPE_COUNTS_SQL.format(where=f"WHERE {where}"), params + params).fetchall()
+        return [(Scope(user_id=u, agent_id=a, run_id=r), kind, int(n)) for u, a, r, kind, n in rows]
 
     def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
         if scope.is_empty():

@@ -22,6 +22,7 @@ import numpy as np
 from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
+from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
 from engram.timeutil import from_storage, to_storage, utcnow
@@ -425,6 +426,14 @@ class SQLiteStore(Store):
             turns = [self._memory_from_row(row) for row in [*reversed(before), *span, *after]]
             self._attach_sources(connection, turns)
         return turns
+
+    def scope_counts(self, scope: Scope | None = None) -> list[tuple[Scope, str, int]]:
+        pairs = scope.items() if scope else []
+        where = ("WHERE " + " AND ".join(f"{column} = ?" for column, _ in pairs)) if pairs else ""
+        params = [value for _, value in pairs]
+        with self._guard() as connection:
+            rows = connection.execute(SCOPE_COUNTS_SQL.format(where=where), params + params).fetchall()
+        return [(Scope(user_id=u, agent_id=a, run_id=r), kind, int(n)) for u, a, r, kind, n in rows]
 
     def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
         if scope.is_empty():
