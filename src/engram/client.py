@@ -138,12 +138,13 @@ class Client:
 
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
-               reference_date: Any = None, threshold: float | None = None, explain: bool = False) -> dict[str, Any]:
+               reference_date: Any = None, threshold: float | None = None, explain: bool = False,
+               include_archived: bool = False) -> dict[str, Any]:
         """Memories relevant to ``query`` (see ``Memory.search``)."""
         body = _present(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
                         reference_date=reference_date, threshold=threshold)
-        result: dict[str, Any] = self._request("POST", "/v1/memories/search",
-                                               body={**body, "limit": limit, "explain": explain})
+        result: dict[str, Any] = self._request("POST", "/v1/memories/search", body={
+            **body, "limit": limit, "explain": explain, "include_archived": include_archived})
         return result
 
     def get(self, memory_id: str) -> dict[str, Any]:
@@ -152,10 +153,11 @@ class Client:
         return result
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+                filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0,
+                include_archived: bool = False) -> dict[str, Any]:
         """One page of a scope's memories, newest first (see ``Memory.get_all``)."""
         params = _present(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=self._filters(filters),
-                          limit=limit, offset=offset)
+                          limit=limit, offset=offset, include_archived=include_archived or None)
         result: dict[str, Any] = self._request("GET", "/v1/memories", params=params)
         return result
 
@@ -171,6 +173,29 @@ class Client:
         body = _present(question=question, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
                         reference_date=reference_date)
         result: dict[str, Any] = self._request("POST", "/v1/answer", body={**body, "limit": limit})
+        return result
+
+    # -- learning from use -----------------------------------------------------------------------
+
+    def feedback(self, memory_id: str, useful: bool = True, note: str | None = None, *,
+                 given_by: str | None = None) -> dict[str, Any]:
+        """Mark a memory useful or not (see ``Memory.feedback``)."""
+        body = _present(note=note, given_by=given_by)
+        result: dict[str, Any] = self._request("POST", _memory_path(memory_id) + "/feedback",
+                                               body={**body, "useful": useful})
+        return result
+
+    def strength(self, memory_id: str) -> dict[str, Any]:
+        """How strongly a memory is remembered now (see ``Memory.strength``)."""
+        result: dict[str, Any] = self._request("GET", _memory_path(memory_id) + "/strength")
+        return result
+
+    def forget(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+               threshold: float = 0.05, dry_run: bool = False, reference_date: Any = None) -> dict[str, Any]:
+        """Archive weak memories, with a report of each (see ``Memory.forget``)."""
+        body = _present(user_id=user_id, agent_id=agent_id, run_id=run_id, reference_date=reference_date)
+        result: dict[str, Any] = self._request("POST", "/v1/forget",
+                                               body={**body, "threshold": threshold, "dry_run": dry_run})
         return result
 
     def health(self) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from engram.errors import ConfigurationError, EngramError, NotFoundError, Valida
 from engram.filters import Condition, parse_filters
 from engram.guard import Guard
 from engram.guard.consensus import consensus_check
+from engram.learning import facade as learning
+from engram.learning.profile import DEFAULT_PROFILE_TOKENS, ProfileCache
+from engram.learning.strength import FORGET_THRESHOLD
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
@@ -75,6 +78,7 @@ class Memory:
         self.guard = Guard(base.guard_threshold) if base.guard else None
         self._embedder_lock = threading.Lock()
         self._embedder_checked = False
+        self._profile_cache = ProfileCache()
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | EngramConfig) -> Memory:
@@ -227,7 +231,7 @@ class Memory:
                 memories, doomed_episodes = self._store.get_memories(memory_ids), episode_ids
             else:
                 memories = self._store.list_memories(ListQuery(scope=scope, node=node, limit=max(1, len(memory_ids)),
-                                                               include_quarantined=True))
+                                                               include_quarantined=True, include_archived=True))
                 doomed_episodes = []
             self._store.apply(self._deletion(memories, delete_episodes=doomed_episodes))
             remaining_episodes = len(self._store.scope_ids(scope)[1])
@@ -283,22 +287,25 @@ class Memory:
 
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,
-               reference_date: Any = None, threshold: float | None = None, explain: bool = False) -> dict[str, Any]:
-        """Memories relevant to ``query`` in one scope, best first, with their sources.
+               reference_date: Any = None, threshold: float | None = None, explain: bool = False,
+               include_archived: bool = False) -> dict[str, Any]:
+        """Memories relevant to ``query`` in one scope, best first, with their sources (archived ones too
+        with ``include_archived``).
 
         Returns ``{"results": [...], "abstain": bool, "confidence": float}``: ``abstain`` says memory
         probably holds nothing relevant. ``reference_date`` is "now" for the question (recency, time words)."""
         response = self._search(query, self._scope(user_id, agent_id, run_id, filters),
-                                filters, limit, reference_date, threshold, explain)
+                                filters, limit, reference_date, threshold, explain, include_archived)
         return response.model_dump(mode="json", exclude_none=not explain)
 
     def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
-                explain: bool) -> SearchResponse:
+                explain: bool, include_archived: bool = False) -> SearchResponse:
         text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
         search_query = build_query(
             text, scope=scope, node=parse_filters(filters).node,
             limit=self._limit(limit), threshold=self._threshold(threshold),
             reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
+            include_archived=_flag(include_archived, "include_archived"),
         )
         return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
 
@@ -324,11 +331,13 @@ class Memory:
         return self._get_item(memory_id).model_dump(mode="json")
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
-                filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
-        """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``."""
+                filters: dict[str, Any] | None = None, limit: int = 100, offset: int = 0,
+                include_archived: bool = False) -> dict[str, Any]:
+        """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``
+        (archived ones too with ``include_archived``)."""
         scope = self._scope(user_id, agent_id, run_id, filters)
         query = ListQuery(scope=scope, node=parse_filters(filters).node, limit=self._limit(limit),
-                          offset=self._offset(offset))
+                          offset=self._offset(offset), include_archived=_flag(include_archived, "include_archived"))
         items = self._store.list_memories(query)
         return {"results": [item.model_dump(mode="json") for item in items],
                 "total": self._store.count_memories(query)}
@@ -352,6 +361,39 @@ class Memory:
         """Counts of episodes, memories and history events (whole store, or one scope)."""
         scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
         return dict(self._store.stats(None if scope.is_empty() else scope))
+
+    # -- learning from use (engram.learning) ------------------------------------------------------
+
+    def feedback(self, memory_id: str, useful: bool = True, note: str | None = None, *,
+                 given_by: str | None = None) -> dict[str, Any]:
+        """Record that a memory was useful (or not), who said so (``given_by``) and why (``note``), as a
+        ``FEEDBACK`` history event. Useful: its strength grows (and an archived memory is restored);
+        not useful: it fades sooner. Returns the memory's new strength."""
+        return learning.give_feedback(self, memory_id, useful, note, given_by)
+
+    def strength(self, memory_id: str, *, reference_date: Any = None) -> dict[str, Any]:
+        """How strongly a memory is remembered now (or at ``reference_date``): ``strength``, ``uses``,
+        ``stability_days``, ``last_used_at`` (formula in docs/LEARNING.md)."""
+        return learning.strength(self, memory_id, reference_date)
+
+    def forget(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+               threshold: float = FORGET_THRESHOLD, dry_run: bool = False,
+               reference_date: Any = None) -> dict[str, Any]:
+        """Archive the active memories (all scopes when none is given) whose strength at ``reference_date``
+        (default now) is below ``threshold``. Nothing is deleted: archived memories leave default search and
+        ``get_all``, stay readable with ``include_archived=True`` and return when marked useful. Returns a
+        report of every memory archived (or, with ``dry_run``, that would be)."""
+        return learning.forget(self, user_id=user_id, agent_id=agent_id, run_id=run_id, threshold=threshold,
+                               dry_run=dry_run, reference_date=reference_date)
+
+    def profile(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                max_tokens: int = DEFAULT_PROFILE_TOKENS, refresh: bool = False) -> dict[str, Any]:
+        """A short, current, cited summary of a scope's stable facts (who, where, work, people, preferences,
+        constraints) within ``max_tokens`` (characters / 4). Superseded, archived and quarantined memories are
+        left out. Offline it quotes the most profile-worthy memories; with an LLM it rewrites them. Every line
+        cites its memory ids. Cached per scope and rebuilt only when the scope's memories change."""
+        return learning.profile(self, user_id=user_id, agent_id=agent_id, run_id=run_id, max_tokens=max_tokens,
+                                refresh=refresh)
 
     # -- transfer -------------------------------------------------------------------------------
 
@@ -429,6 +471,12 @@ class Memory:
         return float(threshold)
 
 
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError("must be true or false", field=field)
+    return value
+
+
 def _in_thread(method: Callable[..., T]) -> Callable[..., Any]:
     """An async twin of a ``Memory`` method that runs it in a worker thread."""
     name = method.__name__
@@ -467,6 +515,10 @@ class AsyncMemory:
     maintain = _in_thread(Memory.maintain)
     episodes = _in_thread(Memory.episodes)
     stats = _in_thread(Memory.stats)
+    feedback = _in_thread(Memory.feedback)
+    strength = _in_thread(Memory.strength)
+    forget = _in_thread(Memory.forget)
+    profile = _in_thread(Memory.profile)
     reset = _in_thread(Memory.reset)
     close = _in_thread(Memory.close)
 

@@ -330,3 +330,30 @@ def redteam(
                       f"holdout {success.get('split:holdout', 0):.1%}); attacks quarantined "
                       f"{data['attacks_quarantined']:.1%}; benign quarantined {data['benign_quarantined']:.1%}")
     console.print(f"Results: {out / 'redteam.json'}")
+
+
+@bench_app.command("feedback")
+def feedback(
+    data: DataOption,
+    k: KOption = "5,10",
+    out: OutOption = Path("bench-out/feedback"),
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N conversations only")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Feedback on earlier questions' evidence: recall on later ones by strength weight, and what forgetting
+    would archive (docs/LEARNING.md)."""
+    from engram.bench.feedback import render_markdown, run_feedback
+
+    console = _console(json_output)
+    try:
+        results = run_feedback(data, out, ks=parse_ints(k, "k"), limit=limit)
+    except EngramError as error:
+        _fail(error)
+        return
+    markdown = render_markdown(results, _command())
+    write_json(out / "feedback.json", results)
+    (out / "feedback.md").write_text(markdown, encoding="utf-8")
+    if json_output:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    console.print(markdown)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from engram.cli import admin, commands, io, server
+from engram.cli import admin, commands, io, learning, server
 from engram.cli.common import app
 
 
@@ -19,4 +19,4 @@ def _mount_optional() -> None:
 
 _mount_optional()
 
-__all__ = ["admin", "app", "commands", "io", "server"]
+__all__ = ["admin", "app", "commands", "io", "learning", "server"]

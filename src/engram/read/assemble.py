@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from engram.guard.trust import trust_weight
+from engram.learning.strength import strength_of
 from engram.models import MemoryItem, SearchHit
 from engram.read.fuse import Fused
 from engram.read.recipes import RetrievalRecipe
 from engram.read.rerank import Scored, sigmoid
+from engram.timeutil import utcnow
 
 
 def recency_bonus(memory: MemoryItem, reference_date: datetime | None, recipe: RetrievalRecipe) -> float:
@@ -23,6 +25,12 @@ def recency_bonus(memory: MemoryItem, reference_date: datetime | None, recipe: R
     return recipe.recency_weight * math.pow(0.5, age_days / recipe.recency_half_life_days)
 
 
+def strength_factor(memory: MemoryItem, recipe: RetrievalRecipe, now: datetime) -> float:
+    """``strength ** strength_weight``: 1 for a fresh, unused memory (and when the weight is 0), above 1 for
+    one that use strengthened, below 1 for one that faded."""
+    return math.pow(strength_of(memory, now), recipe.strength_weight) if recipe.strength_weight > 0 else 1.0
+
+
 def trust_factor(memory: MemoryItem, recipe: RetrievalRecipe) -> float:
     """``1 - trust_weight * (1 - weight of the writer's trust level)``: how much of its relevance a memory
     keeps for being written by a less trusted writer (1 for the user's own words)."""
@@ -31,22 +39,26 @@ def trust_factor(memory: MemoryItem, recipe: RetrievalRecipe) -> float:
 
 def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, reference_date: datetime | None,
                recipe: RetrievalRecipe, limit: int, threshold: float | None, explain: bool) -> list[SearchHit]:
-    """Score (relevance x trust factor + recency), order and cut the candidates; attach component
-    scores when ``explain``."""
+    """Score (relevance x trust factor x strength factor + recency), order and cut the candidates; attach
+    component scores when ``explain``."""
     by_id = {memory.id: memory for memory in memories}
-    scored: list[tuple[float, float, Fused, MemoryItem]] = []
+    now = utcnow()
+    scored: list[tuple[float, float, float, Fused, MemoryItem]] = []
     for item in fused:
         memory = by_id.get(item.memory_id)
         if memory is None:
             continue
-        trust = trust_factor(memory, recipe)
-        scored.append((item.score * trust + recency_bonus(memory, reference_date, recipe), trust, item, memory))
+        trust, strength = trust_factor(memory, recipe), strength_factor(memory, recipe, now)
+        relevance = item.score * trust * strength
+        scored.append((relevance + recency_bonus(memory, reference_date, recipe), trust, strength, item, memory))
     scored.sort(key=lambda entry: -entry[0])
     hits = []
-    for score, trust, item, memory in scored:
+    for score, trust, strength, item, memory in scored:
         if threshold is not None and score < threshold:
             continue
-        details = ({**item.components, "fused": item.score, "trust": trust, "recency": score - item.score * trust}
+        details = ({**item.components, "fused": item.score, "trust": trust,
+                    "recency": score - item.score * trust * strength, **({"strength": strength} if strength != 1.0
+                                                                         else {})}
                    if explain else None)
         hits.append(SearchHit(**memory.model_dump(), score=round(score, 6), explain=details))
         if len(hits) >= limit:

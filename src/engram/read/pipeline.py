@@ -36,7 +36,8 @@ def gather_candidates(store: Store, query_vector: np.ndarray | None, query: Sear
                       recipe: RetrievalRecipe) -> dict[str, list[Candidate]]:
     """Ranked candidates from each signal, all restricted to the scope and filters inside the store
     (the rrf ranker skips a signal whose weight is 0)."""
-    base = ListQuery(scope=query.scope, node=query.node, include_invalid=False)
+    base = ListQuery(scope=query.scope, node=query.node, include_invalid=False,
+                     include_archived=query.include_archived)
     learned = recipe.ranker == "learned"
     rankings: dict[str, list[Candidate]] = {}
     if recipe.lexical_k and (learned or recipe.lexical_weight):

@@ -43,6 +43,7 @@ class SearchQuery:
     threshold: float | None
     time_range: TimeRange | None = None
     form: str = "default"
+    include_archived: bool = False
 
 
 def query_terms(text: str) -> tuple[str, ...]:
@@ -63,9 +64,10 @@ def query_form(text: str) -> str:
 
 
 def build_query(text: str, *, scope: Scope, node: FilterNode | None, limit: int, threshold: float | None,
-                reference_date: datetime | None) -> SearchQuery:
+                reference_date: datetime | None, include_archived: bool = False) -> SearchQuery:
     """A search request: content terms, its form, and the time range the text names, resolved against
     ``reference_date`` (or now)."""
     return SearchQuery(text=text, terms=query_terms(text), scope=scope, node=node, limit=limit,
                        reference_date=reference_date, threshold=threshold,
-                       time_range=parse_time_range(text, reference_date or utcnow()), form=query_form(text))
+                       time_range=parse_time_range(text, reference_date or utcnow()), form=query_form(text),
+                       include_archived=include_archived)

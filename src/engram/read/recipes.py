@@ -29,6 +29,8 @@ LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {
 LEARNED_BIAS = -11.26
 #: Default ``trust_weight``: a tool or document record keeps 70% of its relevance, an assistant one 85%.
 TRUST_RANKING_WEIGHT = 0.5
+#: Default ``strength_weight``: set by ``engram bench feedback`` (docs/LEARNING.md).
+STRENGTH_RANKING_WEIGHT = 0.0
 #: Weights of the confidence model (features: ``engram.read.assemble.abstention_features``).
 CONFIDENCE_WEIGHTS: dict[str, float] = {"speaker_gap": 4.6, "speaker_share": 4.95}
 CONFIDENCE_BIAS = -0.87
@@ -65,6 +67,9 @@ class RetrievalRecipe(BaseModel):
     recency_weight: float = Field(0.0, ge=0, description="bonus for memories close to the reference date")
     recency_half_life_days: float = Field(180.0, gt=0)
     reinforce: bool = Field(False, description="record recalls (access_count) on every search")
+    strength_weight: float = Field(STRENGTH_RANKING_WEIGHT, ge=0, description="relevance x strength ** weight "
+                                   "(engram.learning.strength: 1 when fresh, grows with use and useful feedback, "
+                                   "fades unused); 0 turns it off")
 
     def weights_for(self, form: str) -> dict[str, float]:
         """The learned ranker's feature weights for a query of ``form``."""

@@ -31,6 +31,7 @@ from engram.server.auth import (
     visible,
 )
 from engram.server.keys import KeyStore
+from engram.server.learning_routes import add_learning_routes
 from engram.server.middleware import GuardMiddleware, Metrics, MetricsMiddleware, principal_of
 from engram.server.problems import field_of, problem_response
 from engram.server.schemas import (
@@ -125,17 +126,19 @@ def _add_memory_routes(router: APIRouter, memory: Memory, limits: ServerLimits) 
                               filters=body.filters)
         return JSONResponse(memory.search(body.query, **scope, filters=body.filters, limit=body.limit,
                                           reference_date=body.reference_date, threshold=body.threshold,
-                                          explain=body.explain))
+                                          explain=body.explain, include_archived=body.include_archived))
 
     @router.get("/v1/memories", response_model=MemoryPage, responses=PROBLEMS, tags=["memories"])
     def get_all(principal: Caller, user_id: str | None = None, agent_id: str | None = None,
                 run_id: str | None = None,
                 filters: Annotated[str | None, Query(description="filters as a JSON object")] = None,
-                limit: int = page_limit, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+                limit: int = page_limit, offset: Annotated[int, Query(ge=0)] = 0,
+                include_archived: bool = False) -> Response:
         """One page of a scope's memories, newest first, with the total (``Memory.get_all``)."""
         parsed = _filters_param(filters)
         scope = resolve_scope(principal, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=parsed)
-        return JSONResponse(memory.get_all(**scope, filters=parsed, limit=limit, offset=offset))
+        return JSONResponse(memory.get_all(**scope, filters=parsed, limit=limit, offset=offset,
+                                           include_archived=include_archived))
 
     @router.delete("/v1/memories", response_model=DeleteAllResponse, responses=PROBLEMS, tags=["memories"])
     def delete_all(principal: Caller, user_id: str | None = None, agent_id: str | None = None,
@@ -248,6 +251,7 @@ def create_app(memory: Memory, *, keys: KeyStore | None = None, auth: bool = Tru
     app.state.keys = keys
     app.state.metrics = metrics
     _add_memory_routes(app.router, memory, limits)
+    add_learning_routes(app.router, memory, PROBLEMS)
     backend = type(memory.store).__name__.removesuffix("Store").lower()
 
     @app.get("/healthz", response_model=Health, tags=["operations"])

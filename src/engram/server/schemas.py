@@ -49,6 +49,7 @@ class SearchRequest(ScopedBody):
     reference_date: TimeValue | None = Field(None, description="'now' for the question (recency, time words)")
     threshold: float | None = None
     explain: bool = False
+    include_archived: bool = False
 
 
 class UpdateRequest(_Body):
@@ -116,3 +117,20 @@ class Problem(BaseModel):
     field: str | None = None
     hint: str | None = None
     errors: list[dict[str, Any]] | None = Field(None, description="every problem found, for request validation")
+
+
+class FeedbackRequest(_Body):
+    """``POST /v1/memories/{memory_id}/feedback``: was the memory useful, why, and who says so (default: the
+    API key's id)."""
+
+    useful: bool = True
+    note: str | None = None
+    given_by: str | None = None
+
+
+class ForgetRequest(ScopedBody):
+    """``POST /v1/forget``: the arguments of ``Memory.forget``."""
+
+    threshold: float = 0.05
+    dry_run: bool = False
+    reference_date: TimeValue | None = Field(None, description="when strength is measured (default: now)")

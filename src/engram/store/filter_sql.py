@@ -20,3 +20,10 @@ def compile_tree(node: FilterNode, condition: Callable[[Condition], Clause]) -> 
         sql, params = compile_tree(node.item, condition)
         return f"(NOT {sql})", params
     return condition(node)
+
+
+def status_clause(statuses: tuple[str, ...]) -> str:
+    """``m.status IN (...)`` for a fixed set of known status names (spliced: they are enum values)."""
+    if not all(status.isalpha() for status in statuses):
+        raise ValueError(f"not a status name: {statuses!r}")
+    return "m.status IN (" + ", ".join(f"'{status}'" for status in statuses) + ")"

@@ -1,0 +1,52 @@
+"""REST routes of memory that learns from use: feedback, strength, forgetting (``Memory.feedback``,
+``Memory.strength``, ``Memory.forget``), with the same scope rules as the memory routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from engram.memory import Memory
+from engram.models import Scope
+from engram.server.auth import Principal, require_visible, resolve_scope
+from engram.server.middleware import principal_of
+from engram.server.schemas import FeedbackRequest, ForgetRequest
+
+
+async def _caller(request: Request) -> Principal:
+    return principal_of(request.state)
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+
+
+def add_learning_routes(router: APIRouter, memory: Memory, problems: dict[int | str, dict[str, Any]]) -> None:
+    """Mount the learning routes on ``router``."""
+
+    def owned(principal: Principal, memory_id: str) -> None:
+        item = memory.get(memory_id)
+        require_visible(principal, Scope(user_id=item["user_id"], agent_id=item["agent_id"],
+                                         run_id=item["run_id"]), memory_id)
+
+    @router.post("/v1/memories/{memory_id}/feedback", responses=problems, tags=["learning"])
+    def feedback(memory_id: str, body: FeedbackRequest, principal: Caller) -> Response:
+        """Mark a memory useful (it grows stronger; an archived one is restored) or not (``Memory.feedback``)."""
+        owned(principal, memory_id)
+        return JSONResponse(memory.feedback(memory_id, useful=body.useful, note=body.note,
+                                            given_by=body.given_by or principal.key_id))
+
+    @router.get("/v1/memories/{memory_id}/strength", responses=problems, tags=["learning"])
+    def strength(memory_id: str, principal: Caller) -> Response:
+        """How strongly a memory is remembered now (``Memory.strength``)."""
+        owned(principal, memory_id)
+        return JSONResponse(memory.strength(memory_id))
+
+    @router.post("/v1/forget", responses=problems, tags=["learning"])
+    def forget(body: ForgetRequest, principal: Caller) -> Response:
+        """Archive the scope's memories whose strength has faded; the report lists each (``Memory.forget``).
+        An admin key naming no scope forgets across all scopes."""
+        scope = resolve_scope(principal, user_id=body.user_id, agent_id=body.agent_id, run_id=body.run_id)
+        return JSONResponse(memory.forget(**scope, threshold=body.threshold, dry_run=body.dry_run,
+                                          reference_date=body.reference_date))

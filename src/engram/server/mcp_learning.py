@@ -1,0 +1,28 @@
+"""MCP tools of memory that learns from use, registered by ``engram.server.mcp.build_mcp_server``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+
+from engram.memory import Memory
+
+LEARNING_TOOL_NAMES = ("memory_feedback",)
+
+
+def add_learning_tools(server: MCPServer, memory: Memory, ids: dict[str, Any],
+                       owned: Callable[[str], dict[str, Any]], errors: Callable[[], Any],
+                       writes: ToolAnnotations, read_only: ToolAnnotations) -> None:
+    """Register the learning tools; ``owned`` checks a memory is in the server's scope, ``errors`` turns
+    Engram errors into tool errors."""
+
+    @server.tool(annotations=writes)
+    def memory_feedback(memory_id: str, useful: bool = True, note: str | None = None) -> dict[str, Any]:
+        """Say whether a memory was useful for the task at hand (``note``: why). Useful memories grow
+        stronger and rank as such; memories never used fade and may be archived."""
+        with errors():
+            owned(memory_id)
+            return memory.feedback(memory_id, useful=useful, note=note, given_by="mcp")
