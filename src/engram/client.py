@@ -198,6 +198,14 @@ class Client:
                                                body={**body, "threshold": threshold, "dry_run": dry_run})
         return result
 
+    def profile(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                max_tokens: int = 300, refresh: bool = False) -> dict[str, Any]:
+        """The scope's cited profile (see ``Memory.profile``)."""
+        params = _present(user_id=user_id, agent_id=agent_id, run_id=run_id, max_tokens=max_tokens,
+                          refresh=refresh or None)
+        result: dict[str, Any] = self._request("GET", "/v1/profile", params=params)
+        return result
+
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, backend, whether auth and an LLM are on."""
         result: dict[str, Any] = self._request("GET", "/healthz")

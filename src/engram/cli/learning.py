@@ -7,7 +7,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from engram.cli.common import DbOption, JsonOption, UrlOption, app, console, emit, open_memory
+from engram.cli.common import (
+    AgentOption,
+    DbOption,
+    JsonOption,
+    RunOption,
+    UrlOption,
+    UserOption,
+    app,
+    console,
+    emit,
+    open_memory,
+)
 
 
 @app.command()
@@ -34,6 +45,27 @@ def strength(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json
     emit(result, as_json, lambda r: console.print(
         f"{r['id']}: strength {r['strength']:.3f}, {r['uses']} uses, stability {r['stability_days']:.0f} days, "
         f"last used {r['last_used_at']}, {r['status']}"))
+
+
+@app.command()
+def profile(
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="budget (characters / 4)")] = 300,
+    refresh: Annotated[bool, typer.Option("--refresh", help="rebuild even if nothing changed")] = False,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """The scope's profile: its stable facts in a few cited lines."""
+    with open_memory(db, url) as memory:
+        result = memory.profile(user_id=user_id, agent_id=agent_id, run_id=run_id, max_tokens=max_tokens,
+                                refresh=refresh)
+
+    def render(r: dict[str, Any]) -> None:
+        console.print(r["text"] or "[dim]no profile-worthy memories yet[/]", markup=False)
+        console.print(f"[dim]{r['mode']}, {r['tokens']}/{r['max_tokens']} tokens, from "
+                      f"{r['memories_considered']} memories[/]")
+        for note in r["notes"]:
+            console.print(f"[yellow]{note}[/]")
+    emit(result, as_json, render)
 
 
 def run_forget(db: str | None, url: str | None, *, user_id: str | None, agent_id: str | None, run_id: str | None,

@@ -43,6 +43,13 @@ def add_learning_routes(router: APIRouter, memory: Memory, problems: dict[int | 
         owned(principal, memory_id)
         return JSONResponse(memory.strength(memory_id))
 
+    @router.get("/v1/profile", responses=problems, tags=["learning"])
+    def profile(principal: Caller, user_id: str | None = None, agent_id: str | None = None,
+                run_id: str | None = None, max_tokens: int = 300, refresh: bool = False) -> Response:
+        """The scope's profile: a short, current, cited summary of its stable facts (``Memory.profile``)."""
+        scope = resolve_scope(principal, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return JSONResponse(memory.profile(**scope, max_tokens=max_tokens, refresh=refresh))
+
     @router.post("/v1/forget", responses=problems, tags=["learning"])
     def forget(body: ForgetRequest, principal: Caller) -> Response:
         """Archive the scope's memories whose strength has faded; the report lists each (``Memory.forget``).

@@ -10,7 +10,7 @@ from mcp.types import ToolAnnotations
 
 from engram.memory import Memory
 
-LEARNING_TOOL_NAMES = ("memory_feedback",)
+LEARNING_TOOL_NAMES = ("memory_feedback", "memory_profile")
 
 
 def add_learning_tools(server: MCPServer, memory: Memory, ids: dict[str, Any],
@@ -26,3 +26,10 @@ def add_learning_tools(server: MCPServer, memory: Memory, ids: dict[str, Any],
         with errors():
             owned(memory_id)
             return memory.feedback(memory_id, useful=useful, note=note, given_by="mcp")
+
+    @server.tool(annotations=read_only)
+    def memory_profile(max_tokens: int = 300) -> dict[str, Any]:
+        """The user's profile: who they are, where they live, work, people, preferences and constraints
+        (allergies, rules), in a few lines that cite their memories. Read it at the start of a conversation."""
+        with errors():
+            return memory.profile(**ids, max_tokens=max_tokens)
