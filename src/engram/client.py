@@ -206,6 +206,24 @@ class Client:
         result: dict[str, Any] = self._request("GET", "/v1/profile", params=params)
         return result
 
+    def add_experience(self, *, task: str, outcome: str, steps: list[str] | None = None, lesson: str | None = None,
+                       metadata: dict[str, Any] | None = None, user_id: str | None = None,
+                       agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Remember one attempt at a task (see ``Memory.add_experience``)."""
+        body = _present(task=task, outcome=outcome, lesson=lesson, metadata=metadata, user_id=user_id,
+                        agent_id=agent_id, run_id=run_id)
+        result: dict[str, Any] = self._request("POST", "/v1/experiences", body={**body, "steps": steps or []})
+        return result
+
+    def search_experiences(self, task: str, *, user_id: str | None = None, agent_id: str | None = None,
+                           run_id: str | None = None, limit: int = 5, outcome: str | None = None,
+                           distil: bool = True) -> dict[str, Any]:
+        """The past cases most similar to ``task`` (see ``Memory.search_experiences``)."""
+        body = _present(task=task, user_id=user_id, agent_id=agent_id, run_id=run_id, outcome=outcome)
+        result: dict[str, Any] = self._request("POST", "/v1/experiences/search",
+                                               body={**body, "limit": limit, "distil": distil})
+        return result
+
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, backend, whether auth and an LLM are on."""
         result: dict[str, Any] = self._request("GET", "/healthz")

@@ -17,6 +17,7 @@ from engram.errors import ConfigurationError, EngramError, NotFoundError, Valida
 from engram.filters import Condition, parse_filters
 from engram.guard import Guard
 from engram.guard.consensus import consensus_check
+from engram.learning import experience_api
 from engram.learning import facade as learning
 from engram.learning.profile import DEFAULT_PROFILE_TOKENS, ProfileCache
 from engram.learning.strength import FORGET_THRESHOLD
@@ -395,6 +396,24 @@ class Memory:
         return learning.profile(self, user_id=user_id, agent_id=agent_id, run_id=run_id, max_tokens=max_tokens,
                                 refresh=refresh)
 
+    def add_experience(self, *, task: str, outcome: str, steps: list[str] | None = None, lesson: str | None = None,
+                       metadata: dict[str, Any] | None = None, user_id: str | None = None,
+                       agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Remember one attempt at a task: ``outcome`` "success" or "failure", the ``steps`` taken and, when
+        known, the ``lesson``. With an LLM and no lesson, one is distilled from the case. Recalled by
+        similarity of the task with ``search_experiences`` (mem0's ``procedural_memory`` maps here)."""
+        return experience_api.add_experience(self, task=task, outcome=outcome, steps=steps, lesson=lesson,
+                                             metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id)
+
+    def search_experiences(self, task: str, *, user_id: str | None = None, agent_id: str | None = None,
+                           run_id: str | None = None, limit: int = 5, outcome: str | None = None,
+                           distil: bool = True) -> dict[str, Any]:
+        """The past cases most similar to ``task`` (only successes or failures with ``outcome``), each with
+        its outcome, steps and lesson: ``{"results": [...], "lesson": ...}``. With an LLM (and ``distil``),
+        ``lesson`` is one lesson drawn from these cases, ``{"text", "cites": [case ids]}``; offline None."""
+        return experience_api.search_experiences(self, task, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                                                 limit=limit, outcome=outcome, distil=distil)
+
     # -- transfer -------------------------------------------------------------------------------
 
     def export(self) -> Iterator[dict[str, Any]]:
@@ -519,6 +538,8 @@ class AsyncMemory:
     strength = _in_thread(Memory.strength)
     forget = _in_thread(Memory.forget)
     profile = _in_thread(Memory.profile)
+    add_experience = _in_thread(Memory.add_experience)
+    search_experiences = _in_thread(Memory.search_experiences)
     reset = _in_thread(Memory.reset)
     close = _in_thread(Memory.close)
 

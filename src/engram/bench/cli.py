@@ -357,3 +357,25 @@ def feedback(
         typer.echo(json.dumps(results, indent=2))
         return
     console.print(markdown)
+
+
+@bench_app.command("experience")
+def experience(
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="rounds of recurring tasks")] = 6,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the scripted environment")] = 7,
+    out: OutOption = Path("bench-out/experience"),
+    json_output: JsonOption = False,
+) -> None:
+    """Scripted recurring tasks: success and repeat-failure rate per round with and without experience
+    memory (a mechanism test; docs/LEARNING.md)."""
+    from engram.bench.experience import render_markdown, run_experience
+
+    console = _console(json_output)
+    results = run_experience(out, rounds=rounds, seed=seed)
+    markdown = render_markdown(results, _command())
+    write_json(out / "experience.json", results)
+    (out / "experience.md").write_text(markdown, encoding="utf-8")
+    if json_output:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    console.print(markdown)

@@ -47,6 +47,54 @@ def strength(memory_id: str, db: DbOption = None, url: UrlOption = None, as_json
         f"last used {r['last_used_at']}, {r['status']}"))
 
 
+experience_app = typer.Typer(help="Experience memory: past attempts at tasks and their lessons.",
+                             no_args_is_help=True)
+app.add_typer(experience_app, name="experience")
+
+
+@experience_app.command("add")
+def experience_add(
+    task: Annotated[str, typer.Option("--task", help="what was attempted")],
+    outcome: Annotated[str, typer.Option("--outcome", help="success or failure")],
+    step: Annotated[list[str] | None, typer.Option("--step", help="a step taken (repeat for each)")] = None,
+    lesson: Annotated[str | None, typer.Option("--lesson", help="what was learned")] = None,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """Remember one attempt at a task (with an LLM and no --lesson, a lesson is distilled)."""
+    with open_memory(db, url) as memory:
+        result = memory.add_experience(task=task, outcome=outcome, steps=step or [], lesson=lesson,
+                                       user_id=user_id, agent_id=agent_id, run_id=run_id)
+    emit(result, as_json, lambda r: console.print(f"[green]ADD[/] {r['id']}  {r['outcome']}: {r['task']}"
+                                                  + (f"\n  lesson: {r['lesson']}" if r["lesson"] else "")))
+
+
+@experience_app.command("search")
+def experience_search(
+    task: Annotated[str, typer.Argument(help="the task at hand")],
+    limit: Annotated[int, typer.Option("--limit", "-k")] = 5,
+    outcome: Annotated[str | None, typer.Option("--outcome", help="only success or failure cases")] = None,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None, as_json: JsonOption = False,
+) -> None:
+    """The past cases most similar to a task, with outcome, steps and lesson."""
+    with open_memory(db, url) as memory:
+        result = memory.search_experiences(task, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit,
+                                           outcome=outcome)
+
+    def render(r: dict[str, Any]) -> None:
+        table = Table(title=f"experience: {task}")
+        for column in ("score", "outcome", "task", "steps", "lesson"):
+            table.add_column(column)
+        for case in r["results"]:
+            table.add_row(f"{case['score']:.2f}", case["outcome"], case["task"], "; ".join(case["steps"]),
+                          case["lesson"] or "")
+        console.print(table)
+        if r["lesson"]:
+            console.print(f"lesson: {r['lesson']['text']} (from {', '.join(r['lesson']['cites'])})")
+    emit(result, as_json, render)
+
+
 @app.command()
 def profile(
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="budget (characters / 4)")] = 300,

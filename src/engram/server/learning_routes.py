@@ -12,7 +12,7 @@ from engram.memory import Memory
 from engram.models import Scope
 from engram.server.auth import Principal, require_visible, resolve_scope
 from engram.server.middleware import principal_of
-from engram.server.schemas import FeedbackRequest, ForgetRequest
+from engram.server.schemas import ExperienceRequest, ExperienceSearchRequest, FeedbackRequest, ForgetRequest
 
 
 async def _caller(request: Request) -> Principal:
@@ -49,6 +49,20 @@ def add_learning_routes(router: APIRouter, memory: Memory, problems: dict[int | 
         """The scope's profile: a short, current, cited summary of its stable facts (``Memory.profile``)."""
         scope = resolve_scope(principal, user_id=user_id, agent_id=agent_id, run_id=run_id)
         return JSONResponse(memory.profile(**scope, max_tokens=max_tokens, refresh=refresh))
+
+    @router.post("/v1/experiences", responses=problems, tags=["learning"])
+    def add_experience(body: ExperienceRequest, principal: Caller) -> Response:
+        """Remember one attempt at a task, its outcome, steps and lesson (``Memory.add_experience``)."""
+        scope = resolve_scope(principal, user_id=body.user_id, agent_id=body.agent_id, run_id=body.run_id)
+        return JSONResponse(memory.add_experience(task=body.task, outcome=body.outcome, steps=body.steps,
+                                                  lesson=body.lesson, metadata=body.metadata, **scope))
+
+    @router.post("/v1/experiences/search", responses=problems, tags=["learning"])
+    def search_experiences(body: ExperienceSearchRequest, principal: Caller) -> Response:
+        """The past cases most similar to a task (``Memory.search_experiences``)."""
+        scope = resolve_scope(principal, user_id=body.user_id, agent_id=body.agent_id, run_id=body.run_id)
+        return JSONResponse(memory.search_experiences(body.task, **scope, limit=body.limit, outcome=body.outcome,
+                                                      distil=body.distil))
 
     @router.post("/v1/forget", responses=problems, tags=["learning"])
     def forget(body: ForgetRequest, principal: Caller) -> Response:

@@ -10,7 +10,7 @@ from mcp.types import ToolAnnotations
 
 from engram.memory import Memory
 
-LEARNING_TOOL_NAMES = ("memory_feedback", "memory_profile")
+LEARNING_TOOL_NAMES = ("memory_feedback", "memory_profile", "add_experience", "search_experiences")
 
 
 def add_learning_tools(server: MCPServer, memory: Memory, ids: dict[str, Any],
@@ -33,3 +33,18 @@ def add_learning_tools(server: MCPServer, memory: Memory, ids: dict[str, Any],
         (allergies, rules), in a few lines that cite their memories. Read it at the start of a conversation."""
         with errors():
             return memory.profile(**ids, max_tokens=max_tokens)
+
+    @server.tool(annotations=writes)
+    def add_experience(task: str, outcome: str, steps: list[str] | None = None,
+                       lesson: str | None = None) -> dict[str, Any]:
+        """Record an attempt at a task: ``outcome`` "success" or "failure", the steps taken, and the lesson if
+        you know one, so that the next similar task can reuse what worked and avoid what failed."""
+        with errors():
+            return memory.add_experience(task=task, outcome=outcome, steps=steps, lesson=lesson, **ids)
+
+    @server.tool(annotations=read_only)
+    def search_experiences(task: str, limit: int = 5, outcome: str | None = None) -> dict[str, Any]:
+        """Past attempts at tasks similar to ``task``, with outcome, steps and lesson. Call it before a task:
+        reuse approaches that succeeded, avoid ones that failed."""
+        with errors():
+            return memory.search_experiences(task, **ids, limit=limit, outcome=outcome)

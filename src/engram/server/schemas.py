@@ -134,3 +134,22 @@ class ForgetRequest(ScopedBody):
     threshold: float = 0.05
     dry_run: bool = False
     reference_date: TimeValue | None = Field(None, description="when strength is measured (default: now)")
+
+
+class ExperienceRequest(ScopedBody):
+    """``POST /v1/experiences``: the arguments of ``Memory.add_experience``."""
+
+    task: str
+    outcome: str
+    steps: list[str] = Field(default_factory=list)
+    lesson: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ExperienceSearchRequest(ScopedBody):
+    """``POST /v1/experiences/search``: the arguments of ``Memory.search_experiences``."""
+
+    task: str
+    limit: int = 5
+    outcome: str | None = None
+    distil: bool = True
