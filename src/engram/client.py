@@ -224,6 +224,14 @@ class Client:
                                                body={**body, "limit": limit, "distil": distil})
         return result
 
+    def export_training(self, format: str = "sft", *, user_id: str | None = None, agent_id: str | None = None,
+                        run_id: str | None = None, min_trust: str = "assistant") -> dict[str, Any]:
+        """The scope's memory as fine-tuning rows (see ``Memory.export_training``; no replay over HTTP)."""
+        body = _present(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        result: dict[str, Any] = self._request("POST", "/v1/export/training",
+                                               body={**body, "format": format, "min_trust": min_trust})
+        return result
+
     def health(self) -> dict[str, Any]:
         """The server's ``/healthz``: status, version, backend, whether auth and an LLM are on."""
         result: dict[str, Any] = self._request("GET", "/healthz")

@@ -17,7 +17,7 @@ from engram.errors import ConfigurationError, EngramError, NotFoundError, Valida
 from engram.filters import Condition, parse_filters
 from engram.guard import Guard
 from engram.guard.consensus import consensus_check
-from engram.learning import experience_api
+from engram.learning import experience_api, training_api
 from engram.learning import facade as learning
 from engram.learning.profile import DEFAULT_PROFILE_TOKENS, ProfileCache
 from engram.learning.strength import FORGET_THRESHOLD
@@ -414,6 +414,18 @@ class Memory:
         return experience_api.search_experiences(self, task, user_id=user_id, agent_id=agent_id, run_id=run_id,
                                                  limit=limit, outcome=outcome, distil=distil)
 
+    def export_training(self, format: str = "sft", *, user_id: str | None = None, agent_id: str | None = None,
+                        run_id: str | None = None, min_trust: str = "assistant", replay: str | None = None,
+                        replay_ratio: float = 0.0, seed: int = 0) -> dict[str, Any]:
+        """Memory as fine-tuning rows in TRL's conversational formats: ``sft`` (facts as grounded question /
+        answer pairs, successful experiences as instruction / response) or ``preference`` (failed cases'
+        steps rejected, successful ones chosen). ``replay`` (a JSONL file of general samples in the same
+        format) mixes in ``replay_ratio`` samples per memory row. Quarantined, archived, superseded, erased
+        and less-than-``min_trust`` memories are left out. Returns ``{"rows": [...], "manifest": {...}}``;
+        the manifest lists every memory id used."""
+        return training_api.export_training(self, fmt=format, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                                            min_trust=min_trust, replay=replay, replay_ratio=replay_ratio, seed=seed)
+
     # -- transfer -------------------------------------------------------------------------------
 
     def export(self) -> Iterator[dict[str, Any]]:
@@ -540,6 +552,7 @@ class AsyncMemory:
     profile = _in_thread(Memory.profile)
     add_experience = _in_thread(Memory.add_experience)
     search_experiences = _in_thread(Memory.search_experiences)
+    export_training = _in_thread(Memory.export_training)
     reset = _in_thread(Memory.reset)
     close = _in_thread(Memory.close)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -133,3 +135,23 @@ def run_forget(db: str | None, url: str | None, *, user_id: str | None, agent_id
                           str(item["memory"])[:80])
         console.print(table)
     emit(result, as_json, render)
+
+
+def write_training(db: str | None, url: str | None, *, out: Path | None, format: str, min_trust: str,
+                   replay: Path | None, replay_ratio: float, seed: int, user_id: str | None, agent_id: str | None,
+                   run_id: str | None) -> None:
+    """``engram export --format sft|preference``: rows to OUT (or stdout), the manifest beside them."""
+    with open_memory(db, url) as memory:
+        result = memory.export_training(format, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                                        min_trust=min_trust, replay=str(replay) if replay else None,
+                                        replay_ratio=replay_ratio, seed=seed)
+    lines = [json.dumps(row, ensure_ascii=False) + "\n" for row in result["rows"]]
+    if out is None:
+        for line in lines:
+            typer.echo(line, nl=False)
+        return
+    out.write_text("".join(lines), encoding="utf-8")
+    manifest = out.with_name(out.name + ".manifest.json")
+    manifest.write_text(json.dumps(result["manifest"], indent=2) + "\n", encoding="utf-8")
+    console.print(f"{result['manifest']['rows']} rows ({result['manifest']['replay_rows']} replay) to {out}; "
+                  f"{len(result['manifest']['memory_ids'])} memories used, listed in {manifest}", markup=False)

@@ -12,7 +12,13 @@ from engram.memory import Memory
 from engram.models import Scope
 from engram.server.auth import Principal, require_visible, resolve_scope
 from engram.server.middleware import principal_of
-from engram.server.schemas import ExperienceRequest, ExperienceSearchRequest, FeedbackRequest, ForgetRequest
+from engram.server.schemas import (
+    ExperienceRequest,
+    ExperienceSearchRequest,
+    FeedbackRequest,
+    ForgetRequest,
+    TrainingExportRequest,
+)
 
 
 async def _caller(request: Request) -> Principal:
@@ -63,6 +69,12 @@ def add_learning_routes(router: APIRouter, memory: Memory, problems: dict[int | 
         scope = resolve_scope(principal, user_id=body.user_id, agent_id=body.agent_id, run_id=body.run_id)
         return JSONResponse(memory.search_experiences(body.task, **scope, limit=body.limit, outcome=body.outcome,
                                                       distil=body.distil))
+
+    @router.post("/v1/export/training", responses=problems, tags=["learning"])
+    def export_training(body: TrainingExportRequest, principal: Caller) -> Response:
+        """The scope's memory as fine-tuning rows and their manifest (``Memory.export_training``)."""
+        scope = resolve_scope(principal, user_id=body.user_id, agent_id=body.agent_id, run_id=body.run_id)
+        return JSONResponse(memory.export_training(body.format, **scope, min_trust=body.min_trust))
 
     @router.post("/v1/forget", responses=problems, tags=["learning"])
     def forget(body: ForgetRequest, principal: Caller) -> Response:

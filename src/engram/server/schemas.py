@@ -153,3 +153,11 @@ class ExperienceSearchRequest(ScopedBody):
     limit: int = 5
     outcome: str | None = None
     distil: bool = True
+
+
+class TrainingExportRequest(ScopedBody):
+    """``POST /v1/export/training``: the arguments of ``Memory.export_training`` (no replay file: mix replay
+    samples in on the client side)."""
+
+    format: str = "sft"
+    min_trust: str = "assistant"
