@@ -344,19 +344,12 @@ def feedback(
     would archive (docs/LEARNING.md)."""
     from engram.bench.feedback import render_markdown, run_feedback
 
-    console = _console(json_output)
     try:
         results = run_feedback(data, out, ks=parse_ints(k, "k"), limit=limit)
     except EngramError as error:
         _fail(error)
         return
-    markdown = render_markdown(results, _command())
-    write_json(out / "feedback.json", results)
-    (out / "feedback.md").write_text(markdown, encoding="utf-8")
-    if json_output:
-        typer.echo(json.dumps(results, indent=2))
-        return
-    console.print(markdown)
+    _report(out, "feedback", results, render_markdown(results, _command()), json_output)
 
 
 @bench_app.command("experience")
@@ -370,12 +363,15 @@ def experience(
     memory (a mechanism test; docs/LEARNING.md)."""
     from engram.bench.experience import render_markdown, run_experience
 
-    console = _console(json_output)
     results = run_experience(out, rounds=rounds, seed=seed)
-    markdown = render_markdown(results, _command())
-    write_json(out / "experience.json", results)
-    (out / "experience.md").write_text(markdown, encoding="utf-8")
+    _report(out, "experience", results, render_markdown(results, _command()), json_output)
+
+
+def _report(out: Path, name: str, results: dict[str, Any], markdown: str, json_output: bool) -> None:
+    """Write ``out/<name>.json`` and ``.md``; print the JSON (``--json``) or the Markdown."""
+    write_json(out / f"{name}.json", results)
+    (out / f"{name}.md").write_text(markdown, encoding="utf-8")
     if json_output:
         typer.echo(json.dumps(results, indent=2))
         return
-    console.print(markdown)
+    _console(json_output).print(markdown)

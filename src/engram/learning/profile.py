@@ -35,6 +35,8 @@ CHARS_PER_TOKEN = 4
 MAX_LINE_CHARS = 200
 #: How many more candidates than fit the budget an LLM is shown to choose and merge from.
 LLM_POOL_FACTOR = 2
+#: Per-memory scores kept before the cache starts over (bounds its memory use).
+MAX_CACHED_SCORES = 200_000
 _WORD = re.compile(r"\w+")
 PROFILE_SYSTEM = """\
 You write the profile of a person (or agent) from numbered memories: short lines of stable facts \
@@ -109,6 +111,9 @@ def build_profile(store: Store, scope: Scope, cache: ProfileCache, *, max_tokens
 
 
 def _candidates(memories: list[MemoryItem], cache: ProfileCache, now: datetime) -> list[ProfileCandidate]:
+    if len(cache.scores) > MAX_CACHED_SCORES:
+        cache.scores.clear()
+        cache.abstracts.clear()
     found = []
     for memory in memories:
         version = (memory.updated_at, memory.status, memory.valid_to, memory.access_count,

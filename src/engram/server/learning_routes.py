@@ -1,17 +1,17 @@
-"""REST routes of memory that learns from use: feedback, strength, forgetting (``Memory.feedback``,
-``Memory.strength``, ``Memory.forget``), with the same scope rules as the memory routes."""
+"""REST routes of memory that learns from use (feedback, strength, forgetting, profile, experience,
+training data), with the same scope rules as the memory routes."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
 from engram.memory import Memory
 from engram.models import Scope
 from engram.server.auth import Principal, require_visible, resolve_scope
-from engram.server.middleware import principal_of
+from engram.server.rest import Caller
 from engram.server.schemas import (
     ExperienceRequest,
     ExperienceSearchRequest,
@@ -19,13 +19,6 @@ from engram.server.schemas import (
     ForgetRequest,
     TrainingExportRequest,
 )
-
-
-async def _caller(request: Request) -> Principal:
-    return principal_of(request.state)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
 
 
 def add_learning_routes(router: APIRouter, memory: Memory, problems: dict[int | str, dict[str, Any]]) -> None:

@@ -31,7 +31,6 @@ from engram.server.auth import (
     visible,
 )
 from engram.server.keys import KeyStore
-from engram.server.learning_routes import add_learning_routes
 from engram.server.middleware import GuardMiddleware, Metrics, MetricsMiddleware, principal_of
 from engram.server.problems import field_of, problem_response
 from engram.server.schemas import (
@@ -250,6 +249,8 @@ def create_app(memory: Memory, *, keys: KeyStore | None = None, auth: bool = Tru
     app.state.memory = memory
     app.state.keys = keys
     app.state.metrics = metrics
+    from engram.server.learning_routes import add_learning_routes  # it imports this module's Caller
+
     _add_memory_routes(app.router, memory, limits)
     add_learning_routes(app.router, memory, PROBLEMS)
     backend = type(memory.store).__name__.removesuffix("Store").lower()
