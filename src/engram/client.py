@@ -142,14 +142,15 @@ class Client:
     def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int | None = None,
                reference_date: Any = None, threshold: float | None = None, explain: bool = False,
-               top_k: int | None = None, rerank: bool = False) -> dict[str, Any]:
+               top_k: int | None = None, rerank: bool = False,
+               include_archived: bool = False) -> dict[str, Any]:
         """Memories relevant to ``query`` (see ``Memory.search``)."""
         limit = result_limit(limit, top_k)
         check_rerank(rerank)
         body = _present(query=query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
                         reference_date=reference_date, threshold=threshold)
-        result: dict[str, Any] = self._request("POST", "/v1/memories/search",
-                                               body={**body, "limit": limit, "explain": explain})
+        result: dict[str, Any] = self._request("POST", "/v1/memories/search", body={
+            **body, "limit": limit, "explain": explain, "include_archived": include_archived})
         return result
 
     def get(self, memory_id: str) -> dict[str, Any] | None:
@@ -162,11 +163,11 @@ class Client:
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                 filters: dict[str, Any] | None = None, limit: int | None = None, offset: int = 0,
-                top_k: int | None = None) -> dict[str, Any]:
+                top_k: int | None = None, include_archived: bool = False) -> dict[str, Any]:
         """One page of a scope's memories, newest first (see ``Memory.get_all``)."""
         limit = result_limit(limit, top_k, default=100)
         params = _present(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=self._filters(filters),
-                          limit=limit, offset=offset)
+                          limit=limit, offset=offset, include_archived=include_archived or None)
         result: dict[str, Any] = self._request("GET", "/v1/memories", params=params)
         return result
 
@@ -182,6 +183,63 @@ class Client:
         body = _present(question=question, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
                         reference_date=reference_date)
         result: dict[str, Any] = self._request("POST", "/v1/answer", body={**body, "limit": limit})
+        return result
+
+    # -- learning from use -----------------------------------------------------------------------
+
+    def feedback(self, memory_id: str, useful: bool = True, note: str | None = None, *,
+                 given_by: str | None = None) -> dict[str, Any]:
+        """Mark a memory useful or not (see ``Memory.feedback``)."""
+        body = _present(note=note, given_by=given_by)
+        result: dict[str, Any] = self._request("POST", _memory_path(memory_id) + "/feedback",
+                                               body={**body, "useful": useful})
+        return result
+
+    def strength(self, memory_id: str) -> dict[str, Any]:
+        """How strongly a memory is remembered now (see ``Memory.strength``)."""
+        result: dict[str, Any] = self._request("GET", _memory_path(memory_id) + "/strength")
+        return result
+
+    def forget(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+               threshold: float = 0.05, dry_run: bool = False, reference_date: Any = None) -> dict[str, Any]:
+        """Archive weak memories, with a report of each (see ``Memory.forget``)."""
+        body = _present(user_id=user_id, agent_id=agent_id, run_id=run_id, reference_date=reference_date)
+        result: dict[str, Any] = self._request("POST", "/v1/forget",
+                                               body={**body, "threshold": threshold, "dry_run": dry_run})
+        return result
+
+    def profile(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                max_tokens: int = 300, refresh: bool = False) -> dict[str, Any]:
+        """The scope's cited profile (see ``Memory.profile``)."""
+        params = _present(user_id=user_id, agent_id=agent_id, run_id=run_id, max_tokens=max_tokens,
+                          refresh=refresh or None)
+        result: dict[str, Any] = self._request("GET", "/v1/profile", params=params)
+        return result
+
+    def add_experience(self, *, task: str, outcome: str, steps: list[str] | None = None, lesson: str | None = None,
+                       metadata: dict[str, Any] | None = None, user_id: str | None = None,
+                       agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Remember one attempt at a task (see ``Memory.add_experience``)."""
+        body = _present(task=task, outcome=outcome, lesson=lesson, metadata=metadata, user_id=user_id,
+                        agent_id=agent_id, run_id=run_id)
+        result: dict[str, Any] = self._request("POST", "/v1/experiences", body={**body, "steps": steps or []})
+        return result
+
+    def search_experiences(self, task: str, *, user_id: str | None = None, agent_id: str | None = None,
+                           run_id: str | None = None, limit: int = 5, outcome: str | None = None,
+                           distil: bool = True) -> dict[str, Any]:
+        """The past cases most similar to ``task`` (see ``Memory.search_experiences``)."""
+        body = _present(task=task, user_id=user_id, agent_id=agent_id, run_id=run_id, outcome=outcome)
+        result: dict[str, Any] = self._request("POST", "/v1/experiences/search",
+                                               body={**body, "limit": limit, "distil": distil})
+        return result
+
+    def export_training(self, format: str = "sft", *, user_id: str | None = None, agent_id: str | None = None,
+                        run_id: str | None = None, min_trust: str = "assistant") -> dict[str, Any]:
+        """The scope's memory as fine-tuning rows (see ``Memory.export_training``; no replay over HTTP)."""
+        body = _present(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        result: dict[str, Any] = self._request("POST", "/v1/export/training",
+                                               body={**body, "format": format, "min_trust": min_trust})
         return result
 
     def health(self) -> dict[str, Any]:

@@ -18,6 +18,10 @@ from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, NotFoundError, ValidationError
 from engram.filters import Condition, parse_filters
 from engram.guard import Guard
+from engram.learning import experience_api, training_api
+from engram.learning import facade as learning
+from engram.learning.profile import DEFAULT_PROFILE_TOKENS, ProfileCache
+from engram.learning.strength import FORGET_THRESHOLD
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddResponse,
@@ -67,6 +71,7 @@ class Memory:
         self.guard = Guard(base.guard_threshold) if base.guard else None
         self._embedder_lock = threading.Lock()
         self._embedder_checked = False
+        self._profile_cache = ProfileCache()
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | EngramConfig) -> Memory:
@@ -188,7 +193,7 @@ class Memory:
                 memories_count = len(memory_ids)
             else:
                 matching = self._store.list_memories(ListQuery(scope=scope, node=node, limit=max(1, len(memory_ids)),
-                                                               include_quarantined=True))
+                                                               include_quarantined=True, include_archived=True))
                 run_delete(self._store, matching)
                 memories_count = len(matching)
             remaining_episodes = len(self._store.scope_ids(scope)[1])
@@ -232,7 +237,7 @@ class Memory:
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int | None = None,
                reference_date: Any = None, threshold: float | None = None, explain: bool = False,
                top_k: int | None = None, rerank: bool = False, show_expired: bool = False,
-               as_of: Any = None) -> dict[str, Any]:
+               as_of: Any = None, include_archived: bool = False) -> dict[str, Any]:
         """Memories relevant to ``query`` in one scope, best first, with their sources.
 
         Returns ``{"results": [...], "abstain": bool, "confidence": float}``: ``abstain`` says memory
@@ -247,17 +252,20 @@ class Memory:
         compat.check_rerank(rerank)
         show = compat.check_show_expired(show_expired)
         response = self._search(query, self._scope(user_id, agent_id, run_id, filters),
-                                filters, limit, reference_date, threshold, explain, as_of, show_expired=show)
+                                filters, limit, reference_date, threshold, explain, as_of, show_expired=show,
+                                include_archived=include_archived)
         return response.model_dump(mode="json", exclude={"results": {"__all__": {"explain"}}} if not explain else None)
 
     def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
-                explain: bool, as_of: Any = None, *, show_expired: bool = False) -> SearchResponse:
+                explain: bool, as_of: Any = None, *, show_expired: bool = False,
+                include_archived: bool = False) -> SearchResponse:
         text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
         search_query = build_query(
             text, scope=scope, node=parse_filters(filters).node,
             limit=self._limit(limit), threshold=self._threshold(threshold),
             reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
             as_of=to_utc(as_of, field="as_of") if as_of is not None else None, show_expired=show_expired,
+            include_archived=_flag(include_archived, "include_archived"),
         )
         return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
 
@@ -287,15 +295,18 @@ class Memory:
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                 filters: dict[str, Any] | None = None, limit: int | None = None, offset: int = 0,
-                top_k: int | None = None, show_expired: bool = False) -> dict[str, Any]:
+                top_k: int | None = None, show_expired: bool = False,
+                include_archived: bool = False) -> dict[str, Any]:
         """Memories of one scope matching ``filters``, newest first: ``{"results": [...], "total": n}``.
         ``top_k`` is mem0's name for ``limit`` (100 when neither is given). Superseded versions are listed;
-        expired memories (``add(expiration_date=...)``) only with ``show_expired``."""
+        expired memories (``add(expiration_date=...)``) only with ``show_expired``, archived ones only with
+        ``include_archived``."""
         limit = compat.result_limit(limit, top_k, default=100)
         node = parse_filters(filters).node
         node = node if compat.check_show_expired(show_expired) else compat.without_expired(node)
         scope = self._scope(user_id, agent_id, run_id, filters)
-        query = ListQuery(scope=scope, node=node, limit=self._limit(limit), offset=self._offset(offset))
+        query = ListQuery(scope=scope, node=node, limit=self._limit(limit), offset=self._offset(offset),
+                          include_archived=_flag(include_archived, "include_archived"))
         items = self._store.list_memories(query)
         return {"results": [item.model_dump(mode="json") for item in items],
                 "total": self._store.count_memories(query)}
@@ -339,6 +350,70 @@ class Memory:
                 entry["memories"] += count
                 entry["statuses"][kind.removeprefix("status:")] = count
         return sorted(found.values(), key=lambda e: tuple(e[k] or "" for k in ("user_id", "agent_id", "run_id")))
+
+
+    # -- learning from use (engram.learning) ------------------------------------------------------
+
+    def feedback(self, memory_id: str, useful: bool = True, note: str | None = None, *,
+                 given_by: str | None = None) -> dict[str, Any]:
+        """Record that a memory was useful (or not), who said so (``given_by``) and why (``note``), as a
+        ``FEEDBACK`` history event. Useful: its strength grows (and an archived memory is restored);
+        not useful: it fades sooner. Returns the memory's new strength."""
+        return learning.give_feedback(self, memory_id, useful, note, given_by)
+
+    def strength(self, memory_id: str, *, reference_date: Any = None) -> dict[str, Any]:
+        """How strongly a memory is remembered now (or at ``reference_date``): ``strength``, ``uses``,
+        ``stability_days``, ``last_used_at`` (formula in docs/LEARNING.md)."""
+        return learning.strength(self, memory_id, reference_date)
+
+    def forget(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+               threshold: float = FORGET_THRESHOLD, dry_run: bool = False,
+               reference_date: Any = None) -> dict[str, Any]:
+        """Archive the active memories (all scopes when none is given) whose strength at ``reference_date``
+        (default now) is below ``threshold``. Nothing is deleted: archived memories leave default search and
+        ``get_all``, stay readable with ``include_archived=True`` and return when marked useful. Returns a
+        report of every memory archived (or, with ``dry_run``, that would be)."""
+        return learning.forget(self, user_id=user_id, agent_id=agent_id, run_id=run_id, threshold=threshold,
+                               dry_run=dry_run, reference_date=reference_date)
+
+    def profile(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
+                max_tokens: int = DEFAULT_PROFILE_TOKENS, refresh: bool = False) -> dict[str, Any]:
+        """A short, current, cited summary of a scope's stable facts (who, where, work, people, preferences,
+        constraints) within ``max_tokens`` (characters / 4). Superseded, archived and quarantined memories are
+        left out. Offline it quotes the most profile-worthy memories; with an LLM it rewrites them. Every line
+        cites its memory ids. Cached per scope and rebuilt only when the scope's memories change."""
+        return learning.profile(self, user_id=user_id, agent_id=agent_id, run_id=run_id, max_tokens=max_tokens,
+                                refresh=refresh)
+
+    def add_experience(self, *, task: str, outcome: str, steps: list[str] | None = None, lesson: str | None = None,
+                       metadata: dict[str, Any] | None = None, user_id: str | None = None,
+                       agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Remember one attempt at a task: ``outcome`` "success" or "failure", the ``steps`` taken and, when
+        known, the ``lesson``. With an LLM and no lesson, one is distilled from the case. Recalled by
+        similarity of the task with ``search_experiences`` (mem0's ``procedural_memory`` maps here)."""
+        return experience_api.add_experience(self, task=task, outcome=outcome, steps=steps, lesson=lesson,
+                                             metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id)
+
+    def search_experiences(self, task: str, *, user_id: str | None = None, agent_id: str | None = None,
+                           run_id: str | None = None, limit: int = 5, outcome: str | None = None,
+                           distil: bool = True) -> dict[str, Any]:
+        """The past cases most similar to ``task`` (only successes or failures with ``outcome``), each with
+        its outcome, steps and lesson: ``{"results": [...], "lesson": ...}``. With an LLM (and ``distil``),
+        ``lesson`` is one lesson drawn from these cases, ``{"text", "cites": [case ids]}``; offline None."""
+        return experience_api.search_experiences(self, task, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                                                 limit=limit, outcome=outcome, distil=distil)
+
+    def export_training(self, format: str = "sft", *, user_id: str | None = None, agent_id: str | None = None,
+                        run_id: str | None = None, min_trust: str = "assistant", replay: str | None = None,
+                        replay_ratio: float = 0.0, seed: int = 0) -> dict[str, Any]:
+        """Memory as fine-tuning rows in TRL's conversational formats: ``sft`` (facts as grounded question /
+        answer pairs, successful experiences as instruction / response) or ``preference`` (failed cases'
+        steps rejected, successful ones chosen). ``replay`` (a JSONL file of general samples in the same
+        format) mixes in ``replay_ratio`` samples per memory row. Quarantined, archived, superseded, erased
+        and less-than-``min_trust`` memories are left out. Returns ``{"rows": [...], "manifest": {...}}``;
+        the manifest lists every memory id used."""
+        return training_api.export_training(self, fmt=format, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                                            min_trust=min_trust, replay=replay, replay_ratio=replay_ratio, seed=seed)
 
     # -- transfer -------------------------------------------------------------------------------
 
@@ -433,6 +508,12 @@ def public_methods(cls: type) -> list[str]:
     """The names of ``cls``'s public operations (what ``AsyncMemory`` mirrors)."""
     return sorted(name for name, value in vars(cls).items()
                   if not name.startswith("_") and name not in SYNC_ONLY and callable(value))
+
+
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError("must be true or false", field=field)
+    return value
 
 
 def _in_thread(method: Callable[..., T]) -> Callable[..., Any]:

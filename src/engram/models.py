@@ -60,6 +60,7 @@ class MemoryKind(StrEnum):
 class MemoryStatus(StrEnum):
     ACTIVE = "active"
     QUARANTINED = "quarantined"
+    ARCHIVED = "archived"
 
 
 class HistoryEventType(StrEnum):
@@ -68,6 +69,8 @@ class HistoryEventType(StrEnum):
     INVALIDATE = "INVALIDATE"
     DELETE = "DELETE"
     NOOP = "NOOP"
+    FEEDBACK = "FEEDBACK"
+    ARCHIVE = "ARCHIVE"
 
 
 class Episode(BaseModel):

@@ -396,5 +396,50 @@ def fit_updates_command(
     console.print("model: " + ", ".join(f"{name} {value:+.2f}" for name, value in result["model"].items()))
 
 
+@bench_app.command("feedback")
+def feedback(
+    data: DataOption,
+    k: KOption = "5,10",
+    out: OutOption = Path("bench-out/feedback"),
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N conversations only")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Feedback on earlier questions' evidence: recall on later ones by strength weight, and what forgetting
+    would archive (docs/LEARNING.md)."""
+    from engram.bench.feedback import render_markdown, run_feedback
+
+    try:
+        results = run_feedback(data, out, ks=parse_ints(k, "k"), limit=limit)
+    except EngramError as error:
+        _fail(error)
+        return
+    _report(out, "feedback", results, render_markdown(results, _command()), json_output)
+
+
+@bench_app.command("experience")
+def experience(
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="rounds of recurring tasks")] = 6,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the scripted environment")] = 7,
+    out: OutOption = Path("bench-out/experience"),
+    json_output: JsonOption = False,
+) -> None:
+    """Scripted recurring tasks: success and repeat-failure rate per round with and without experience
+    memory (a mechanism test; docs/LEARNING.md)."""
+    from engram.bench.experience import render_markdown, run_experience
+
+    results = run_experience(out, rounds=rounds, seed=seed)
+    _report(out, "experience", results, render_markdown(results, _command()), json_output)
+
+
+def _report(out: Path, name: str, results: dict[str, Any], markdown: str, json_output: bool) -> None:
+    """Write ``out/<name>.json`` and ``.md``; print the JSON (``--json``) or the Markdown."""
+    write_json(out / f"{name}.json", results)
+    (out / f"{name}.md").write_text(markdown, encoding="utf-8")
+    if json_output:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    _console(json_output).print(markdown)
+
+
 if __name__ == "__main__":
     bench_app()

@@ -73,6 +73,7 @@ def search(
     reference_date: Annotated[str | None, typer.Option(help="'now' for the question (ISO-8601)")] = None,
     filters: Annotated[str | None, typer.Option(help="filters as JSON, e.g. '{\"kind\": \"fact\"}'")] = None,
     explain: Annotated[bool, typer.Option(help="show each hit's component scores")] = False,
+    include_archived: Annotated[bool, typer.Option("--include-archived", help="also archived memories")] = False,
     db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
     run_id: RunOption = None, as_json: JsonOption = False,
 ) -> None:
@@ -80,7 +81,7 @@ def search(
     with open_memory(db, url) as memory:
         result = memory.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit,
                                reference_date=reference_date, filters=_json_option(filters, "--filters"),
-                               explain=explain)
+                               explain=explain, include_archived=include_archived)
 
     def render(r: dict[str, Any]) -> None:
         render_memories(r["results"], title=f"search: {query}", scores=True)
@@ -94,13 +95,14 @@ def list_memories(
     limit: Annotated[int, typer.Option("--limit", "-k")] = 100,
     offset: Annotated[int, typer.Option()] = 0,
     filters: Annotated[str | None, typer.Option(help="filters as JSON")] = None,
+    include_archived: Annotated[bool, typer.Option("--include-archived", help="also archived memories")] = False,
     db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
     run_id: RunOption = None, as_json: JsonOption = False,
 ) -> None:
     """List one scope's memories, newest first."""
     with open_memory(db, url) as memory:
         result = memory.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, offset=offset,
-                                filters=_json_option(filters, "--filters"))
+                                filters=_json_option(filters, "--filters"), include_archived=include_archived)
     emit(result, as_json, lambda r: render_memories(r["results"], title=f"{r['total']} memories"))
 
 
@@ -208,10 +210,20 @@ def answer(
 @app.command()
 def maintain(
     limit: Annotated[int, typer.Option("--limit", help="pending episodes to process")] = 1000,
+    forget: Annotated[bool, typer.Option("--forget", help="archive weak memories instead (docs/LEARNING.md)")] = False,
+    threshold: Annotated[float, typer.Option("--threshold", help="--forget: archive below this strength")] = 0.05,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="--forget: report, archive nothing")] = False,
     db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
     run_id: RunOption = None, as_json: JsonOption = False,
 ) -> None:
-    """Retry LLM fact extraction for messages whose extraction failed earlier."""
+    """Retry LLM fact extraction for messages whose extraction failed earlier; with --forget, archive
+    memories whose strength has faded (never deleted; a report lists each one)."""
+    if forget:
+        from engram.cli.learning import run_forget
+
+        run_forget(db, url, user_id=user_id, agent_id=agent_id, run_id=run_id, threshold=threshold,
+                   dry_run=dry_run, as_json=as_json)
+        return
     with open_memory(db, url) as memory:
         result = memory.maintain(user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit)
     emit(result, as_json, lambda r: console.print(

@@ -170,9 +170,25 @@ def _render_import(report: dict[str, Any], store_args: str) -> None:
 @app.command()
 def export(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="file to write (default: stdout)")] = None,
-    db: DbOption = None, url: UrlOption = None,
+    format: Annotated[str, typer.Option("--format", help="records (lossless), sft or preference (training data)")
+                      ] = "records",
+    min_trust: Annotated[str, typer.Option("--min-trust", help="training data: least trusted writer kept")
+                         ] = "assistant",
+    replay: Annotated[Path | None, typer.Option("--replay", help="training data: JSONL of general samples")] = None,
+    replay_ratio: Annotated[float, typer.Option("--replay-ratio", help="replay samples per memory row")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="training data: shuffle seed")] = 0,
+    db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
+    run_id: RunOption = None,
 ) -> None:
-    """Export everything as JSON lines (lossless: import restores it)."""
+    """Export everything as JSON lines (lossless: import restores it), or, with --format sft|preference,
+    memory as fine-tuning data (TRL conversational format) with a manifest of the memory ids used
+    (OUT.manifest.json)."""
+    if format != "records":
+        from engram.cli.learning import write_training
+
+        write_training(db, url, out=out, format=format, min_trust=min_trust, replay=replay,
+                       replay_ratio=replay_ratio, seed=seed, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return
     with open_memory(db, url) as memory:
         lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in memory.export())
         if out is None:

@@ -7,11 +7,13 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from engram.guard.trust import trust_weight
+from engram.learning.strength import strength_of
 from engram.models import MemoryItem, SearchHit
 from engram.read.fuse import Fused
 from engram.read.query import SearchQuery
 from engram.read.recipes import RetrievalRecipe
 from engram.read.rerank import Scored, sigmoid
+from engram.timeutil import utcnow
 
 
 def recency_bonus(memory: MemoryItem, reference_date: datetime | None, recipe: RetrievalRecipe) -> float:
@@ -22,6 +24,12 @@ def recency_bonus(memory: MemoryItem, reference_date: datetime | None, recipe: R
     reference = reference_date or memory.updated_at
     age_days = abs((reference - anchor).total_seconds()) / 86_400
     return recipe.recency_weight * math.pow(0.5, age_days / recipe.recency_half_life_days)
+
+
+def strength_factor(memory: MemoryItem, recipe: RetrievalRecipe, now: datetime) -> float:
+    """``strength ** strength_weight``: 1 for a fresh, unused memory (and when the weight is 0), above 1 for
+    one that use strengthened, below 1 for one that faded."""
+    return math.pow(strength_of(memory, now), recipe.strength_weight) if recipe.strength_weight > 0 else 1.0
 
 
 def trust_factor(memory: MemoryItem, recipe: RetrievalRecipe) -> float:
@@ -50,22 +58,24 @@ def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query:
     """Score (relevance x trust factor x currency factor + recency), order and cut the candidates;
     attach component scores when ``explain``."""
     by_id = {memory.id: memory for memory in memories}
+    now = utcnow()
     scored: list[tuple[float, float, float, Fused, MemoryItem]] = []
     for item in fused:
         memory = by_id.get(item.memory_id)
         currency = currency_factor(memory, query, recipe, passed_over) if memory is not None else None
         if memory is None or currency is None:
             continue
-        trust = trust_factor(memory, recipe)
-        score = item.score * trust * currency + recency_bonus(memory, query.reference_date, recipe)
-        scored.append((score, trust, currency, item, memory))
+        trust, strength = trust_factor(memory, recipe), strength_factor(memory, recipe, now)
+        relevance = item.score * trust * currency * strength
+        score = relevance + recency_bonus(memory, query.reference_date, recipe)
+        scored.append((score, trust, currency * strength, item, memory))
     scored.sort(key=lambda entry: -entry[0])
     hits = []
-    for score, trust, currency, item, memory in scored:
+    for score, trust, factor, item, memory in scored:
         if query.threshold is not None and score < query.threshold:
             continue
-        details = ({**item.components, "fused": item.score, "trust": trust, "currency": currency,
-                    "recency": score - item.score * trust * currency} if explain else None)
+        details = ({**item.components, "fused": item.score, "trust": trust, "currency": factor,
+                    "recency": score - item.score * trust * factor} if explain else None)
         hits.append(SearchHit(**memory.model_dump(), score=round(score, 6), explain=details))
         if len(hits) >= query.limit:
             break

@@ -38,7 +38,8 @@ def gather_candidates(store: Store, query_vector: np.ndarray | None, query: Sear
     """Ranked candidates from each signal, all restricted to the scope and filters inside the store
     (the rrf ranker skips a signal whose weight is 0). Memories no longer valid are candidates too:
     ``build_hits`` drops the expired ones and weighs the superseded ones by the question's tense."""
-    base = ListQuery(scope=query.scope, node=query.node, include_invalid=True)
+    base = ListQuery(scope=query.scope, node=query.node, include_invalid=True,
+                     include_archived=query.include_archived)
     learned = recipe.ranker == "learned"
     rankings: dict[str, list[Candidate]] = {}
     if recipe.lexical_k and (learned or recipe.lexical_weight):

@@ -55,6 +55,7 @@ class SearchQuery:
         """The instant the question is asked about: ``as_of``, else the reference date, else now."""
         return self.as_of or self.reference_date or utcnow()
     show_expired: bool = False
+    include_archived: bool = False
 
 
 def query_terms(text: str) -> tuple[str, ...]:
@@ -85,10 +86,10 @@ def query_tense(text: str) -> str:
 
 def build_query(text: str, *, scope: Scope, node: FilterNode | None, limit: int, threshold: float | None,
                 reference_date: datetime | None, as_of: datetime | None = None,
-                show_expired: bool = False) -> SearchQuery:
+                show_expired: bool = False, include_archived: bool = False) -> SearchQuery:
     """A search request: content terms, its form and tense, and the time range the text names, resolved
     against ``reference_date`` (or ``as_of``, or now). With ``as_of``, memories that began later are left
-    out; ``show_expired`` keeps memories whose validity simply ended."""
+    out; ``show_expired`` keeps memories whose validity simply ended, ``include_archived`` archived ones."""
     if as_of is not None:
         cutoff = Condition("valid_from", "lte", to_storage(as_of))
         node = cutoff if node is None else And((node, cutoff))
@@ -96,4 +97,5 @@ def build_query(text: str, *, scope: Scope, node: FilterNode | None, limit: int,
     return SearchQuery(text=text, terms=query_terms(text), scope=scope, node=node, limit=limit,
                        reference_date=reference_date, threshold=threshold,
                        time_range=parse_time_range(text, anchor), form=query_form(text), as_of=as_of,
-                       tense=query_tense(text), show_expired=show_expired)
+                       tense=query_tense(text), show_expired=show_expired,
+                       include_archived=include_archived)

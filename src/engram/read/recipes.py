@@ -33,6 +33,8 @@ TRUST_RANKING_WEIGHT = 0.5
 #: ``as_of`` before the change keep it whole): low enough that the current fact outranks the stale one it
 #: replaced even when the stale one matches the question's words better (see ``engram bench updates``).
 SUPERSEDED_WEIGHT = 0.25
+#: Default ``strength_weight``: set by ``engram bench feedback`` (docs/LEARNING.md).
+STRENGTH_RANKING_WEIGHT = 0.0
 #: Weights of the confidence model (features: ``engram.read.assemble.abstention_features``).
 CONFIDENCE_WEIGHTS: dict[str, float] = {"speaker_gap": 4.6, "speaker_share": 4.95}
 CONFIDENCE_BIAS = -0.87
@@ -71,6 +73,9 @@ class RetrievalRecipe(BaseModel):
     recency_weight: float = Field(0.0, ge=0, description="bonus for memories close to the reference date")
     recency_half_life_days: float = Field(180.0, gt=0)
     reinforce: bool = Field(False, description="record recalls (access_count) on every search")
+    strength_weight: float = Field(STRENGTH_RANKING_WEIGHT, ge=0, description="relevance x strength ** weight "
+                                   "(engram.learning.strength: 1 when fresh, grows with use and useful feedback, "
+                                   "fades unused); 0 turns it off")
 
     def weights_for(self, form: str) -> dict[str, float]:
         """The learned ranker's feature weights for a query of ``form``."""

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engram.errors import (
     SERVICE_ERRORS,
@@ -28,6 +28,9 @@ from engram.errors import (
 from engram.filters import parse_filters
 from engram.models import Scope
 from engram.server.keys import KeyStore
+
+if TYPE_CHECKING:
+    from engram.memory import Memory
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,21 @@ def require_visible(principal: Principal, scope: Scope, memory_id: str) -> None:
     """NotFoundError (never a hint that it exists) when the record is outside the caller's scope."""
     if not visible(principal, scope):
         raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
+
+
+def scope_of(record: Mapping[str, Any]) -> Scope:
+    """The scope a memory or history record (as the facade returns it) belongs to."""
+    return Scope(user_id=record.get("user_id"), agent_id=record.get("agent_id"), run_id=record.get("run_id"))
+
+
+def owned_memory(memory: Memory, principal: Principal, memory_id: str) -> dict[str, Any]:
+    """The memory ``memory_id`` if the caller may see it; NotFoundError otherwise (never a hint that it
+    exists)."""
+    item = memory.get(memory_id)
+    if item is None:
+        raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
+    require_visible(principal, scope_of(item), memory_id)
+    return item
 
 
 def require_admin(principal: Principal, operation: str) -> None:

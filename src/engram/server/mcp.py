@@ -19,10 +19,11 @@ from engram.filters import parse_filters
 from engram.memory import Memory
 from engram.models import Scope
 from engram.server.auth import Principal, require_visible, visible
+from engram.server.mcp_learning import LEARNING_TOOL_NAMES, add_learning_tools
 from engram.server.runtime import is_loopback
 
 TOOL_NAMES = ("add_memory", "search_memories", "get_memory", "list_memories", "update_memory", "delete_memory",
-              "memory_history")
+              "memory_history", *LEARNING_TOOL_NAMES)
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
@@ -130,6 +131,8 @@ def build_mcp_server(memory: Memory, scope: Scope, *, name: str = "engram") -> M
             if not events or not all(in_scope):
                 raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
             return {"memory_id": memory_id, "events": events}
+
+    add_learning_tools(server, memory, ids, owned, _tool_errors, WRITES, READ_ONLY)
 
     if memory.llm is not None:
         @server.tool(annotations=READ_ONLY)

@@ -20,14 +20,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from engram import __version__
 from engram.errors import ConfigurationError, EngramError, NotFoundError, StorageError, ValidationError
 from engram.memory import Memory
-from engram.models import AddResponse, AnswerResponse, HistoryEvent, MemoryItem, Scope, SearchResponse
+from engram.models import AddResponse, AnswerResponse, HistoryEvent, MemoryItem, SearchResponse
 from engram.server.auth import (
     FeatureUnavailableError,
     Principal,
     RateLimiter,
+    owned_memory,
     require_admin,
-    require_visible,
     resolve_scope,
+    scope_of,
     visible,
 )
 from engram.server.keys import KeyStore
@@ -83,10 +84,6 @@ async def _caller(request: Request) -> Principal:
 Caller = Annotated[Principal, Depends(_caller)]
 
 
-def _scope_of(record: dict[str, Any]) -> Scope:
-    return Scope(user_id=record.get("user_id"), agent_id=record.get("agent_id"), run_id=record.get("run_id"))
-
-
 def _filters_param(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
@@ -105,11 +102,7 @@ def _add_memory_routes(router: APIRouter, memory: Memory, limits: ServerLimits) 
     page_limit = Query(100, ge=1, le=limits.max_page_size, description="page size")
 
     def owned(principal: Principal, memory_id: str) -> dict[str, Any]:
-        item = memory.get(memory_id)
-        if item is None:
-            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
-        require_visible(principal, _scope_of(item), memory_id)
-        return item
+        return owned_memory(memory, principal, memory_id)
 
     @router.post("/v1/memories", response_model=AddResponse, responses=PROBLEMS, tags=["memories"])
     def add(body: AddRequest, principal: Caller) -> Response:
@@ -128,17 +121,19 @@ def _add_memory_routes(router: APIRouter, memory: Memory, limits: ServerLimits) 
                               filters=body.filters)
         return JSONResponse(memory.search(body.query, **scope, filters=body.filters, limit=body.limit,
                                           reference_date=body.reference_date, threshold=body.threshold,
-                                          explain=body.explain))
+                                          explain=body.explain, include_archived=body.include_archived))
 
     @router.get("/v1/memories", response_model=MemoryPage, responses=PROBLEMS, tags=["memories"])
     def get_all(principal: Caller, user_id: str | None = None, agent_id: str | None = None,
                 run_id: str | None = None,
                 filters: Annotated[str | None, Query(description="filters as a JSON object")] = None,
-                limit: int = page_limit, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+                limit: int = page_limit, offset: Annotated[int, Query(ge=0)] = 0,
+                include_archived: bool = False) -> Response:
         """One page of a scope's memories, newest first, with the total (``Memory.get_all``)."""
         parsed = _filters_param(filters)
         scope = resolve_scope(principal, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=parsed)
-        return JSONResponse(memory.get_all(**scope, filters=parsed, limit=limit, offset=offset))
+        return JSONResponse(memory.get_all(**scope, filters=parsed, limit=limit, offset=offset,
+                                           include_archived=include_archived))
 
     @router.delete("/v1/memories", response_model=DeleteAllResponse, responses=PROBLEMS, tags=["memories"])
     def delete_all(principal: Caller, user_id: str | None = None, agent_id: str | None = None,
@@ -174,7 +169,7 @@ def _add_memory_routes(router: APIRouter, memory: Memory, limits: ServerLimits) 
 
         For a non-admin key, a memory with no history in its scope is not found (404)."""
         events = memory.history(memory_id)
-        if not principal.admin and not all(visible(principal, _scope_of(e)) for e in events):
+        if not principal.admin and not all(visible(principal, scope_of(e)) for e in events):
             raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
         return JSONResponse(events)
 
@@ -256,7 +251,10 @@ def create_app(memory: Memory, *, keys: KeyStore | None = None, auth: bool = Tru
     app.state.memory = memory
     app.state.keys = keys
     app.state.metrics = metrics
+    from engram.server.learning_routes import add_learning_routes  # it imports this module's Caller
+
     _add_memory_routes(app.router, memory, limits)
+    add_learning_routes(app.router, memory, PROBLEMS)
     backend = type(memory.store).__name__.removesuffix("Store").lower()
 
     @app.get("/healthz", response_model=Health, tags=["operations"])

@@ -49,6 +49,7 @@ class SearchRequest(ScopedBody):
     reference_date: TimeValue | None = Field(None, description="'now' for the question (recency, time words)")
     threshold: float | None = None
     explain: bool = False
+    include_archived: bool = False
 
 
 class UpdateRequest(_Body):
@@ -116,3 +117,47 @@ class Problem(BaseModel):
     field: str | None = None
     hint: str | None = None
     errors: list[dict[str, Any]] | None = Field(None, description="every problem found, for request validation")
+
+
+class FeedbackRequest(_Body):
+    """``POST /v1/memories/{memory_id}/feedback``: was the memory useful, why, and who says so (default: the
+    API key's id)."""
+
+    useful: bool = True
+    note: str | None = None
+    given_by: str | None = None
+
+
+class ForgetRequest(ScopedBody):
+    """``POST /v1/forget``: the arguments of ``Memory.forget``."""
+
+    threshold: float = 0.05
+    dry_run: bool = False
+    reference_date: TimeValue | None = Field(None, description="when strength is measured (default: now)")
+
+
+class ExperienceRequest(ScopedBody):
+    """``POST /v1/experiences``: the arguments of ``Memory.add_experience``."""
+
+    task: str
+    outcome: str
+    steps: list[str] = Field(default_factory=list)
+    lesson: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ExperienceSearchRequest(ScopedBody):
+    """``POST /v1/experiences/search``: the arguments of ``Memory.search_experiences``."""
+
+    task: str
+    limit: int = 5
+    outcome: str | None = None
+    distil: bool = True
+
+
+class TrainingExportRequest(ScopedBody):
+    """``POST /v1/export/training``: the arguments of ``Memory.export_training`` (no replay file: mix replay
+    samples in on the client side)."""
+
+    format: str = "sft"
+    min_trust: str = "assistant"

@@ -12,7 +12,7 @@ import numpy as np
 
 from engram.errors import ConfigurationError
 from engram.filters import FilterNode
-from engram.models import Episode, HistoryEvent, MemoryItem, Scope
+from engram.models import Episode, HistoryEvent, MemoryItem, MemoryStatus, Scope
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,16 @@ class ListQuery:
     offset: int = 0
     include_invalid: bool = True
     include_quarantined: bool = False
+    include_archived: bool = False
     kinds: tuple[str, ...] = ()
+
+    def statuses(self) -> tuple[str, ...] | None:
+        """The memory statuses this query selects (None: every status)."""
+        if self.include_quarantined and self.include_archived:
+            return None
+        extra = ((MemoryStatus.QUARANTINED.value,) if self.include_quarantined else ()) + (
+            (MemoryStatus.ARCHIVED.value,) if self.include_archived else ())
+        return (MemoryStatus.ACTIVE.value, *extra)
 
 
 class Store(ABC):

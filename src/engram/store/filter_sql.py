@@ -29,3 +29,10 @@ SCOPE_COUNTS_SQL = (
     "UNION ALL SELECT user_id, agent_id, run_id, 'status:' || status, count(*) FROM memories {where} "
     "GROUP BY user_id, agent_id, run_id, status"
 )
+
+
+def status_clause(statuses: tuple[str, ...]) -> str:
+    """``m.status IN (...)`` for a fixed set of known status names (spliced: they are enum values)."""
+    if not all(status.isalpha() for status in statuses):
+        raise ValueError(f"not a status name: {statuses!r}")
+    return "m.status IN (" + ", ".join(f"'{status}'" for status in statuses) + ")"

@@ -499,6 +499,7 @@ class PostgresStore(Store):
                     f"SELECT count(*) FROM memories WHERE {where} AND status = 'active' AND valid_to IS NULL"),
                 "memories_quarantined": count(
                     f"SELECT count(*) FROM memories WHERE {where} AND status = 'quarantined'"),
+                "memories_archived": count(f"SELECT count(*) FROM memories WHERE {where} AND status = 'archived'"),
                 "history_events": count(f"SELECT count(*) FROM history WHERE {where}"),
                 "embedder": str(embedder[0]) if embedder else "",
                 "database_bytes": int(size[0]) if size else 0,

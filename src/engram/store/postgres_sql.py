@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from engram.errors import FilterError
 from engram.filters import DATE_COLUMNS, Condition, Scalar
 from engram.store.base import ListQuery
-from engram.store.filter_sql import Clause, compile_tree
+from engram.store.filter_sql import Clause, compile_tree, status_clause
 from engram.timeutil import utcnow
 
 _COMPARATORS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -42,8 +42,9 @@ def where_clause(query: ListQuery) -> Clause:
     if not query.include_invalid:
         parts.append("(m.valid_to IS NULL OR m.valid_to > %s)")
         params.append(utcnow())
-    if not query.include_quarantined:
-        parts.append("m.status = 'active'")
+    statuses = query.statuses()
+    if statuses is not None:
+        parts.append(status_clause(statuses))
     if query.kinds:
         parts.append("m.kind = ANY(%s::text[])")
         params.append(list(query.kinds))

@@ -356,7 +356,8 @@ class SQLiteStore(Store):
         """Ids, vectors and valid_to (epoch seconds, inf when open) of every memory the query's scope,
         filters and status select, cached until this or another connection writes."""
         where, params = where_clause(ListQuery(scope=query.scope, node=query.node, include_invalid=True,
-                                               include_quarantined=query.include_quarantined, kinds=query.kinds))
+                                               include_quarantined=query.include_quarantined,
+                                               include_archived=query.include_archived, kinds=query.kinds))
         key = (where, tuple(params))
         with self._guard() as connection:
             stamp = (int(connection.execute("PRAGMA data_version").fetchone()[0]), self._local_writes)
@@ -464,6 +465,8 @@ class SQLiteStore(Store):
                     "AND valid_to IS NULL"),
                 "memories_quarantined": count(
                     f"SELECT count(*) FROM memories {where} {'AND' if where else 'WHERE'} status = 'quarantined'"),
+                "memories_archived": count(
+                    f"SELECT count(*) FROM memories {where} {'AND' if where else 'WHERE'} status = 'archived'"),
                 "history_events": count(f"SELECT count(*) FROM history {where}"),
                 "embedder": self._meta(connection, "embedder") or "",
             }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from engram.errors import FilterError
 from engram.filters import Condition
 from engram.store.base import ListQuery
-from engram.store.filter_sql import compile_tree
+from engram.store.filter_sql import compile_tree, status_clause
 from engram.timeutil import to_storage, utcnow
 
 _COMPARATORS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -28,8 +28,9 @@ def where_clause(query: ListQuery) -> tuple[str, list[object]]:
     if not query.include_invalid:
         parts.append("(m.valid_to IS NULL OR m.valid_to > ?)")
         params.append(to_storage(utcnow()))
-    if not query.include_quarantined:
-        parts.append("m.status = 'active'")
+    statuses = query.statuses()
+    if statuses is not None:
+        parts.append(status_clause(statuses))
     if query.kinds:
         parts.append(f"m.kind IN ({', '.join('?' for _ in query.kinds)})")
         params.extend(query.kinds)

@@ -9,8 +9,8 @@ from urllib.parse import quote, urlencode
 
 from engram.errors import ValidationError
 from engram.memory import Memory
-from engram.server.auth import Principal
-from engram.server.ui.pages import owned_memory, scope_of, supports
+from engram.server.auth import Principal, owned_memory, scope_of
+from engram.server.ui.pages import supports
 
 PREFIX = "/ui"
 Form = dict[str, list[str]]
@@ -66,7 +66,7 @@ def feedback(memory: Memory, principal: Principal, memory_id: str, form: Form) -
     useful = first(form, "useful")
     if useful not in ("yes", "no"):
         raise ValidationError("must be yes or no", field="useful")
-    memory.feedback(memory_id, useful=useful == "yes", note=first(form, "note") or None)  # type: ignore[attr-defined]
+    memory.feedback(memory_id, useful=useful == "yes", note=first(form, "note") or None)
     return link(f"/memory/{memory_id}", done="feedback")
 
 

@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from engram import __version__
 from engram.errors import AuthenticationError, EngramError, PayloadTooLargeError, StorageError
 from engram.memory import Memory
+from engram.server.auth import owned_memory
 from engram.server.keys import KeyStore
 from engram.server.ui import actions, pages
 from engram.server.ui.actions import NOTICES, PREFIX, Confirm, Form, link
@@ -216,7 +217,7 @@ def _routes(ui: Inspector) -> list[Route | Mount]:
     async def delete_form(request: Request) -> Response:
         memory_id = request.path_params["memory_id"]
         return await ui.page(request, "confirm_delete.html",
-                             lambda viewer: {"item": pages.owned_memory(memory, viewer.principal, memory_id)})
+                             lambda viewer: {"item": owned_memory(memory, viewer.principal, memory_id)})
 
     async def search(request: Request) -> Response:
         def build(viewer: Viewer) -> dict[str, Any]:

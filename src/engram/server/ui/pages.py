@@ -11,11 +11,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from engram.errors import EngramError, NotFoundError, ValidationError
+from engram.errors import EngramError, ValidationError
 from engram.guard.trust import TrustLevel
 from engram.memory import Memory
 from engram.models import Scope
-from engram.server.auth import Principal, require_visible, resolve_scope
+from engram.server.auth import Principal, owned_memory, resolve_scope, scope_of
 
 #: Most records a timeline, a quarantine page or the stats read from one scope.
 PAGE_RECORDS = 500
@@ -34,10 +34,6 @@ def supports(memory: Memory, method: str, parameter: str | None = None) -> bool:
     return parameter is None or parameter in inspect.signature(function).parameters
 
 
-def scope_of(record: dict[str, Any]) -> Scope:
-    return Scope(user_id=record.get("user_id"), agent_id=record.get("agent_id"), run_id=record.get("run_id"))
-
-
 def chosen_scope(principal: Principal, params: dict[str, str]) -> dict[str, Any]:
     """The scope ids a page works in: the ones in the URL, checked against the key."""
     ids = {name: params.get(name) or None for name in ("user_id", "agent_id", "run_id")}
@@ -46,15 +42,6 @@ def chosen_scope(principal: Principal, params: dict[str, str]) -> dict[str, Any]
         raise ValidationError("choose a scope: give a user_id, agent_id or run_id", field="user_id",
                               hint="pick one on the Scopes page")
     return scope
-
-
-def owned_memory(memory: Memory, principal: Principal, memory_id: str) -> dict[str, Any]:
-    """One memory the viewer may see (NotFoundError otherwise, never a hint that it exists)."""
-    item = memory.get(memory_id)
-    if item is None:
-        raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
-    require_visible(principal, scope_of(item), memory_id)
-    return item
 
 
 def scopes_page(memory: Memory, principal: Principal) -> list[dict[str, Any]]:
