@@ -125,7 +125,12 @@ class Memory:
         when the memories stop being valid (``valid_to``): expired ones leave search and get_all. ``prompt``
         adds instructions to the LLM fact extraction. ``memory_type`` is mem0's (see docs/MEM0.md).
         Returns ``{"results": [{"id", "memory", "event", ...}], "episodes": [...]}``."""
-        compat.check_memory_type(memory_type)
+        if compat.is_procedural(memory_type):
+            task, steps = compat.procedural_case(messages)
+            case = self.add_experience(task=task, outcome="success", steps=steps, metadata=metadata, user_id=user_id,
+                                       agent_id=agent_id, run_id=run_id)
+            return {"results": [{"id": case["id"], "memory": task, "event": "ADD", "kind": case["kind"]}],
+                    "episodes": [], "infer": "off", "notes": case["notes"]}
         valid_to = compat.expiration_to_valid_to(expiration_date)
         instructions = compat.extraction_instructions(prompt)
         scope = self._scope(user_id, agent_id, run_id, filters)

@@ -441,5 +441,28 @@ def _report(out: Path, name: str, results: dict[str, Any], markdown: str, json_o
     _console(json_output).print(markdown)
 
 
+@bench_app.command("fit")
+def fit_command(
+    data: DataOption,
+    out: Annotated[Path | None, typer.Option("--out", help="write the model here instead of into the package")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Refit the learned ranker on LoCoMo-format data (deterministic: re-running on the same data and
+    embedder reproduces engram/data/models/ranker.json); report recall@10 in-sample and leave-one-
+    conversation-out."""
+    from engram.bench.fit_ranker import fit_ranker
+    from engram.bench.suite import default_embedder
+
+    console = _console(json_output)
+    with console.status("fitting the ranker (one conversation at a time)") as status:
+        result = fit_ranker(data, default_embedder(), out,
+                            on_conversation=lambda name: status.update(f"pooled {name}"))
+    if json_output:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for name, value in result["report"].items():
+        console.print(f"{name}: {value if isinstance(value, dict) else round(value, 4)}")
+
+
 if __name__ == "__main__":
     bench_app()

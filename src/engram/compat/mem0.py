@@ -86,18 +86,33 @@ def expiration_to_valid_to(expiration_date: Any) -> datetime | None:
                           field="expiration_date", hint="use YYYY-MM-DD (valid through that day, UTC)")
 
 
-def check_memory_type(memory_type: Any) -> None:
-    """mem0's ``memory_type``: only ``"procedural_memory"`` exists there, and Engram has no procedural
-    (experience) memory yet, so any value is refused with what to do instead."""
+def is_procedural(memory_type: Any) -> bool:
+    """mem0's ``memory_type``: ``"procedural_memory"`` (its only type) maps to Engram's experience memory;
+    None is an ordinary add; anything else is refused with what to use instead."""
     if memory_type is None:
-        return
+        return False
     if memory_type == PROCEDURAL_MEMORY:
-        raise ValidationError(
-            "procedural memory is not available in this Engram version", field="memory_type",
-            hint="leave memory_type out to store the messages as ordinary memories (tag them with "
-                 "metadata={'memory_type': 'procedural'} to find them again with filters)")
+        return True
     raise ValidationError(f"unknown memory type {memory_type!r}", field="memory_type",
                           hint=f"leave it out, or use {PROCEDURAL_MEMORY!r} (mem0's only memory type)")
+
+
+def procedural_case(messages: Any) -> tuple[str, list[str]]:
+    """An agent's run given to ``add(..., memory_type="procedural_memory")`` as an experience case: the
+    task is the first user message (else the first message), the steps are the other messages in order."""
+    items = messages if isinstance(messages, list) else [messages]
+    texts: list[tuple[str, str]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            texts.append(("user", item))
+        elif isinstance(item, dict) and isinstance(item.get("content"), str):
+            texts.append((str(item.get("role", "user")), item["content"]))
+        else:
+            raise ValidationError("must be a string or a message dict with text content", field=f"messages[{index}]")
+    if not texts:
+        raise ValidationError("is empty", field="messages")
+    first = next((i for i, (role, _) in enumerate(texts) if role == "user"), 0)
+    return texts[first][1], [f"{role}: {text}" for i, (role, text) in enumerate(texts) if i != first]
 
 
 def extraction_instructions(prompt: Any) -> str | None:

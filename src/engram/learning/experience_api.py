@@ -14,17 +14,23 @@ from engram.learning.experience import (
     check_case,
     distil_lesson,
 )
-from engram.models import HistoryEvent, HistoryEventType
+from engram.models import HistoryEvent, HistoryEventType, MemoryStatus
 from engram.store.base import ChangeSet, ListQuery
 from engram.write.ingest import validate_metadata
+from engram.write.screen import screen_text
 
 if TYPE_CHECKING:
     from engram.memory import Memory
 
 
+#: Who writes an experience case: the agent that ran the task (screened by the guard as such).
+EXPERIENCE_WRITER = "assistant"
+
+
 def add_experience(memory: Memory, *, task: Any, outcome: Any, steps: Any, lesson: Any, metadata: Any,
                    user_id: Any, agent_id: Any, run_id: Any) -> dict[str, Any]:
-    """Store one case (see ``Memory.add_experience``)."""
+    """Store one case (see ``Memory.add_experience``), screened by the poisoning guard as written by the
+    agent (a suspicious case is stored quarantined)."""
     scope = memory._scope(user_id, agent_id, run_id, None)
     extra = validate_metadata(metadata, memory.config.limits)
     task, outcome, steps, lesson = check_case(task, outcome, steps, lesson, extra,
@@ -43,6 +49,11 @@ def add_experience(memory: Memory, *, task: Any, outcome: Any, steps: Any, lesso
                 item = rebuilt.model_copy(update={"id": item.id,
                                                   "metadata": {**rebuilt.metadata, "lesson_cites": [item.id]}})
     vector = memory.embedder.embed([task])[0]
+    verdict = screen_text(memory.guard, memory.store, item, item.memory, EXPERIENCE_WRITER, vector)
+    if verdict is not None:
+        item = item.model_copy(update={"writer": verdict.writer, **({"status": MemoryStatus.QUARANTINED.value,
+                                       "metadata": {**item.metadata, "guard": verdict.to_dict()}}
+                                       if verdict.quarantine else {})})
     event = HistoryEvent(memory_id=item.id, event=HistoryEventType.ADD, new_memory=item.memory, actor="experience",
                          user_id=item.user_id, agent_id=item.agent_id, run_id=item.run_id)
     memory.store.apply(ChangeSet(memories=[item], vectors={item.id: vector}, history=[event]))

@@ -1,32 +1,30 @@
 """Retrieval settings as named recipes: experiments change data, not code paths.
 
-The ``learned`` ranker's weights were fitted on the LoCoMo dev conversations and validated
-leave-one-conversation-out (see docs/BENCHMARKS.md, "Retrieval ablations"); ``rrf`` is the plain
+The ``learned`` ranker's weights come from ``engram/data/models/ranker.json``, written by ``engram bench
+fit`` (fitted on the LoCoMo dev conversations, reported leave-one-conversation-out); ``rrf`` is the plain
 hybrid baseline (weighted reciprocal rank fusion of BM25 and dense)."""
 
 from __future__ import annotations
 
+import json
+from importlib.resources import files
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from engram.errors import ConfigurationError
+from engram.read.rerank import FEATURES
 
-#: Feature weights of the learned ranker (features: ``engram.read.rerank``).
-LEARNED_WEIGHTS: dict[str, float] = {
-    "lexical": 2.06, "dense": 5.98, "speaker": 1.29, "time_match": 1.41, "time_near": 1.21, "time_mention": 0.19,
-    "day_lexical": 0.51, "day_dense": -0.83, "length": 0.45,
-}
-#: Per query form (``engram.read.query.query_form``), amounts added to ``LEARNED_WEIGHTS``: inference
-#: questions lean on who said it and the day's topic rather than on shared words or dates; "when"
-#: questions on turns that state a time.
-LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {
-    "hypothetical": {"lexical": -1.61, "dense": -0.7, "speaker": 0.21, "time_match": -1.94, "time_near": -2.53,
-                     "time_mention": 0.07, "day_lexical": 0.57, "day_dense": 0.72, "length": 0.18},
-    "when": {"lexical": 0.6, "dense": 0.56, "speaker": -0.28, "time_match": 0.87, "time_near": 0.71,
-             "time_mention": 0.79, "day_lexical": 0.6, "day_dense": -0.26, "length": -0.09},
-}
-LEARNED_BIAS = -11.26
+#: The learned ranker's model, written with its provenance (data hash, seed, leave-one-conversation-out
+#: report) by ``engram bench fit``: feature weights (features: ``engram.read.rerank``), per query form
+#: (``engram.read.query.query_form``) amounts added to them, and the bias inside the score's sigmoid.
+RANKER_MODEL_PATH = Path(str(files("engram") / "data" / "models" / "ranker.json"))
+_RANKER = json.loads(RANKER_MODEL_PATH.read_text(encoding="utf-8"))
+LEARNED_WEIGHTS: dict[str, float] = dict(_RANKER["feature_weights"])
+LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {form: dict(deltas)
+                                                     for form, deltas in _RANKER["form_weights"].items()}
+LEARNED_BIAS: float = float(_RANKER["feature_bias"])
 #: Default ``trust_weight``: a tool or document record keeps 70% of its relevance, an assistant one 85%.
 TRUST_RANKING_WEIGHT = 0.5
 #: A superseded memory's share of its score for questions about the present (past-tense questions and
@@ -35,7 +33,8 @@ TRUST_RANKING_WEIGHT = 0.5
 SUPERSEDED_WEIGHT = 0.25
 #: Default ``strength_weight``: set by ``engram bench feedback`` (docs/LEARNING.md).
 STRENGTH_RANKING_WEIGHT = 0.0
-#: Weights of the confidence model (features: ``engram.read.assemble.abstention_features``).
+#: Features of the confidence model (``engram.read.assemble.abstention_features``) and their weights.
+CONFIDENCE_FEATURES = ("speaker_gap", "speaker_share")
 CONFIDENCE_WEIGHTS: dict[str, float] = {"speaker_gap": 4.6, "speaker_share": 4.95}
 CONFIDENCE_BIAS = -0.87
 
@@ -76,6 +75,17 @@ class RetrievalRecipe(BaseModel):
     strength_weight: float = Field(STRENGTH_RANKING_WEIGHT, ge=0, description="relevance x strength ** weight "
                                    "(engram.learning.strength: 1 when fresh, grows with use and useful feedback, "
                                    "fades unused); 0 turns it off")
+
+    @model_validator(mode="after")
+    def _known_features(self) -> RetrievalRecipe:
+        """A misspelt feature name is an error, not a weight that silently counts as 0."""
+        named = [*self.feature_weights, *(name for deltas in self.form_weights.values() for name in deltas)]
+        unknown = sorted({name for name in named if name not in FEATURES})
+        unknown += sorted(name for name in self.confidence_weights if name not in CONFIDENCE_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown feature names {unknown}; ranker features: {', '.join(FEATURES)}; "
+                             f"confidence features: {', '.join(CONFIDENCE_FEATURES)}")
+        return self
 
     def weights_for(self, form: str) -> dict[str, float]:
         """The learned ranker's feature weights for a query of ``form``."""
