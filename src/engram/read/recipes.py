@@ -28,9 +28,10 @@ LEARNED_BIAS: float = float(_RANKER["feature_bias"])
 #: Default ``trust_weight``: a tool or document record keeps 70% of its relevance, an assistant one 85%.
 TRUST_RANKING_WEIGHT = 0.5
 #: A superseded memory's share of its score for questions about the present (past-tense questions and
-#: ``as_of`` before the change keep it whole): low enough that the current fact outranks the stale one it
-#: replaced even when the stale one matches the question's words better (see ``engram bench updates``).
-SUPERSEDED_WEIGHT = 0.25
+#: ``as_of`` before the change keep it whole). The memory that replaced it already inherits its relevance
+#: (``engram.read.links``), so any share below 1 ranks the current fact first; a mild one keeps the stale
+#: fact near it, for questions that need both (measured with ``engram bench updates`` and LoCoMo).
+SUPERSEDED_WEIGHT = 0.7
 #: Default ``strength_weight``: set by ``engram bench feedback`` (docs/LEARNING.md).
 STRENGTH_RANKING_WEIGHT = 0.0
 #: Features of the confidence model (``engram.read.assemble.abstention_features``) and their weights.
