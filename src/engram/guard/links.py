@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from engram.guard.engine import compile_linear
+
 _URL_IN_TEXT = re.compile(
     r"\b(?:https?://|www\.)[^\s<>\"')\]]+"
     r"|(?<![\w.@-])(?:[a-z0-9-]{1,63}\.){1,8}(?:xyz|top|tk|ml|ga|cf|gq|zip|mov|click|country|kim|work|rest|icu|buzz|cam|monster|"
@@ -53,7 +55,7 @@ _RISKY_DOWNLOAD = re.compile(
     re.IGNORECASE,
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@((?:[a-z0-9-]{1,63}\.){1,8}[a-z]{2,24})\b", re.IGNORECASE)
-_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*(https?://[^)\s]+)|<img\b[^>]*\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]+)",
+_MARKDOWN_IMAGE = compile_linear(r"!\[[^\]]*\]\(\s*(https?://[^)\s]+)|<img\b[^>]*\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]+)",
                              re.IGNORECASE)
 _PHISHING_LABEL = re.compile(r"(?:^|[.-])(?:secure|verify|verification|account|login|signin|alerts?|helpdesk|billing|"
                              r"wallet|auth|recovery)(?:$|[.-])")
@@ -64,7 +66,10 @@ def url_signals(text: str) -> dict[str, float]:
     query strings that would carry data out (``?data={memory}``), and e-mail addresses at
     suspicious or look-alike domains."""
     signals: dict[str, float] = {}
-    for raw in _URL_IN_TEXT.findall(text):
+    # Every link contains "." or ":" and every address "@": skip the scans (linear, but run in
+    # Python's engine) when the text cannot hold one.
+    has_link = "." in text or ":" in text
+    for raw in dict.fromkeys(_URL_IN_TEXT.findall(text) if has_link else ()):
         url = raw if "://" in raw else f"http://{raw}"
         try:
             parts = urlsplit(url.rstrip(".,;:!?"))
@@ -79,11 +84,11 @@ def url_signals(text: str) -> dict[str, float]:
             signals["url_exfiltration"] = 0.6
         if _RISKY_DOWNLOAD.search(parts.path):
             signals["url_risky_download"] = 0.45
-    for domain in _EMAIL.findall(text):
+    for domain in dict.fromkeys(_EMAIL.findall(text) if "@" in text else ()):
         for name, weight in _host_signals(domain.lower(), False, None).items():
             if name != "url_unfamiliar":
                 signals[f"email_{name.removeprefix('url_')}"] = weight
-    for markdown_url, html_url in _MARKDOWN_IMAGE.findall(text):
+    for markdown_url, html_url in dict.fromkeys(_MARKDOWN_IMAGE.findall(text)):
         image_url = markdown_url or html_url
         try:
             host = (urlsplit(image_url).hostname or "").lower()
