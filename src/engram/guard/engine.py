@@ -20,7 +20,7 @@ record's length), just with a much larger constant."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeAlias
 
 try:
@@ -48,6 +48,25 @@ def subject(text: str) -> str | bytes:
     """``text`` in the form the engine matches fastest: ASCII text as bytes for RE2 (offsets are the
     same, and RE2's binding skips its per-match offset translation)."""
     return text.encode("ascii") if re2 is not None and text.isascii() else text
+
+
+def spans(matcher: Matcher, searchable: str | bytes) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of the successive non-overlapping matches of ``matcher`` in ``searchable``.
+
+    On RE2 with bytes this calls the compiled program directly (``_regexp.Match``, pinned by the
+    ``google-re2<2`` requirement): the public ``finditer`` builds a match object per match, which
+    dominated texts made of thousands of discarded matches."""
+    if re2 is None or not isinstance(searchable, bytes):
+        for match in matcher.finditer(searchable):
+            yield match.start(), match.end()
+        return
+    program, position, length = matcher._regexp, 0, len(searchable)
+    while position <= length:
+        start, end = program.Match(re2._Anchor.UNANCHORED, searchable, position, length)[0]
+        if start < 0:
+            return
+        yield start, end
+        position = end if end > start else end + 1
 
 
 def compile_linear(pattern: str, flags: int = 0) -> Matcher:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from engram.guard.engine import Matcher, Prefilter, compile_linear, subject
+from engram.guard.engine import Matcher, Prefilter, compile_linear, spans, subject
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
 _NEGATION = re.compile(r"\b(?:never|not|don't|dont|do\s+not|no\s+one\s+should|nobody\s+should|won't|shouldn't|"
@@ -61,8 +61,7 @@ class PatternRule:
     def _spans(self, text: str, searchable: str | bytes) -> Iterator[tuple[int, int]]:
         """Match spans left to right, without those an exclusion discards (the search resumes
         after a discarded match, so one pass over the text suffices)."""
-        for match in self.regex.finditer(searchable):
-            start, end = match.start(), match.end()
+        for start, end in spans(self.regex, searchable):
             if not self._excluded(text, start, end):
                 yield start, end
 
