@@ -236,6 +236,6 @@ CONTENT_RULES: tuple[PatternRule, ...] = (
          r"\bthe\s+(?:approved|official|only|verified|trusted|authori[sz]ed|sanctioned)\s+(?:\w+\s+)?(?:site|website|link|"
          r"portal|vendor|channel|source|number|account|provider|app)\s+(?:is|for)\b"
          r"|\b(?:only|exclusively)\s+(?:available|possible|processed|handled)\s+(?:through|via|at|on)\b"),
-    rule("qa_format", 0.4, r"(?:^|\n)\s*(?:q|question)\s*[:.]\s*[^\n]+\n?\s*(?:a|answer)\s*[:.]"),
+    rule("qa_format", 0.4, r"^[^\S\n]*(?:q|question)\s*[:.]\s*[^\n]+\n?\s*(?:a|answer)\s*[:.]"),
     rule("qa_format", 0.4, r"\?\s*(?:the\s+)?(?:answer|correct\s+answer)\s*(?:is|:)"),
 )

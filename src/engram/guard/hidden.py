@@ -26,7 +26,7 @@ _BIDI_CHAR = re.compile(f"[{''.join(sorted(_BIDI_CONTROLS))}]")
 _TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
 _HIDDEN_MARKUP = compile_linear(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:px|pt|em)?\b|opacity\s*:\s*0(?:\.0+)?\b"
-    r"|color\s*:\s*(?:white|#fff(?:fff)?)\b|\[\s*\]\(\s*https?://|^\s*\[//\]\s*:\s*#|<\s*(?:span|div|p)\s+hidden\b"
+    r"|color\s*:\s*(?:white|#fff(?:fff)?)\b|\[\s*\]\(\s*https?://|^[^\S\n]*\[//\]\s*:\s*#|<\s*(?:span|div|p)\s+hidden\b"
     r"|<img\b[^>]*\b(?:width|height)\s*=\s*[\"']?0(?:px)?[\"'\s>/]",
     re.IGNORECASE | re.MULTILINE,
 )
