@@ -32,8 +32,9 @@ class PatternRule:
     """A named signal: ``regex`` matching the text contributes ``weight`` to the score.
 
     ``excluded_start`` and ``excluded_next`` (Python patterns, matched at the start of a match
-    and right after its end) discard a match, as a look-around would; the main pattern runs on
-    the linear-time engine, which has no look-around."""
+    and right after its end) discard a match, as a look-around would, except that the search
+    resumes after the discarded match rather than one character into it (the main pattern runs on
+    the linear-time engine, which has no look-around; resuming after it keeps one pass)."""
 
     name: str
     weight: float
