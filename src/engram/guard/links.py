@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from engram.guard.engine import compile_linear
+from engram.guard.engine import compile_linear, spans, subject
 
 _URL_IN_TEXT = re.compile(
     r"\b(?:https?://|www\.)[^\s<>\"')\]]+"
@@ -16,6 +16,9 @@ _URL_IN_TEXT = re.compile(
     r"(?:/[^\s<>\"')\]]+)?",
     re.IGNORECASE,
 )
+# Every character of a link is outside whitespace and <>"')], and every link holds "." or ":": the
+# link scan (Python's engine, for its look-arounds) only runs on such runs, found by RE2.
+_LINK_RUN = compile_linear(r"[^\s<>\"')\]]*[.:][^\s<>\"')\]]*")
 _WELL_KNOWN_DOMAINS = frozenset((
     "google.com", "youtube.com", "github.com", "gitlab.com", "wikipedia.org", "wikimedia.org", "python.org",
     "pypi.org", "stackoverflow.com", "stackexchange.com", "amazon.com", "amazon.co.uk", "apple.com", "microsoft.com",
@@ -66,10 +69,7 @@ def url_signals(text: str) -> dict[str, float]:
     query strings that would carry data out (``?data={memory}``), and e-mail addresses at
     suspicious or look-alike domains."""
     signals: dict[str, float] = {}
-    # Every link contains "." or ":" and every address "@": skip the scans (linear, but run in
-    # Python's engine) when the text cannot hold one.
-    has_link = "." in text or ":" in text
-    for raw in dict.fromkeys(_URL_IN_TEXT.findall(text) if has_link else ()):
+    for raw in dict.fromkeys(_links(text)):
         url = raw if "://" in raw else f"http://{raw}"
         try:
             parts = urlsplit(url.rstrip(".,;:!?"))
@@ -84,6 +84,7 @@ def url_signals(text: str) -> dict[str, float]:
             signals["url_exfiltration"] = 0.6
         if _RISKY_DOWNLOAD.search(parts.path):
             signals["url_risky_download"] = 0.45
+    # Every address holds "@": skip the scan (Python's engine, for its look-behind) when none can.
     for domain in dict.fromkeys(_EMAIL.findall(text) if "@" in text else ()):
         for name, weight in _host_signals(domain.lower(), False, None).items():
             if name != "url_unfamiliar":
@@ -97,6 +98,18 @@ def url_signals(text: str) -> dict[str, float]:
         if "?" in image_url and not _is_well_known(host):
             signals["url_exfiltration"] = 0.6
     return signals
+
+
+def _links(text: str) -> list[str]:
+    """``_URL_IN_TEXT.findall(text)``, scanning only the runs that can hold a link (the character
+    after a run is included, so the look-aheads and word boundaries see what they would in the
+    whole text; the look-behinds see the text before the run)."""
+    if "." not in text and ":" not in text:
+        return []
+    links: list[str] = []
+    for start, end in spans(_LINK_RUN, subject(text)):
+        links.extend(_URL_IN_TEXT.findall(text, start, min(end + 1, len(text))))
+    return links
 
 
 def _host_signals(host: str, has_credentials: bool, port: int | None) -> dict[str, float]:

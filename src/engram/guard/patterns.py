@@ -120,6 +120,8 @@ def mask_quoted_mentions(text: str) -> str:
     def blank(match: re.Match[str]) -> str:
         return match.group(0)[: match.start(2) - match.start(0)] + " " * len(match.group(2)) + match.group(0)[-1]
 
+    if not any(quote in text for quote in "\"'“‘"):
+        return text
     return _QUOTED_MENTION.sub(blank, text)
 
 
