@@ -118,9 +118,9 @@ def _is_emoji(char: str) -> bool:
 def _tag_characters(text: str) -> str:
     """ASCII spelled in Unicode tag characters, except the tags of subdivision flag emoji (a run
     of tag characters right after a black flag)."""
-    smuggled: list[str] = []
     if not text or max(text) < "\U000e0000":
         return ""
+    smuggled: list[str] = []
     for run in _TAG_RUN.finditer(text):
         if run.start() > 0 and text[run.start() - 1] == _BLACK_FLAG:
             continue

@@ -59,8 +59,8 @@ _RISKY_DOWNLOAD = re.compile(
     re.IGNORECASE,
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@((?:[a-z0-9-]{1,63}\.){1,8}[a-z]{2,24})\b", re.IGNORECASE)
-_MARKDOWN_IMAGE = compile_linear(r"!\[[^\]]*\]\(\s*(https?://[^)\s]+)|<img\b[^>]*\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]+)",
-                             re.IGNORECASE)
+_MARKDOWN_IMAGE = compile_linear(
+    r"!\[[^\]]*\]\(\s*(https?://[^)\s]+)|<img\b[^>]*\bsrc\s*=\s*[\"']?(https?://[^\"'\s>]+)", re.IGNORECASE)
 _PHISHING_LABEL = re.compile(r"(?:^|[.-])(?:secure|verify|verification|account|login|signin|alerts?|helpdesk|billing|"
                              r"wallet|auth|recovery)(?:$|[.-])")
 
