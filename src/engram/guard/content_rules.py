@@ -37,8 +37,8 @@ CONTENT_RULES: tuple[PatternRule, ...] = (
     rule("destructive_command", 0.45,
          r"\brm\s+-(?:rf|fr|r)\s+(?:[/~]|\$HOME)|\bmkfs\b|\bdd\s+if=|\bformat\s+c:|\bdel\s+/[sfq]\b|:\(\)\{\s*:\|:&\s*\};:"),
     rule("raw_ip", 0.3,
-         r"\b(?!(?:10|127)\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|0\.)(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}"
-         r"(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"),
+         r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b",
+         excluded_start=r"(?:10|127)\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|0\."),
     rule("security_weakening", 0.55,
          r"\bDisable(?:AntiSpyware|RealtimeMonitoring|BehaviorMonitoring|IOAVProtection)\b|\bSet-MpPreference\s+-Disable"
          r"|\bverify\s*=\s*False\b|\bNODE_TLS_REJECT_UNAUTHORIZED\s*=\s*['\"]?0|\bPYTHONHTTPSVERIFY\s*=\s*0"
@@ -59,8 +59,8 @@ CONTENT_RULES: tuple[PatternRule, ...] = (
     rule("credential_request", 0.5,
          r"\b(?:secrets?|passwords?|credentials|api\s+keys?|private\s+keys?)\b[^.\n]{0,50}?\bin\s+plain\s*text\b"),
     rule("credential_request", 0.5,
-         rf"\b(?:enter|entering|type|typing|input)\s+(?:your|their|the)\s+(?:[\w-]+\s+){{0,2}}?{SECRETS}\s+(?:on|at|into|in)\s+"
-         r"(?!the\s+(?:official|bank's)\b)", negatable=True),
+         rf"\b(?:enter|entering|type|typing|input)\s+(?:your|their|the)\s+(?:[\w-]+\s+){{0,2}}?{SECRETS}\s+(?:on|at|into|in)\s+",
+         negatable=True, excluded_next=r"the\s+(?:official|bank's)\b"),
     rule("disable_security", 0.6,
          r"\b(?:disable|turn\s+off|deactivate|bypass|skip|remove)\s+(?:the\s+|your\s+|all\s+)?(?:usual\s+|normal\s+|standard\s+)?"
          r"(?:antivirus|firewall|2fa|two-factor(?:\s+authentication)?|mfa|security\s+(?:checks?|warnings?|software|review)|"
@@ -106,8 +106,9 @@ CONTENT_RULES: tuple[PatternRule, ...] = (
     rule("scheduled_fetch", 0.45,
          r"\b(?:fetch|call|ping|post\s+to|send\s+to|upload\s+to|hit)\s+https?://\S+\s+(?:every|each|daily|hourly|nightly)\b"),
     rule("third_person_user", 0.25,
-         rf"\b{USERS}\b(?!\s+(?:guide|manual|interface|experience|name|id|base|group|input|inputs|data|feedback|research|"
-         r"stories|story|testing|reviews?))"),
+         rf"\b{USERS}\b",
+         excluded_next=r"\s+(?:guide|manual|interface|experience|name|id|base|group|input|inputs|data|feedback|research|"
+         r"stories|story|testing|reviews?)"),
     # --- Bridging: redirecting one entity's data or questions to another.
     rule("bridging_redirect", 0.55,
          r"\b(?:records?|data|files?|information|details|history|notes|account|messages|orders?|appointments?|"
@@ -235,6 +236,6 @@ CONTENT_RULES: tuple[PatternRule, ...] = (
          r"\bthe\s+(?:approved|official|only|verified|trusted|authori[sz]ed|sanctioned)\s+(?:\w+\s+)?(?:site|website|link|"
          r"portal|vendor|channel|source|number|account|provider|app)\s+(?:is|for)\b"
          r"|\b(?:only|exclusively)\s+(?:available|possible|processed|handled)\s+(?:through|via|at|on)\b"),
-    rule("qa_format", 0.4, r"(?:^|\n)\s*(?:q|question)\s*[:.]\s*[^\n]+\n?\s*(?:a|answer)\s*[:.]"),
+    rule("qa_format", 0.4, r"^[^\S\n]*(?:q|question)\s*[:.]\s*[^\n]+\n?\s*(?:a|answer)\s*[:.]"),
     rule("qa_format", 0.4, r"\?\s*(?:the\s+)?(?:answer|correct\s+answer)\s*(?:is|:)"),
 )

@@ -75,8 +75,8 @@ DIRECTIVE_RULES: tuple[PatternRule, ...] = (
     rule("system_impersonation", 0.8,
          r"\[\s*(?:system|admin|administrator|developer|operator|root)\s*(?:message|note|notice|override|prompt)?\s*\]"
          r"|\(\s*(?:system|admin|administrator|developer|dev|operator|engineering)\s+(?:message|note|notice|update)\s*\)"
-         r"|<\s*/?\s*system\s*>|(?<!#)#{2,}\s*system\b"),
-    rule("system_impersonation", 0.6, r"^\s*(?:system|developer|admin)\s*(?:message|note|prompt)?\s*:"),
+         r"|<\s*/?\s*system\s*>|(?:^|[^#])#{2,}\s*system\b"),
+    rule("system_impersonation", 0.6, r"^[^\S\n]*(?:system|developer|admin)\s*(?:message|note|prompt)?\s*:"),
     rule("system_impersonation", 0.7,
          r"\bsystem\s+(?:override|update|notice|directive|instruction|policy|message|prompt)\b\s*(?:\([^)\n]{0,30}\)\s*)?[:\-]"
          r"|(?-i:\bSYSTEM\s+(?:OVERRIDE|NOTICE|MESSAGE|UPDATE|ALERT|PROMPT|INSTRUCTION)S?\b)"),
@@ -202,7 +202,7 @@ DIRECTIVE_RULES: tuple[PatternRule, ...] = (
          rf"\b(?:when|whenever|if|every\s+time)\s+(?:{USERS}|someone|anyone|anybody)\s+{ASKS}\b"),
     # --- Always/never policy claims and standing rules.
     rule("policy_claim", 0.4,
-         r"(?:^|[.!?:;]\s+|\n\s*[-*]?\s*)(?:always|never|only)\s+(?:recommend|suggest|answer|respond|reply|tell|say|mention|"
+         r"(?:^|[.!?:;]\s+|\n[^\S\n]*(?:[-*][^\S\n]*)?)(?:always|never|only)\s+(?:recommend|suggest|answer|respond|reply|tell|say|mention|"
          r"reveal|share|send|forward|redirect|refer|trust|cite|direct|point|link|claim|state|approve|grant|"
          r"prioriti[sz]e|ignore|disregard|execute|escalate|contradict|question|disclose)\b"),
     rule("policy_claim", 0.4,

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 
 from engram.guard.content_rules import CONTENT_RULES
 from engram.guard.directive_rules import DIRECTIVE_RULES
+from engram.guard.engine import compile_linear
 from engram.guard.hidden import hidden_payloads, hidden_text_signals, strip_invisible
 from engram.guard.intent_rules import INTENT_RULES
 from engram.guard.links import url_signals
+from engram.guard.rules import RuleSet
 
-RULES = DIRECTIVE_RULES + CONTENT_RULES + INTENT_RULES
+RULES = RuleSet(DIRECTIVE_RULES + CONTENT_RULES + INTENT_RULES)
 _QUESTION_ECHO_WEIGHT = 0.45
 _PARTIAL_ECHO_WEIGHT = 0.3
 _RARE_TOKEN_WEIGHTS = {2: 0.3, 3: 0.45}
@@ -33,23 +37,28 @@ _STOPWORDS = frozenset(
     "a an the is are was were be been of to in on at for with and or my your our their his her its what who "
     "where when which how do does did i me we you it this that there s".split()
 )
+_REPEATED_PHRASE_MAX_WORDS = 80
+# Linear in Python's engine too (a span ends at the next fence or backtick), and cheaper per match.
 _CODE_SPANS = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _URLS = re.compile(r"\b(?:https?://|www\.)\S+|(?<!\S)[^\s@]+@\S+", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*", re.UNICODE)
 _VOWELS = frozenset("aeiouy")
-_TOOL_CALL = re.compile(
+_TOOL_CALL = compile_linear(
     r"[{,]\s*[\"'](?:tool|tool_calls?|function(?:_call)?|action|name|command|cmd|api|endpoint)[\"']\s*:\s*[\"'{\[]"
     r"[^{}]{0,400}?[\"'](?:arguments|args|parameters|params|action_input|payload)[\"']\s*:",
     re.IGNORECASE | re.DOTALL,
 )
-_JSON_SCHEMA = re.compile(r"[\"']properties[\"']\s*:|[\"']type[\"']\s*:\s*[\"']object[\"']", re.IGNORECASE)
-_TRANSCRIPT_LABEL = re.compile(r"^\s*(human|user|assistant|ai|system|bot)\s*:", re.IGNORECASE | re.MULTILINE)
+_JSON_SCHEMA = compile_linear(r"[\"']properties[\"']\s*:|[\"']type[\"']\s*:\s*[\"']object[\"']", re.IGNORECASE)
+# Python's engine for these two: linear as written (each match starts at its own line or keyword
+# and no two repetitions compete for the same characters) and cheaper per match than RE2's binding.
+_TRANSCRIPT_LABEL = re.compile(r"^[^\S\n]*(human|user|assistant|ai|system|bot)\s*:", re.IGNORECASE | re.MULTILINE)
 _QUOTED_MENTION = re.compile(
-    r"\b(?:typ\w*|say\w*|said|writ\w*|phrases?|like|such\s+as|called|words?|e\.g\.)\s*[:,]?\s*"
+    r"\b(?:typ\w*|say\w*|said|writ\w*|phrases?|like|such\s+as|called|words?|e\.g\.)\s*(?:[:,]\s*)?"
     r"([\"'“‘])([^\"'”’\n]{3,120})[\"'”’]",
     re.IGNORECASE,
 )
-_CALL_SYNTAX = re.compile(
+_QUESTION_AND_ANSWER = re.compile(r"\s*([^?\n]{12,200}\?)\s*([^?\n]{8,300})")
+_CALL_SYNTAX = compile_linear(
     r"\b(?:call|invoke|use)\s+(?:the\s+)?(?:tool|function)\s+`?\w+`?\s*\(|"
     r"\b(?:send_email|send_message|transfer_funds|transfer_money|wire_transfer|execute_command|run_shell|http_request|"
     r"write_file|delete_file|make_payment|update_memory|add_memory|update_contact|book_\w+)\s*\("
@@ -94,9 +103,8 @@ def score_patterns(text: str, *, trust_factor: float = 1.0) -> Signals:
     visible = unicodedata.normalize("NFKC", strip_invisible(text))
     for index, body in enumerate([mask_quoted_mentions(visible), *hidden_payloads(text)]):
         for window in _windows(body):
-            for rule in RULES:
-                if rule.matches(window):
-                    _add(weights, rule.name if index == 0 else f"encoded_{rule.name}", rule.weight)
+            for rule in RULES.firing(window):
+                _add(weights, rule.name if index == 0 else f"encoded_{rule.name}", rule.weight)
     for name, weight in url_signals(visible).items():
         _add(weights, name, weight)
     for name, weight in structural_signals(visible).items():
@@ -112,6 +120,8 @@ def mask_quoted_mentions(text: str) -> str:
     def blank(match: re.Match[str]) -> str:
         return match.group(0)[: match.start(2) - match.start(0)] + " " * len(match.group(2)) + match.group(0)[-1]
 
+    if not any(quote in text for quote in "\"'“‘"):
+        return text
     return _QUOTED_MENTION.sub(blank, text)
 
 
@@ -152,8 +162,8 @@ def partial_question_echo(text: str) -> bool:
 def repeated_phrase(text: str) -> bool:
     """True when a phrase of 2-4 words recurs three or more times in a short text (a trigger
     repeated to dominate retrieval)."""
-    words = [word.lower() for word in _WORD.findall(text)]
-    if len(words) > 80:
+    words = [match.group(0).lower() for match in islice(_WORD.finditer(text), _REPEATED_PHRASE_MAX_WORDS + 1)]
+    if len(words) > _REPEATED_PHRASE_MAX_WORDS:
         return False
     for size in (2, 3, 4):
         grams = [tuple(words[i:i + size]) for i in range(len(words) - size + 1)]
@@ -167,7 +177,10 @@ def repeated_phrase(text: str) -> bool:
 
 
 def _echo_overlap(text: str) -> tuple[float, int] | None:
-    match = re.match(r"\s*([^?\n]{12,200}\?)\s*([^?\n]{8,300})", text)
+    # Only the last 200 characters of leading whitespace can be part of a match (the question is
+    # at most 200 characters long); skipping the rest keeps this linear on whitespace runs.
+    leading = len(text) - len(text.lstrip())
+    match = _QUESTION_AND_ANSWER.match(text, max(0, leading - 200))
     if not match:
         return None
     question, answer = _content_words(match.group(1)), _content_words(match.group(2))
@@ -178,12 +191,15 @@ def _echo_overlap(text: str) -> tuple[float, int] | None:
 
 def rare_token_count(text: str) -> int:
     """How many prose tokens look like no word of any language (rare-trigger backdoors)."""
-    prose = _URLS.sub(" ", _CODE_SPANS.sub(" ", text))
-    return sum(_is_rare_token(token) for token in _WORD.findall(prose))
+    prose = _CODE_SPANS.sub(" ", text) if "`" in text else text
+    if "@" in prose or "://" in prose or "www." in prose.lower():
+        prose = _URLS.sub(" ", prose)
+    return sum(count for token, count in Counter(_WORD.findall(prose)).items() if _is_rare_token(token))
 
 
 def _windows(text: str) -> list[str]:
-    """Overlapping slices of long texts, so that the rules' cost stays linear in the length."""
+    """Overlapping slices of long texts: the rules see at most ``_WINDOW`` characters at a time,
+    which bounds the work of each rule on each slice (and of the ``re`` fallback's backtracking)."""
     if len(text) <= _WINDOW:
         return [text]
     step = _WINDOW - _WINDOW_OVERLAP

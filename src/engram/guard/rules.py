@@ -12,46 +12,110 @@ The rules themselves live in ``directive_rules`` (instructions aimed at the assi
 
 from __future__ import annotations
 
+import bisect
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from engram.guard.engine import Matcher, Prefilter, compile_linear, spans, subject
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
 _NEGATION = re.compile(r"\b(?:never|not|don't|dont|do\s+not|no\s+one\s+should|nobody\s+should|won't|shouldn't|"
                        r"must\s+not|mustn't|cannot|can't|avoid)\b(?:\s+\w+){0,3}\s*$", re.IGNORECASE)
+#: How far before a match a negation is looked for (characters).
+NEGATION_REACH = 40
+_SENTENCE_MARKS = re.compile(r"[.!?\n]")
 
 
 @dataclass(frozen=True)
 class PatternRule:
-    """A named signal: ``regex`` matching the text contributes ``weight`` to the score."""
+    """A named signal: ``regex`` matching the text contributes ``weight`` to the score.
+
+    ``excluded_start`` and ``excluded_next`` (Python patterns, matched at the start of a match
+    and right after its end) discard a match, as a look-around would, except that the search
+    resumes after the discarded match rather than one character into it (the main pattern runs on
+    the linear-time engine, which has no look-around; resuming after it keeps one pass)."""
 
     name: str
     weight: float
-    regex: re.Pattern[str]
+    regex: Matcher
     negatable: bool = False
-    unless: re.Pattern[str] | None = None
+    unless: Matcher | None = None
+    excluded_start: re.Pattern[str] | None = None
+    excluded_next: re.Pattern[str] | None = None
 
-    def matches(self, text: str) -> bool:
+    def matches(self, text: str, searchable: str | bytes | None = None) -> bool:
         """True when the rule fires on ``text``: negatable rules not right after a negation, rules
-        with ``unless`` not when that pattern occurs in the same sentence."""
-        for match in self.regex.finditer(text):
-            if self.negatable and _NEGATION.search(text[max(0, match.start() - 40):match.start()]):
+        with ``unless`` not when that pattern occurs in the same sentence. ``searchable`` is
+        ``subject(text)`` when the caller already has it."""
+        sentences: _Sentences | None = None
+        for start, end in self._spans(text, subject(text) if searchable is None else searchable):
+            if self.negatable and _NEGATION.search(text[max(0, start - NEGATION_REACH):start]):
                 continue
-            if self.unless is not None and self.unless.search(_sentence_around(text, match.start(), match.end())):
-                continue
+            if self.unless is not None:
+                sentences = sentences or _Sentences(text)
+                if sentences.contains(self.unless, start, end):
+                    continue
             return True
         return False
 
+    def _spans(self, text: str, searchable: str | bytes) -> Iterator[tuple[int, int]]:
+        """Match spans left to right, without those an exclusion discards (the search resumes
+        after a discarded match, so one pass over the text suffices)."""
+        for start, end in spans(self.regex, searchable):
+            if not self._excluded(text, start, end):
+                yield start, end
 
-def _sentence_around(text: str, start: int, end: int) -> str:
-    left = max(text.rfind(mark, 0, start) for mark in ".!?\n")
-    rights = [position for position in (text.find(mark, end) for mark in ".!?\n") if position != -1]
-    return text[left + 1:min(rights) if rights else len(text)]
+    def _excluded(self, text: str, start: int, end: int) -> bool:
+        return bool((self.excluded_start is not None and self.excluded_start.match(text, start))
+                    or (self.excluded_next is not None and self.excluded_next.match(text, end)))
 
 
-def rule(name: str, weight: float, pattern: str, *, negatable: bool = False, unless: str | None = None) -> PatternRule:
-    """A case-insensitive, multi-line ``PatternRule``."""
-    return PatternRule(name, weight, re.compile(pattern, _FLAGS), negatable,
-                       re.compile(unless, _FLAGS) if unless else None)
+class _Sentences:
+    """The sentences of a text (split at ``. ! ? newline``), each checked against a pattern once."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.marks = [match.start() for match in _SENTENCE_MARKS.finditer(text)]
+        self.checked: dict[tuple[int, int], bool] = {}
+
+    def contains(self, pattern: Matcher, start: int, end: int) -> bool:
+        """Whether ``pattern`` occurs in the sentence around ``text[start:end]``."""
+        before = bisect.bisect_left(self.marks, start) - 1
+        after = bisect.bisect_left(self.marks, end)
+        left = self.marks[before] + 1 if before >= 0 else 0
+        right = self.marks[after] if after < len(self.marks) else len(self.text)
+        if (left, right) not in self.checked:
+            self.checked[(left, right)] = pattern.search(self.text[left:right]) is not None
+        return self.checked[(left, right)]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Rules with a literal prefilter: ``firing`` runs only the rules whose required words occur."""
+
+    rules: tuple[PatternRule, ...]
+    prefilter: Prefilter = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefilter", Prefilter([rule.regex for rule in self.rules]))
+
+    def firing(self, text: str) -> Iterator[PatternRule]:
+        """The rules that fire on ``text``, in order."""
+        searchable = subject(text)
+        for index in self.prefilter.candidates(searchable):
+            rule = self.rules[index]
+            if rule.matches(text, searchable):
+                yield rule
+
+
+def rule(name: str, weight: float, pattern: str, *, negatable: bool = False, unless: str | None = None,
+         excluded_start: str | None = None, excluded_next: str | None = None) -> PatternRule:
+    """A case-insensitive, multi-line ``PatternRule`` on the linear-time engine."""
+    return PatternRule(name, weight, compile_linear(pattern, _FLAGS), negatable,
+                       compile_linear(unless, _FLAGS) if unless else None,
+                       re.compile(excluded_start, _FLAGS) if excluded_start else None,
+                       re.compile(excluded_next, _FLAGS) if excluded_next else None)
 
 
 #: Shared vocabulary of the rules (regex fragments).
