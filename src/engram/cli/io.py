@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -192,6 +191,8 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest a bundled sample conversation and answer a few searches with their sources."""
+    from importlib import resources
+
     sample = json.loads(resources.files("engram.data").joinpath("sample_conversation.json").read_text("utf-8"))
     path = db or str(Path(os.environ.get("ENGRAM_HOME", ".")) / "engram-demo.db")
     user = sample["user_id"]
