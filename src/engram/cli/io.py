@@ -20,9 +20,9 @@ from engram.cli.common import (
     app,
     console,
     emit,
-    err_console,
     fail,
     open_memory,
+    rich_console,
     store_args,
 )
 from engram.errors import ValidationError
@@ -131,7 +131,8 @@ def import_(
     if kind not in ("export", "messages", "locomo", "longmemeval"):
         raise fail(f"unknown --format {fmt!r}")
     users: set[str] = set()
-    with open_memory(db, url, create=True) as memory, Progress(console=err_console, disable=as_json) as progress:
+    progress = Progress(console=rich_console(stderr=True), disable=as_json)
+    with open_memory(db, url, create=True) as memory, progress:
         quarantined_before = memory.quarantined(limit=1)["total"]
         if kind == "export":
             counts = import_records(memory.store, _noting_users(_jsonl(file), users), embedder=memory.embedder,
