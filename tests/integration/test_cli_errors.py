@@ -190,9 +190,9 @@ def test_help_imports_no_heavy_modules(args: list[str]) -> None:
     assert _heavy_modules_loaded(args, HEAVY_MODULES) == []
 
 
-def test_get_and_list_as_json_import_no_embedder_server_or_tables(store: str) -> None:
+def test_get_and_list_as_json_import_no_embedder_or_server(store: str) -> None:
     with Memory(path=store) as memory:
         memory_id = memory.get_all(user_id="kim")["results"][0]["id"]
-    heavy = (*(m for m in HEAVY_MODULES if m not in ("numpy", "engram.memory")), "rich")
+    heavy = tuple(m for m in HEAVY_MODULES if m not in ("numpy", "engram.memory"))
     for args in (["get", memory_id, "--db", store, "--json"], ["list", "-u", "kim", "--db", store, "--json"]):
         assert _heavy_modules_loaded(args, heavy) == [], args
