@@ -175,12 +175,24 @@ HEAVY_MODULES = ("numpy", "onnxruntime", "tokenizers", "dateparser", "fastapi", 
                  "engram.memory", "httpx")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["list", "--help"], ["--version"]])
-def test_help_imports_no_heavy_modules(args: list[str]) -> None:
-    script = ("import sys\nfrom engram.cli import app\n"
+def _heavy_modules_loaded(args: list[str], heavy: tuple[str, ...]) -> list[str]:
+    script = ("import json, sys\nfrom engram.cli import app\n"
               f"try:\n    app({args!r})\nexcept SystemExit:\n    pass\n"
-              f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules])")
+              f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]), file=sys.stderr)")
     env = {**os.environ, "COLUMNS": "200"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    return list(json.loads(result.stderr.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["list", "--help"], ["--version"]])
+def test_help_imports_no_heavy_modules(args: list[str]) -> None:
+    assert _heavy_modules_loaded(args, HEAVY_MODULES) == []
+
+
+def test_get_and_list_as_json_import_no_embedder_or_server(store: str) -> None:
+    with Memory(path=store) as memory:
+        memory_id = memory.get_all(user_id="kim")["results"][0]["id"]
+    heavy = tuple(m for m in HEAVY_MODULES if m not in ("numpy", "engram.memory"))
+    for args in (["get", memory_id, "--db", store, "--json"], ["list", "-u", "kim", "--db", store, "--json"]):
+        assert _heavy_modules_loaded(args, heavy) == [], args

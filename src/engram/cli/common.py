@@ -9,23 +9,46 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
 
 from engram import __version__
 from engram.cli.group import EngramGroup
 from engram.errors import ConfigurationError, EngramError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from engram.memory import Memory
 
 app = typer.Typer(name="engram", help="Engram: long-term memory for LLM agents (embedded SQLite by default).",
                   cls=EngramGroup, no_args_is_help=True, add_completion=False)
-console = Console()
-err_console = Console(stderr=True)
+
+
+@cache
+def rich_console(*, stderr: bool = False) -> Console:
+    """The rich console for stdout (or stderr), created on first use: rich takes a while to import
+    and ``--json`` output never needs it."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+class _LazyConsole:
+    """Stands for ``rich_console(stderr=...)`` in ``console.print(...)`` calls without importing rich."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(rich_console(stderr=self._stderr), name)
+
+
+console: Console = cast("Console", _LazyConsole(stderr=False))
+err_console: Console = cast("Console", _LazyConsole(stderr=True))
 
 DbOption = Annotated[str | None, typer.Option(
     "--db", help="SQLite file (default: $ENGRAM_HOME/engram.db or ./engram.db)")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,9 +20,9 @@ from engram.cli.common import (
     app,
     console,
     emit,
-    err_console,
     fail,
     open_memory,
+    rich_console,
     store_args,
 )
 from engram.errors import ValidationError
@@ -130,7 +129,8 @@ def import_(
     if kind not in ("export", "messages", "locomo", "longmemeval"):
         raise fail(f"unknown --format {fmt!r}")
     users: set[str] = set()
-    with open_memory(db, url, create=True) as memory, Progress(console=err_console, disable=as_json) as progress:
+    progress = Progress(console=rich_console(stderr=True), disable=as_json)
+    with open_memory(db, url, create=True) as memory, progress:
         quarantined_before = memory.quarantined(limit=1)["total"]
         if kind == "export":
             counts = memory.import_records(_noting_users(_jsonl(file), users), skip_existing=skip_existing)
@@ -205,6 +205,8 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest a bundled sample conversation and answer a few searches with their sources."""
+    from importlib import resources
+
     sample = json.loads(resources.files("engram.data").joinpath("sample_conversation.json").read_text("utf-8"))
     path = db or str(Path(os.environ.get("ENGRAM_HOME", ".")) / "engram-demo.db")
     user = sample["user_id"]
