@@ -5,7 +5,6 @@ Each public method validates its input, resolves the scope, and hands off to the
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -17,7 +16,6 @@ from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, NotFoundError, ValidationError
 from engram.filters import Condition, parse_filters
-from engram.guard import Guard
 from engram.learning import experience_api, training_api
 from engram.learning import facade as learning
 from engram.learning.profile import DEFAULT_PROFILE_TOKENS, ProfileCache
@@ -44,6 +42,9 @@ from engram.transfer import export_records, import_records
 from engram.write.ingest import validate_metadata, validate_scope
 from engram.write.pipeline import WriteContext, llm_pending, run_add, run_delete, run_release, run_update
 
+if TYPE_CHECKING:
+    from engram.guard import Guard
+
 T = TypeVar("T")
 
 #: Largest paging offset (far beyond any store; keeps the value inside a signed 64-bit SQL integer).
@@ -68,7 +69,6 @@ class Memory:
         self._store = store if store is not None else open_store(base)
         self._embedder = embedder
         self.llm = llm if llm is not None else make_llm(base.llm)
-        self.guard = Guard(base.guard_threshold) if base.guard else None
         self._embedder_lock = threading.Lock()
         self._embedder_checked = False
         self._profile_cache = ProfileCache()
@@ -92,6 +92,12 @@ class Memory:
             raise ConfigurationError(f"invalid configuration: {exc}", field="config") from exc
 
     # -- providers ------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def guard(self) -> Guard | None:
+        """The poisoning guard (built on first write: its rules compile their patterns), or None when off."""
+
+        return Guard(self.config.guard_threshold) if self.config.guard else None
 
     @property
     def store(self) -> Store:
@@ -527,6 +533,8 @@ def _in_thread(method: Callable[..., T]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     async def twin(self: AsyncMemory, *args: Any, **kwargs: Any) -> Any:
+        import asyncio  # only asyncio code pays for it (the CLI's start-up does not)
+
         return await asyncio.to_thread(getattr(self.sync, name), *args, **kwargs)
 
     return twin

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
-from engram.guard import Guard
 from engram.models import Episode, HistoryEvent, MemoryItem, MemoryStatus
 from engram.store.base import ChangeSet, Store
 from engram.write.context import refresh
 from engram.write.keys import embedding_text
+
+if TYPE_CHECKING:
+    from engram.guard import Guard
 
 RECORD_TYPES: dict[str, type[Episode] | type[MemoryItem] | type[HistoryEvent]] = {
     "episode": Episode, "memory": MemoryItem, "history": HistoryEvent}

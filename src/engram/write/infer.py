@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engram.embed.base import Embedder
 from engram.errors import LLMError
-from engram.guard import Guard, derive_provenance
-from engram.guard.trust import trust_weight
+from engram.guard.trust import derive_provenance, trust_weight
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
@@ -45,6 +44,9 @@ from engram.write.consolidate import Action, Decision, decide, exact_or_near_dup
 from engram.write.extract import ExtractedFact, extract_facts
 from engram.write.supersede import close_superseded
 from engram.write.verbatim import source_ref
+
+if TYPE_CHECKING:
+    from engram.guard import Guard
 
 CANDIDATES_PER_FACT = 5
 FACT_KINDS = ("fact", "preference", "plan", "event")

@@ -18,15 +18,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import EngramError, ValidationError
-from engram.guard import Guard, Verdict
-from engram.guard.consensus import consensus_check
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
@@ -46,8 +44,10 @@ from engram.write.infer import infer
 from engram.write.ingest import to_episodes
 from engram.write.keys import embedding_text, turn_embeddings
 from engram.write.screen import screen_memories, screen_text
-from engram.write.supersede import SupersessionPlan, detect_supersessions, reopen_superseded, restated
 from engram.write.verbatim import verbatim_memories
+
+if TYPE_CHECKING:
+    from engram.guard import Guard, Verdict
 
 #: Store setting holding the random key of the erasure pseudonyms (created on first delete).
 ERASURE_KEY_SETTING = "erasure_key"
@@ -132,6 +132,8 @@ def screen(draft: AddDraft, context: WriteContext) -> None:
     draft.memories, draft.verdicts = screen_memories(context.guard, context.store, draft.scope, draft.memories,
                                                      vectors, episodes)
     if context.llm is not None and context.config.guard_consensus:
+        from engram.guard.consensus import consensus_check
+
         checked = consensus_check(context.llm, context.store, draft.memories, draft.verdicts, vectors,
                                   usage=draft.usage, min_confidence=context.config.guard_consensus_confidence)
         draft.memories = checked.memories
@@ -141,6 +143,8 @@ def screen(draft: AddDraft, context: WriteContext) -> None:
 def commit(draft: AddDraft, context: WriteContext) -> None:
     """Under the scope's lock: detect the facts the new turns supersede, store everything, then rebuild
     the conversation context of the new turns and of their stored neighbours, in one transaction."""
+    from engram.write.supersede import SupersessionPlan, detect_supersessions  # its patterns compile on first write
+
     store = context.store
     with store.locked(draft.scope):
         superseded = (detect_supersessions(store, draft.memories, draft.turn_vectors) if context.config.supersession
@@ -177,6 +181,8 @@ def run_update(context: WriteContext, current: MemoryItem, text: str, metadata: 
     """Replace a memory's text (and metadata, and ``validity`` fields such as ``valid_to``, when given)
     after the guard screened the new text as written by ``writer_role``; the old text stays in history,
     the change's writer and verdict with it. A turn's neighbours are re-indexed with its new words."""
+    from engram.write.supersede import restated
+
     own = context.embedder.embed([embedding_text(current.model_copy(update={"memory": text}))])[0]
     verdict = screen_text(context.guard, context.store, current, text, writer_role, own)
     with context.store.locked(current.scope):
@@ -214,6 +220,8 @@ def run_delete(store: Store, memories: Sequence[MemoryItem], *, delete_episodes:
     content-free tombstones; re-index their neighbours without them, and reopen the facts that a
     deleted memory had superseded. ``whole_scope``: the scope is erased, so there is nothing to re-index
     or reopen, and its history keeps only keyed hashes of the scope ids (``pseudonym``)."""
+    from engram.write.supersede import reopen_superseded
+
     ids = [memory.id for memory in memories]
     doomed = set(ids)
     hidden: dict[str, Scope] = {}

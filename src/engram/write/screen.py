@@ -7,12 +7,15 @@ which search and listing exclude until an admin releases it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engram.guard import Guard, GuardContext, Verdict
 from engram.models import Episode, MemoryItem, MemoryStatus, Scope
 from engram.store.base import ListQuery, Store
+
+if TYPE_CHECKING:
+    from engram.guard import Guard, Verdict
 
 RECENT_CONTEXT = 30
 
@@ -21,6 +24,8 @@ def screen_memories(guard: Guard, store: Store, scope: Scope, memories: Sequence
                     vectors: dict[str, np.ndarray], episodes: dict[str, Episode]
                     ) -> tuple[list[MemoryItem], list[Verdict]]:
     """The memories with provenance (``writer``) set and suspicious ones quarantined, and their verdicts."""
+    from engram.guard import GuardContext
+
     recent = list(reversed(store.list_memories(ListQuery(scope=scope, limit=RECENT_CONTEXT))))
     stored_vectors = store.get_vectors([memory.id for memory in recent])
     texts = [memory.memory for memory in recent]
