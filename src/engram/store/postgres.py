@@ -10,7 +10,6 @@ Safe across threads (a psycopg connection pool) and processes (transactions, adv
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -39,6 +38,34 @@ _LENGTH_SAMPLE = 1000  # rows sampled for the average document length
 _BM25_B = 0.75
 _TEXT_WEIGHT = 1.0
 _KEYS_WEIGHT = 0.5
+# The scope's rows matching any term (``matched``, with ``eligible`` telling which pass the status,
+# validity and filter conditions), each term's document frequency among them, and the BM25 score of
+# each eligible row; terms are parsed as ``plainto_tsquery`` of the folded term, empty ones dropped.
+_LEXICAL_SQL = """
+WITH terms AS MATERIALIZED (
+    SELECT DISTINCT plainto_tsquery('engram_english', engram_fold(t)) AS q
+    FROM unnest(%s::text[]) AS t WHERE numnode(plainto_tsquery('engram_english', engram_fold(t))) > 0),
+stats AS MATERIALIZED (
+    SELECT (SELECT count(*) FROM memories m WHERE {scope}) AS total,
+           coalesce((SELECT avg(length(s.search_tsv)) FROM (SELECT m.search_tsv FROM memories m WHERE {scope}
+                     LIMIT %s) AS s), 1.0) AS avgdl),
+matched AS MATERIALIZED (
+    SELECT m.id, m.seq, m.search_tsv || ''::tsvector AS search_tsv, ({where}) AS eligible FROM memories m
+    WHERE {scope} AND m.search_tsv @@ (SELECT string_agg('(' || q::text || ')', ' | ')::tsquery FROM terms)),
+weighted AS MATERIALIZED (
+    SELECT t.q, ln(1 + (stats.total - count(m.id) + 0.5) / (count(m.id) + 0.5)) AS idf
+    FROM terms t CROSS JOIN stats LEFT JOIN matched m ON m.search_tsv @@ t.q GROUP BY t.q, stats.total),
+parts AS MATERIALIZED (
+    SELECT m.id, m.seq, length(m.search_tsv) AS dl, ts_filter(m.search_tsv, '{{a}}') AS text_tsv,
+           ts_filter(m.search_tsv, '{{b}}') AS keys_tsv FROM matched m WHERE m.eligible),
+frequencies AS (
+    SELECT p.id, p.seq, p.dl, w.idf, (CASE WHEN p.text_tsv @@ w.q THEN %s ELSE 0 END)
+           + (CASE WHEN p.keys_tsv @@ w.q THEN %s ELSE 0 END) AS tf
+    FROM parts p CROSS JOIN weighted w)
+SELECT f.id, sum(f.idf * f.tf * %s / (f.tf + %s * (1 - %s + %s * f.dl / stats.avgdl)))::float8 AS score
+FROM frequencies f CROSS JOIN stats WHERE f.tf > 0
+GROUP BY f.id, f.seq ORDER BY score DESC, f.seq LIMIT %s
+"""
 _MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
                    "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at")
 _M_MEMORY_COLUMNS = ", ".join("m." + column.strip() for column in _MEMORY_COLUMNS.split(","))
@@ -72,6 +99,11 @@ def vector_literal(vector: np.ndarray) -> str:
 def parse_vector(text: str) -> np.ndarray:
     """Inverse of :func:`vector_literal`."""
     return np.array(text[1:-1].split(","), dtype=np.float32)
+
+
+def unpack_vector(payload: bytes) -> np.ndarray:
+    """A vector from pgvector's binary form (``vector_send``): dimension, flags, big-endian float32s."""
+    return np.frombuffer(payload, dtype=">f4", offset=4).astype(np.float32)
 
 
 def redact_url(url: str) -> str:
@@ -329,54 +361,21 @@ class PostgresStore(Store):
     def lexical_search(self, terms: Sequence[str], query: ListQuery) -> list[Candidate]:
         """BM25 (k1 1.2, b 0.75; text weight 1, index keys 0.5, as SQLite's FTS5 ranking) with Lucene's
         always-positive idf. Term statistics come from the query's scope only (the average length
-        from up to 1000 of its rows), so other tenants' data never influences scores."""
+        from up to 1000 of its rows), so other tenants' data never influences scores.
+
+        One statement: the scope's rows matching any term are read once (GIN index), and each term's
+        document frequency and each row's score are computed from that one set."""
         if not terms or query.limit <= 0:
             return []
+        scope_sql, scope_params = scope_clause(query.scope.items())
+        where, params = where_clause(query)
         with self._connection() as connection:
             rows = connection.execute(
-                "SELECT DISTINCT plainto_tsquery('engram_english', engram_fold(t))::text AS q "
-                "FROM unnest(%s::text[]) AS t ORDER BY q",
-                (list(terms),),
-            ).fetchall()
-            tsqueries = [row[0] for row in rows if row[0]]
-            if not tsqueries:
-                return []
-            scope_sql, scope_params = scope_clause(query.scope.items())
-            frequency = f"(SELECT count(*) FROM memories m WHERE {scope_sql} AND m.search_tsv @@ %s::tsquery)"
-            frequencies = ", ".join(frequency for _ in tsqueries)
-            stats = connection.execute(
-                f"SELECT (SELECT count(*) FROM memories m WHERE {scope_sql}), (SELECT avg(length(m.search_tsv)) "
-                f"FROM (SELECT search_tsv FROM memories m WHERE {scope_sql} LIMIT %s) AS m), {frequencies}",
-                [*scope_params, *scope_params, _LENGTH_SAMPLE,
-                 *[p for q in tsqueries for p in (*scope_params, q)]],
-            ).fetchone()
-            assert stats is not None
-            total, average_length = int(stats[0]), float(stats[1] or 1.0)
-            score_sql, score_params = self._bm25_expression(tsqueries, [int(df) for df in stats[2:]], total,
-                                                            average_length)
-            where, params = where_clause(query)
-            rows = connection.execute(
-                f"SELECT id, {score_sql} AS score FROM (SELECT m.id, m.seq, length(m.search_tsv) AS dl, "
-                "ts_filter(m.search_tsv, '{a}') AS text_tsv, ts_filter(m.search_tsv, '{b}') AS keys_tsv "
-                f"FROM memories m WHERE m.search_tsv @@ %s::tsquery AND {where}) AS matched "
-                "ORDER BY score DESC, seq LIMIT %s",
-                [*score_params, " | ".join(f"({q})" for q in tsqueries), *params, query.limit],
+                _LEXICAL_SQL.format(scope=scope_sql, where=where),
+                [list(terms), *scope_params, *scope_params, _LENGTH_SAMPLE, *params, *scope_params,
+                 _TEXT_WEIGHT, _KEYS_WEIGHT, _BM25_K1 + 1, _BM25_K1, _BM25_B, _BM25_B, query.limit],
             ).fetchall()
         return [Candidate(row[0], float(row[1])) for row in rows]
-
-    @staticmethod
-    def _bm25_expression(tsqueries: list[str], document_counts: list[int], total: int,
-                         average_length: float) -> tuple[str, list[object]]:
-        parts: list[str] = []
-        params: list[object] = []
-        for tsquery, df in zip(tsqueries, document_counts, strict=True):
-            idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
-            tf = ("((CASE WHEN text_tsv @@ %s::tsquery THEN %s ELSE 0 END) "
-                  "+ (CASE WHEN keys_tsv @@ %s::tsquery THEN %s ELSE 0 END))")
-            parts.append(f"%s * {tf} * %s / ({tf} + %s * (1 - %s + %s * dl / %s))")
-            tf_params = [tsquery, _TEXT_WEIGHT, tsquery, _KEYS_WEIGHT]
-            params.extend([idf, *tf_params, _BM25_K1 + 1, *tf_params, _BM25_K1, _BM25_B, _BM25_B, average_length])
-        return "(" + " + ".join(parts) + ")::float8", params
 
     def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:
         if query.limit <= 0:
@@ -404,9 +403,9 @@ class PostgresStore(Store):
         if not ids:
             return {}
         with self._connection() as connection:
-            rows = connection.execute("SELECT memory_id, embedding::text FROM vectors WHERE memory_id = ANY(%s)",
+            rows = connection.execute("SELECT memory_id, vector_send(embedding) FROM vectors WHERE memory_id = ANY(%s)",
                                       (list(ids),)).fetchall()
-        return {row[0]: parse_vector(row[1]) for row in rows}
+        return {row[0]: unpack_vector(row[1]) for row in rows}
 
     def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
         if scope.is_empty():
