@@ -236,6 +236,37 @@ def scale(
         console.print(f"Report: {out / 'scale.md'}")
 
 
+@bench_app.command("pg-scale")
+def pg_scale(
+    data: DataOption,
+    url: Annotated[str, typer.Option("--url", help="postgresql://... (benchmark schemas are created in it)")],
+    n: Annotated[str, typer.Option("--n", help="corpus store sizes for the HNSW recall sweep")] = "100000",
+    ef: Annotated[str, typer.Option("--ef", help="ef_search values to sweep")] = "40,64,100,200,400",
+    queries: Annotated[int, typer.Option("--queries", min=1, help="searches per measurement")] = 200,
+    out: OutOption = Path("bench-out/pg-scale"),
+    json_output: JsonOption = False,
+) -> None:
+    """PostgreSQL: search latency next to SQLite on one conversation; HNSW recall@10 per ef_search."""
+    from engram.bench.scale_pg import render_pg_scale_markdown, run_pg_scale
+    from engram.bench.suite import default_embedder
+
+    console = _console(json_output)
+    try:
+        with console.status("measuring"):
+            results = run_pg_scale(url, data, out, embedder=default_embedder(), sizes=parse_ints(n, "n"),
+                                   ef_values=parse_ints(ef, "ef"), queries=queries)
+    except EngramError as error:
+        _fail(error)
+        return
+    results["command"] = _command()
+    write_json(out / "pg-scale.json", results)
+    (out / "pg-scale.md").write_text(render_pg_scale_markdown(results), encoding="utf-8")
+    if json_output:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        console.print(f"Report: {out / 'pg-scale.md'}")
+
+
 def parse_spread(text: str) -> tuple[int, int]:
     """``"1000000:10000"`` -> ``(1000000, 10000)``; a ValidationError naming ``spread`` otherwise."""
     total, _, scopes = text.partition(":")

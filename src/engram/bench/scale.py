@@ -164,10 +164,10 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
             text, user = corpus.questions[question], f"user-{scope_number}"
             query = ListQuery(scope=Scope(user_id=user), limit=settings.top_k, include_invalid=False)
             vector = embedder.embed_query(text)
-            timings["search"].append(_timed(memory.search, text, user_id=user, limit=settings.top_k))
-            timings["lexical"].append(_timed(store.lexical_search, query_terms(text), query))
-            timings["vector"].append(_timed(store.vector_search, vector, query))
-            timings["vector_exact"].append(_timed(exact_store.vector_search, vector, query))
+            timings["search"].append(timed(memory.search, text, user_id=user, limit=settings.top_k))
+            timings["lexical"].append(timed(store.lexical_search, query_terms(text), query))
+            timings["vector"].append(timed(store.vector_search, vector, query))
+            timings["vector_exact"].append(timed(exact_store.vector_search, vector, query))
             wanted = {c.memory_id for c in exact_store.vector_search(vector, query)}
             found = {c.memory_id for c in store.vector_search(vector, query)}
             overlaps.append(len(wanted & found) / max(1, len(wanted)))
@@ -201,7 +201,7 @@ def measure_add(corpus: ScaleCorpus, settings: ScaleSettings, path: Path) -> dic
         for number in range(settings.add_samples):
             turn = corpus.turns[rng.randrange(len(corpus.turns))]
             message = {"role": "user", "name": turn.speaker, "content": f"{turn.text} ({number})"}
-            seconds.append(_timed(memory.add, [message], user_id="user-0", infer=False))
+            seconds.append(timed(memory.add, [message], user_id="user-0", infer=False))
     finally:
         memory.close()
     for item in path.parent.glob(f"{path.name}*"):
@@ -209,7 +209,8 @@ def measure_add(corpus: ScaleCorpus, settings: ScaleSettings, path: Path) -> dic
     return {"scope_memories": settings.add_scope, "add": metrics.latency_summary(seconds), "loadavg": os.getloadavg()}
 
 
-def _timed(action: Callable[..., object], *args: Any, **kwargs: Any) -> float:
+def timed(action: Callable[..., object], *args: Any, **kwargs: Any) -> float:
+    """Seconds ``action(*args, **kwargs)`` takes."""
     began = time.perf_counter()
     action(*args, **kwargs)
     return time.perf_counter() - began

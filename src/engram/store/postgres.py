@@ -35,6 +35,9 @@ _CHUNK = 500
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _BM25_K1 = 1.2
 _LENGTH_SAMPLE = 1000  # rows sampled for the average document length
+#: HNSW candidate list size per vector search (pgvector's ``hnsw.ef_search``; at least the limit).
+#: Tuned on recombined LoCoMo text (``engram bench pg-scale``, docs/POSTGRES.md): recall@10 >= 0.95.
+HNSW_EF_SEARCH = 100
 _BM25_B = 0.75
 _TEXT_WEIGHT = 1.0
 _KEYS_WEIGHT = 0.5
@@ -96,11 +99,6 @@ def vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
 
 
-def parse_vector(text: str) -> np.ndarray:
-    """Inverse of :func:`vector_literal`."""
-    return np.array(text[1:-1].split(","), dtype=np.float32)
-
-
 def unpack_vector(payload: bytes) -> np.ndarray:
     """A vector from pgvector's binary form (``vector_send``): dimension, flags, big-endian float32s."""
     return np.frombuffer(payload, dtype=">f4", offset=4).astype(np.float32)
@@ -139,14 +137,19 @@ class PostgresStore(Store):
     """Store backed by a PostgreSQL database with the pgvector extension."""
 
     #: HNSW candidate list size per vector query (pgvector's default is 40); higher is more exact.
-    hnsw_ef_search = 100
 
     def __init__(self, url: str, *, schema: str | None = None, min_pool_size: int = 1, max_pool_size: int = 10,
-                 connect_timeout_s: float = 10.0, pool_timeout_s: float = 30.0) -> None:
+                 connect_timeout_s: float = 10.0, pool_timeout_s: float = 30.0,
+                 hnsw_ef_search: int = HNSW_EF_SEARCH) -> None:
         """Connect to ``url`` (``postgresql://user:password@host:port/database``) and migrate.
 
         ``schema`` (or a ``schema=`` query parameter in the URL) keeps Engram's tables in that
-        PostgreSQL schema, created if missing: several stores can share one database."""
+        PostgreSQL schema, created if missing: several stores can share one database. ``hnsw_ef_search``
+        is the HNSW candidate list size of vector searches (default :data:`HNSW_EF_SEARCH`)."""
+        if not 1 <= hnsw_ef_search <= 1000:
+            raise ConfigurationError("hnsw_ef_search must be between 1 and 1000", field="hnsw_ef_search",
+                                     hint=f"the tuned default is {HNSW_EF_SEARCH}")
+        self.hnsw_ef_search = hnsw_ef_search
         if min_pool_size < 0 or max_pool_size < max(1, min_pool_size):
             raise ConfigurationError("need 0 <= min_pool_size <= max_pool_size and max_pool_size >= 1",
                                      field="max_pool_size")
