@@ -28,7 +28,7 @@ from engram.errors import ConfigurationError, EngramError, StorageError, Validat
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import Candidate, ChangeSet, ListQuery, Store
 from engram.store.postgres_schema import SCHEMA_VERSION, ensure_vector_dim, migrate, stored_vector_dim
-from engram.store.postgres_sql import scope_clause, where_clause
+from engram.store.postgres_sql import LEXICAL_SQL, scope_clause, where_clause
 from engram.timeutil import utcnow
 
 _CHUNK = 500
@@ -41,34 +41,6 @@ HNSW_EF_SEARCH = 100
 _BM25_B = 0.75
 _TEXT_WEIGHT = 1.0
 _KEYS_WEIGHT = 0.5
-# The scope's rows matching any term (``matched``, with ``eligible`` telling which pass the status,
-# validity and filter conditions), each term's document frequency among them, and the BM25 score of
-# each eligible row; terms are parsed as ``plainto_tsquery`` of the folded term, empty ones dropped.
-_LEXICAL_SQL = """
-WITH terms AS MATERIALIZED (
-    SELECT DISTINCT plainto_tsquery('engram_english', engram_fold(t)) AS q
-    FROM unnest(%s::text[]) AS t WHERE numnode(plainto_tsquery('engram_english', engram_fold(t))) > 0),
-stats AS MATERIALIZED (
-    SELECT (SELECT count(*) FROM memories m WHERE {scope}) AS total,
-           coalesce((SELECT avg(length(s.search_tsv)) FROM (SELECT m.search_tsv FROM memories m WHERE {scope}
-                     LIMIT %s) AS s), 1.0) AS avgdl),
-matched AS MATERIALIZED (
-    SELECT m.id, m.seq, m.search_tsv || ''::tsvector AS search_tsv, ({where}) AS eligible FROM memories m
-    WHERE {scope} AND m.search_tsv @@ (SELECT string_agg('(' || q::text || ')', ' | ')::tsquery FROM terms)),
-weighted AS MATERIALIZED (
-    SELECT t.q, ln(1 + (stats.total - count(m.id) + 0.5) / (count(m.id) + 0.5)) AS idf
-    FROM terms t CROSS JOIN stats LEFT JOIN matched m ON m.search_tsv @@ t.q GROUP BY t.q, stats.total),
-parts AS MATERIALIZED (
-    SELECT m.id, m.seq, length(m.search_tsv) AS dl, ts_filter(m.search_tsv, '{{a}}') AS text_tsv,
-           ts_filter(m.search_tsv, '{{b}}') AS keys_tsv FROM matched m WHERE m.eligible),
-frequencies AS (
-    SELECT p.id, p.seq, p.dl, w.idf, (CASE WHEN p.text_tsv @@ w.q THEN %s ELSE 0 END)
-           + (CASE WHEN p.keys_tsv @@ w.q THEN %s ELSE 0 END) AS tf
-    FROM parts p CROSS JOIN weighted w)
-SELECT f.id, sum(f.idf * f.tf * %s / (f.tf + %s * (1 - %s + %s * f.dl / stats.avgdl)))::float8 AS score
-FROM frequencies f CROSS JOIN stats WHERE f.tf > 0
-GROUP BY f.id, f.seq ORDER BY score DESC, f.seq LIMIT %s
-"""
 _MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
                    "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at")
 _M_MEMORY_COLUMNS = ", ".join("m." + column.strip() for column in _MEMORY_COLUMNS.split(","))
@@ -374,7 +346,7 @@ class PostgresStore(Store):
         where, params = where_clause(query)
         with self._connection() as connection:
             rows = connection.execute(
-                _LEXICAL_SQL.format(scope=scope_sql, where=where),
+                LEXICAL_SQL.format(scope=scope_sql, where=where),
                 [list(terms), *scope_params, *scope_params, _LENGTH_SAMPLE, *params, *scope_params,
                  _TEXT_WEIGHT, _KEYS_WEIGHT, _BM25_K1 + 1, _BM25_K1, _BM25_B, _BM25_B, query.limit],
             ).fetchall()
