@@ -82,13 +82,19 @@ def peak_rss_mb() -> float:
 
     Read from ``VmHWM`` in ``/proc/self/status`` where it exists: ``ru_maxrss`` survives ``exec``,
     so in a spawned child it would still include the parent's peak."""
+    peak = _proc_status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _proc_status_mb(key: str) -> float | None:
+    """A ``kB`` field of ``/proc/self/status`` in MiB, or None where it is missing."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
 
 
 def store_size_bytes(path: Path) -> int:
@@ -125,13 +131,7 @@ class ScaleSettings:
 
 def current_rss_mb() -> float:
     """Resident memory of this process now, MiB (0 where ``/proc`` is missing)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _proc_status_mb("VmRSS") or 0.0
 
 
 def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, settings: ScaleSettings,
