@@ -26,7 +26,6 @@ from engram.embed.base import Embedder, normalize_rows
 from engram.errors import ValidationError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, content_hash
 from engram.store.base import ChangeSet, Store
-from engram.write.keys import with_context_keys
 from engram.write.verbatim import source_ref
 
 #: Norm of the Gaussian noise added to a memory's source vector before renormalising.
@@ -36,6 +35,10 @@ SECOND_TURN_WEIGHT = 0.5
 _EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
 _SPAN_SECONDS = 5 * 365 * 24 * 3600
 _BLOCK = 1000
+#: Turns on each side whose text goes into a memory's lexical keys, and characters kept of each
+#: (as the write path indexes a conversation's turns by their neighbours).
+CONTEXT_TURNS = 3
+CONTEXT_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,8 @@ def bulk_load(store: Store, corpus: ScaleCorpus, plan: Sequence[tuple[str, int]]
               batch: int = 5000) -> None:
     """Fill ``store`` with the plan's memories through ``Store.apply`` in batches of about ``batch``.
 
-    Each memory comes with its episode, source link, context keys (the turns around it in its scope,
-    as ``Memory.add`` indexes a conversation) and an ADD history event."""
+    Each memory comes with its episode, source link, lexical keys (the text of the ``CONTEXT_TURNS``
+    turns on each side in its scope, as the write path indexes a conversation) and an ADD history event."""
     store.embedder_signature(CorpusEmbedder(corpus).signature)
     rows = corpus.rows(sum(count for _, count in plan), seed)
     pending = ChangeSet()
@@ -194,10 +197,13 @@ def _add_scope(changes: ChangeSet, user: str, rows: Sequence[tuple[str, str, np.
                         occurred_at=_EPOCH + timedelta(seconds=float(moment)),
                         recorded_at=_EPOCH + timedelta(seconds=float(moment)), hash=content_hash(text),
                         extraction="done") for text, speaker, _, moment in rows]
-    memories = with_context_keys([
+    texts = [episode.content for episode in episodes]
+    memories = [
         MemoryItem(memory=episode.content, user_id=user, sources=[source_ref(episode)], valid_from=episode.occurred_at,
-                   created_at=episode.recorded_at, updated_at=episode.recorded_at, hash=episode.hash, writer="user")
-        for episode in episodes])
+                   created_at=episode.recorded_at, updated_at=episode.recorded_at, hash=episode.hash, writer="user",
+                   index_keys="\n".join(text[:CONTEXT_CHARS] for text in
+                                        texts[max(0, i - CONTEXT_TURNS):i] + texts[i + 1:i + 1 + CONTEXT_TURNS]))
+        for i, episode in enumerate(episodes)]
     changes.episodes += episodes
     changes.memories += memories
     changes.vectors.update((memory.id, row[2]) for memory, row in zip(memories, rows, strict=True))

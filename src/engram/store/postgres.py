@@ -71,6 +71,11 @@ def vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
 
 
+def parse_vector(text: str) -> np.ndarray:
+    """Inverse of :func:`vector_literal`."""
+    return np.array(text[1:-1].split(","), dtype=np.float32)
+
+
 def unpack_vector(payload: bytes) -> np.ndarray:
     """A vector from pgvector's binary form (``vector_send``): dimension, flags, big-endian float32s."""
     return np.frombuffer(payload, dtype=">f4", offset=4).astype(np.float32)
