@@ -116,15 +116,20 @@ def test_cli_rejects_bad_options(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cli_scale_and_concurrency_small(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(bench_app, ["scale", "--n", "300,600", "--users", "3", "--queries", "20",
-                                       "--no-embedder-cost", "--out", str(tmp_path / "scale"), "--json"])
+    result = runner.invoke(bench_app, ["scale", "--data", str(FIXTURES / "locomo_tiny.json"), "--n", "300",
+                                       "--spread", "300:3", "--queries", "5", "--add-scope", "50", "--add-samples", "3",
+                                       "--ann-min", "200", "--no-embedder-cost", "--no-keep",
+                                       "--out", str(tmp_path / "scale"), "--json"])
     assert result.exit_code == 0, result.output
     scale = json.loads(result.stdout)
-    assert [row["n"] for row in scale["sizes"]] == [300, 600]
-    for row in scale["sizes"]:
-        assert row["add_per_s"] > 0 and row["file_bytes"] > 0 and row["peak_rss_mb"] > 0
-        assert row["search"]["count"] == 20
-        assert row["numpy_reference"]["all_vectors"]["count"] == 20
+    assert [(row["shape"], row["n"], row["scopes"]) for row in scale["stores"]] == [("single", 300, 1),
+                                                                                  ("spread", 300, 3)]
+    for row in scale["stores"]:
+        assert row["file_bytes"] > 0 and row["bytes_per_memory"] > 0 and row["rss_mb"] > 0
+        assert row["search"]["count"] == 5 and row["vector_exact"]["count"] == 5
+        assert 0.0 <= row["recall_at_10_vs_exact"] <= 1.0
+    assert scale["stores"][0]["ann_used"] and not scale["stores"][1]["ann_used"]
+    assert scale["add"]["add"]["count"] == 3
     assert (tmp_path / "scale" / "scale.md").exists()
     assert not list((tmp_path / "scale").glob("*.db*"))
     result = runner.invoke(bench_app, ["concurrency", "--processes", "3", "--operations", "30",

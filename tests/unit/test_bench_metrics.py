@@ -12,7 +12,7 @@ from engram.bench import metrics
 from engram.bench.baselines import BM25Index, BM25System, DenseSystem, tokenize
 from engram.bench.datasets import Conversation, Question, Session, Turn, normalise_evidence_ids
 from engram.bench.runner import RunSettings, ratios, score_question, summarise_records
-from engram.bench.scale import SyntheticEmbedder, add_batches
+from engram.bench.scale import SyntheticEmbedder
 from engram.bench.systems import RetrievedHit, SearchOutcome, turn_ids_of_hit
 from engram.errors import ValidationError
 
@@ -197,17 +197,6 @@ def test_bm25_and_dense_baselines_rank_the_matching_turn_first(tmp_path: Path) -
     assert ranked.hits[0].turn_ids == ("D1:3",)
     assert ranked.confidence == pytest.approx(1.0, abs=1e-5)
     assert len(ranked.hits) == 2
-
-
-def test_scale_batches_spread_memories_over_users() -> None:
-    plan = add_batches(1050, users=4, batch=100)
-    per_user: dict[int, int] = {}
-    for user, _, count in plan:
-        per_user[user] = per_user.get(user, 0) + count
-        assert count <= 100
-    assert per_user == {0: 263, 1: 263, 2: 262, 3: 262}
-    assert sum(count for _, _, count in plan) == 1050
-    assert [start for _, start, _ in plan] == sorted(start for _, start, _ in plan)
 
 
 def test_synthetic_embedder_is_deterministic_and_unit_length() -> None:

@@ -27,6 +27,7 @@ from engram.bench.report import (
 from engram.bench.runner import RunSettings
 from engram.bench.suite import SYSTEM_NAMES, SuiteRun
 from engram.errors import EngramError, ValidationError
+from engram.store.vector_index import ANN_MIN_VECTORS
 
 bench_app = typer.Typer(help="Benchmarks: retrieval accuracy (LoCoMo, LongMemEval), scale and concurrency.",
                         no_args_is_help=True)
@@ -190,30 +191,39 @@ def longmemeval(
 
 @bench_app.command()
 def scale(
-    n: Annotated[str, typer.Option("--n", help="store sizes (memories)")] = "10000,100000",
-    users: Annotated[int, typer.Option("--users", min=1, help="users the memories are spread over")] = 100,
-    queries: Annotated[int, typer.Option("--queries", min=1, help="searches timed per size")] = 300,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="messages per add call")] = 500,
+    data: DataOption,
+    n: Annotated[str, typer.Option("--n", help="single-scope store sizes (memories)")] = "100000,1000000",
+    spread: Annotated[str, typer.Option("--spread", help="TOTAL:SCOPES stores, comma-separated")] = "1000000:10000",
+    queries: Annotated[int, typer.Option("--queries", min=1, help="searches timed per store")] = 300,
+    add_scope: Annotated[int, typer.Option("--add-scope", min=1, help="memories in the scope adds go to")] = 10_000,
+    add_samples: Annotated[int, typer.Option("--add-samples", min=1, help="single-turn adds timed")] = 200,
+    ann_min: Annotated[int, typer.Option("--ann-min", min=1, help="scope size from which the IVF index is used")] = (
+        ANN_MIN_VECTORS),
     embedder_cost: Annotated[bool, typer.Option("--embedder-cost/--no-embedder-cost",
                                                 help="also time the default embedder")] = True,
+    keep: Annotated[bool, typer.Option("--keep/--no-keep", help="keep the stores in --out for reuse")] = True,
     out: OutOption = Path("bench-out/scale"),
     json_output: JsonOption = False,
 ) -> None:
-    """Add throughput, search p50/p95/p99, file size and peak RSS at growing store sizes."""
+    """Search p50/p95, recall of the vector index, RSS and bytes per memory of stores of realistic text
+    (recombined LoCoMo turns) in one scope and spread over many scopes; cost of one add."""
     from engram.bench.scale import ScaleSettings, run_scale
     from engram.bench.suite import default_embedder
 
     console = _console(json_output)
     try:
-        settings = ScaleSettings(sizes=parse_ints(n, "n"), users=users, queries=queries, batch=batch)
-        embedder = default_embedder() if embedder_cost else None
+        shapes = tuple(parse_spread(part) for part in spread.split(",") if part.strip())
+        settings = ScaleSettings(single=parse_ints(n, "n") if n.strip() else (), spread=shapes, queries=queries,
+                                 add_scope=add_scope, add_samples=add_samples, ann_min_vectors=ann_min)
 
         def show(row: dict[str, Any]) -> None:
-            console.print(f"n={row['n']:,}: {row['add_per_s']:,.0f} adds/s, search p50 {row['search']['p50_ms']:.2f} ms"
-                          f" p95 {row['search']['p95_ms']:.2f} ms, peak RSS {row['peak_rss_mb']:.0f} MiB")
+            console.print(f"{row['shape']} n={row['n']:,} over {row['scopes']:,} scopes: search p50 "
+                          f"{row['search']['p50_ms']:.1f} ms p95 {row['search']['p95_ms']:.1f} ms, recall@10 "
+                          f"{row['recall_at_10_vs_exact']:.3f}, RSS {row['rss_mb']:.0f} MiB")
 
-        with console.status("measuring (each size in its own process)"):
-            results = run_scale(settings, out, embedder=embedder, on_size=show)
+        with console.status("measuring (each store in its own process)"):
+            results = run_scale(settings, data, out, embedder=default_embedder(), embedder_cost=embedder_cost,
+                                on_row=show, keep_files=keep)
     except EngramError as error:
         _fail(error)
         return
@@ -226,6 +236,44 @@ def scale(
         typer.echo(json.dumps(results, indent=2, default=str))
     else:
         console.print(f"Report: {out / 'scale.md'}")
+
+
+@bench_app.command("pg-scale")
+def pg_scale(
+    data: DataOption,
+    url: Annotated[str, typer.Option("--url", help="postgresql://... (benchmark schemas are created in it)")],
+    n: Annotated[str, typer.Option("--n", help="corpus store sizes for the HNSW recall sweep")] = "100000",
+    ef: Annotated[str, typer.Option("--ef", help="ef_search values to sweep")] = "40,64,100,200,400",
+    queries: Annotated[int, typer.Option("--queries", min=1, help="searches per measurement")] = 200,
+    out: OutOption = Path("bench-out/pg-scale"),
+    json_output: JsonOption = False,
+) -> None:
+    """PostgreSQL: search latency next to SQLite on one conversation; HNSW recall@10 per ef_search."""
+    from engram.bench.scale_pg import render_pg_scale_markdown, run_pg_scale
+    from engram.bench.suite import default_embedder
+
+    console = _console(json_output)
+    try:
+        with console.status("measuring"):
+            results = run_pg_scale(url, data, out, embedder=default_embedder(), sizes=parse_ints(n, "n"),
+                                   ef_values=parse_ints(ef, "ef"), queries=queries)
+    except EngramError as error:
+        _fail(error)
+        return
+    results["command"] = _command()
+    write_json(out / "pg-scale.json", results)
+    (out / "pg-scale.md").write_text(render_pg_scale_markdown(results), encoding="utf-8")
+    if json_output:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        console.print(f"Report: {out / 'pg-scale.md'}")
+
+
+def parse_spread(text: str) -> tuple[int, int]:
+    """``"1000000:10000"`` -> ``(1000000, 10000)``; a ValidationError naming ``spread`` otherwise."""
+    total, _, scopes = text.partition(":")
+    values = parse_ints(total, "spread") + parse_ints(scopes or "x", "spread")
+    return values[0], values[1]
 
 
 @bench_app.command()

@@ -252,54 +252,55 @@ def write_report(results: dict[str, Any], records: Sequence[dict[str, Any]], out
 
 
 def render_scale_markdown(results: dict[str, Any], plots: dict[str, str] | None = None) -> str:
-    """The report of a scale run: one row per size, Engram next to the numpy reference."""
+    """The report of a scale run: one row per store, the exact vector scan beside the index, the add cost."""
     machine = results["machine"]
     settings = results["settings"]
+    corpus = results["corpus"]
     lines = [
         "# Scale benchmark",
         "",
         f"- command: `{results.get('command') or '-'}`",
         f"- machine: {describe_machine(machine)}; date {results['created_at']}",
-        f"- memories spread over {settings['users']} users, added {settings['batch']} per `add` call; "
-        f"{settings['queries']} searches per size (limit {settings['top_k']}) in random users' scopes",
+        f"- corpus: {corpus['turns']:,} LoCoMo turns recombined in pairs, {corpus['questions']:,} LoCoMo questions "
+        f"as queries; source vectors from `{corpus['embedder']}`",
+        f"- {settings['queries']} searches per store (limit {settings['top_k']}) in random scopes; "
+        f"IVF index for scopes of {settings['ann_min_vectors']:,}+ vectors",
         f"- {results['note']}",
         "",
     ]
-    header = ["n", "add/s", "search p50 ms", "p95 ms", "p99 ms", "numpy all p50 ms", "numpy user p50 ms",
-              "file MiB", "peak RSS MiB"]
-    rows = []
-    for row in results["sizes"]:
-        reference = row["numpy_reference"]
-        rows.append([f"{row['n']:,}", fmt(row["add_per_s"], 0), fmt(row["search"]["p50_ms"], 2),
-                     fmt(row["search"]["p95_ms"], 2), fmt(row["search"]["p99_ms"], 2),
-                     fmt(reference["all_vectors"]["p50_ms"], 2), fmt(reference["user_vectors"]["p50_ms"], 2),
-                     fmt(row["file_bytes"] / 2**20, 1), fmt(row["peak_rss_mb"], 0)])
+    header = ["shape", "n", "scopes", "search p50 ms", "p95 ms", "lexical p95 ms", "vector p95 ms",
+              "exact scan p95 ms", "recall@10", "cold ms", "bytes/memory", "RSS MiB", "load avg"]
+    rows = [[row["shape"], f"{row['n']:,}", f"{row['scopes']:,}", fmt(row["search"]["p50_ms"], 1),
+             fmt(row["search"]["p95_ms"], 1), fmt(row["lexical"]["p95_ms"], 1), fmt(row["vector"]["p95_ms"], 1),
+             fmt(row["vector_exact"]["p95_ms"], 1), fmt(row["recall_at_10_vs_exact"], 3),
+             fmt(row["cold_search_ms"], 0), fmt(row["bytes_per_memory"], 0), fmt(row["rss_mb"], 0),
+             fmt(row["loadavg"][0], 1)] for row in results["stores"]]
     lines += _table(header, rows)
+    add = results["add"]
+    lines += ["", f"One `add` of a single turn (infer=False, lookup embedder) into a scope of "
+              f"{add['scope_memories']:,} memories: p50 {fmt(add['add']['p50_ms'], 1)} ms, "
+              f"p95 {fmt(add['add']['p95_ms'], 1)} ms (load average {fmt(add['loadavg'][0], 1)})."]
     embedding = results.get("embedding")
     if embedding:
-        rate = embedding["texts_per_s"]
-        lines += ["", f"Embedding cost ({embedding['embedder']}): {rate:,.0f} texts/s in batches of 64, "
-                  f"one query {fmt(embedding['query']['p50_ms'], 2)} ms p50 / "
-                  f"{fmt(embedding['query']['p95_ms'], 2)} ms p95. "
-                  "Embedding every memory would add "
-                  + ", ".join(f"{row['n'] / rate:,.0f} s at n={row['n']:,}" for row in results["sizes"]) + "."]
+        lines += ["", f"Embedding cost ({embedding['embedder']}): {embedding['texts_per_s']:,.0f} texts/s in batches "
+                  f"of 64, one query {fmt(embedding['query']['p50_ms'], 2)} ms p50 / "
+                  f"{fmt(embedding['query']['p95_ms'], 2)} ms p95."]
     if plots:
         lines += ["", *(f"![{title}]({file})" for title, file in plots.items())]
     return "\n".join(lines) + "\n"
 
 
 def plot_scale(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
-    """Search latency percentiles against n, Engram and the numpy reference; ``{title: file}``."""
+    """Search latency percentiles against n per shape, with the exact vector scan; ``{title: file}``."""
     pyplot = _pyplot()
-    if pyplot is None or not results["sizes"]:
+    if pyplot is None or not results["stores"]:
         return {}
-    sizes = [row["n"] for row in results["sizes"]]
     figure, axes = pyplot.subplots(figsize=(6, 4))
-    for percentile, style in (("p50_ms", "-o"), ("p95_ms", "--o"), ("p99_ms", ":o")):
-        axes.plot(sizes, [row["search"][percentile] for row in results["sizes"]], style,
-                  label=f"engram search {percentile.replace('_ms', '')}")
-    axes.plot(sizes, [row["numpy_reference"]["all_vectors"]["p50_ms"] for row in results["sizes"]], "-s",
-              label="numpy scan, all vectors p50")
+    for shape in dict.fromkeys(row["shape"] for row in results["stores"]):
+        rows = sorted((row for row in results["stores"] if row["shape"] == shape), key=lambda row: row["n"])
+        sizes = [row["n"] for row in rows]
+        axes.plot(sizes, [row["search"]["p95_ms"] for row in rows], "-o", label=f"{shape}: search p95")
+        axes.plot(sizes, [row["vector_exact"]["p95_ms"] for row in rows], ":s", label=f"{shape}: exact scan p95")
     axes.set(xscale="log", yscale="log", xlabel="memories in the store", ylabel="latency (ms)",
              title="search latency vs store size")
     axes.grid(alpha=0.3, which="both")

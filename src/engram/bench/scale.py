@@ -1,14 +1,19 @@
-"""``engram bench scale``: index cost at growing sizes, with the embedding cost stated apart.
+"""``engram bench scale``: search, memory and write cost of SQLite stores of realistic text at growing
+sizes, in two shapes: one scope holding every memory, and memories spread over many small scopes.
 
-Each size runs in a fresh process (so peak RSS is per size) on a fresh store file. Memories are
-synthetic texts spread over many users; their vectors come from :class:`SyntheticEmbedder`
-(clustered pseudo-random vectors derived from the text, no model), so add and search timings
-measure the store and the read path, not the model. The real embedder is timed separately, and
-the same run times a brute-force numpy scan over the same vectors as the reference."""
+The corpus is recombined LoCoMo turns with vectors derived from the real embedder's vectors of
+their source turns (``engram.bench.scale_corpus``); stores are bulk-loaded through ``Store.apply``
+and kept under the output folder for reuse. Each store is measured in a fresh process (so RSS is per
+store). Searches run the full read path with a lookup embedder (microseconds), so timings measure the
+store and the read path, not the model, whose cost is measured apart. The same run times the exact
+vector scan as the baseline of the IVF index and measures the index's recall@10 against it.
+
+This module also holds the synthetic vocabulary and embedder other benchmarks use."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import resource
 import time
@@ -22,8 +27,10 @@ import numpy as np
 
 from engram.bench import metrics
 from engram.bench.runner import machine_info
+from engram.bench.scale_corpus import NOISE_NORM, CorpusEmbedder, ScaleCorpus, ensure_store
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
+from engram.store.vector_index import ANN_MIN_VECTORS
 
 WORDS: tuple[str, ...] = (
     "coffee", "tea", "garden", "hiking", "paris", "london", "tokyo", "berlin", "guitar", "piano", "violin",
@@ -70,38 +77,24 @@ def synthetic_text(rng: random.Random, number: int) -> str:
     return f"note {number}: " + " ".join(words)
 
 
-@dataclass(frozen=True)
-class ScaleSettings:
-    """One scale run: memory counts, how many users they are spread over, queries per size."""
-
-    sizes: tuple[int, ...] = (10_000, 100_000)
-    users: int = 100
-    queries: int = 300
-    batch: int = 500
-    top_k: int = 10
-    dim: int = 384
-    seed: int = 13
-
-    def __post_init__(self) -> None:
-        if not self.sizes or min(self.sizes) < 1:
-            raise ValidationError("sizes must be positive", field="n")
-        for name in ("users", "queries", "batch", "top_k"):
-            if getattr(self, name) < 1:
-                raise ValidationError("must be at least 1", field=name)
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MiB.
 
     Read from ``VmHWM`` in ``/proc/self/status`` where it exists: ``ru_maxrss`` survives ``exec``,
     so in a spawned child it would still include the parent's peak."""
+    peak = _proc_status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _proc_status_mb(key: str) -> float | None:
+    """A ``kB`` field of ``/proc/self/status`` in MiB, or None where it is missing."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
 
 
 def store_size_bytes(path: Path) -> int:
@@ -109,88 +102,118 @@ def store_size_bytes(path: Path) -> int:
     return sum(item.stat().st_size for item in path.parent.glob(f"{path.name}*") if item.is_file())
 
 
-def add_batches(size: int, users: int, batch: int) -> list[tuple[int, int, int]]:
-    """``(user, first number, count)`` per ``add`` call: ``size`` memories spread evenly over
-    ``users`` (the first users get one more when it does not divide), at most ``batch`` per call."""
-    plan = []
-    number = 0
-    for user in range(min(users, size)):
-        share = size // users + (1 if user < size % users else 0)
-        for offset in range(0, share, batch):
-            count = min(batch, share - offset)
-            plan.append((user, number, count))
-            number += count
-    return plan
+@dataclass(frozen=True)
+class ScaleSettings:
+    """One scale run: single-scope sizes, spread shapes ``(total, scopes)``, queries per store, and the
+    add-cost probe (single-turn adds into one scope of ``add_scope`` memories)."""
+
+    single: tuple[int, ...] = (100_000, 1_000_000)
+    spread: tuple[tuple[int, int], ...] = ((1_000_000, 10_000),)
+    queries: int = 300
+    top_k: int = 10
+    add_scope: int = 10_000
+    add_samples: int = 200
+    ann_min_vectors: int = ANN_MIN_VECTORS
+    seed: int = 13
+
+    def __post_init__(self) -> None:
+        if not self.single and not self.spread:
+            raise ValidationError("give at least one store size", field="n")
+        if min([*self.single, *(total for total, _ in self.spread)], default=1) < 1:
+            raise ValidationError("sizes must be positive", field="n")
+        for total, scopes in self.spread:
+            if not 1 <= scopes <= total:
+                raise ValidationError("a spread needs 1 <= scopes <= total", field="spread")
+        for name in ("queries", "top_k", "add_scope", "add_samples"):
+            if getattr(self, name) < 1:
+                raise ValidationError("must be at least 1", field=name)
 
 
-def measure_size(size: int, settings: ScaleSettings, path: Path) -> dict[str, Any]:
-    """Fill a fresh store with ``size`` memories, then time searches and the numpy reference."""
+def current_rss_mb() -> float:
+    """Resident memory of this process now, MiB (0 where ``/proc`` is missing)."""
+    return _proc_status_mb("VmRSS") or 0.0
+
+
+def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, settings: ScaleSettings,
+                  path: Path) -> dict[str, Any]:
+    """Build (or reuse) one store, then time full searches, each signal alone, the exact-scan baseline,
+    and the IVF index's recall@10 against it."""
     from engram import Memory
+    from engram.models import Scope
+    from engram.read.query import query_terms
+    from engram.store.base import ListQuery
+    from engram.store.sqlite import SQLiteStore
 
-    for stale in path.parent.glob(f"{path.name}*"):
-        stale.unlink()
-    embedder = SyntheticEmbedder(settings.dim)
+    began = time.perf_counter()
+    built = ensure_store(path, corpus, total, scopes, seed=settings.seed)
+    load_seconds = time.perf_counter() - began
+    scopes = min(scopes, total)
     rng = random.Random(settings.seed)
-    memory = Memory(path=str(path), embedder=embedder)
-    texts_by_user: dict[int, list[str]] = {}
-    add_seconds = 0.0
+    picks = [(rng.randrange(scopes), rng.randrange(len(corpus.questions))) for _ in range(settings.queries)]
+    embedder = CorpusEmbedder(corpus)
+    store = SQLiteStore(path, ann_min_vectors=settings.ann_min_vectors)
+    exact_store = SQLiteStore(path, ann_min_vectors=total + 1)
+    memory = Memory(store=store, embedder=embedder)
     try:
-        for user, start, count in add_batches(size, settings.users, settings.batch):
-            texts = [synthetic_text(rng, start + offset) for offset in range(count)]
-            texts_by_user.setdefault(user, []).extend(texts)
-            began = time.perf_counter()
-            memory.add([{"role": "user", "content": text} for text in texts], user_id=f"user-{user}", infer=False)
-            add_seconds += time.perf_counter() - began
-        queries = [(user, " ".join(rng.choice(texts_by_user[user]).split()[2:6]))
-                   for user in (rng.choice(list(texts_by_user)) for _ in range(settings.queries))]
-        memory.search(queries[0][1], user_id=f"user-{queries[0][0]}", limit=settings.top_k)
-        search_seconds = []
-        for user, query in queries:
-            began = time.perf_counter()
-            memory.search(query, user_id=f"user-{user}", limit=settings.top_k)
-            search_seconds.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        memory.search(corpus.questions[0], user_id="user-0", limit=settings.top_k)
+        cold_seconds = time.perf_counter() - began
+        timings: dict[str, list[float]] = {"search": [], "lexical": [], "vector": [], "vector_exact": []}
+        overlaps = []
+        for scope_number, question in picks:
+            text, user = corpus.questions[question], f"user-{scope_number}"
+            query = ListQuery(scope=Scope(user_id=user), limit=settings.top_k, include_invalid=False)
+            vector = embedder.embed_query(text)
+            timings["search"].append(timed(memory.search, text, user_id=user, limit=settings.top_k))
+            timings["lexical"].append(timed(store.lexical_search, query_terms(text), query))
+            timings["vector"].append(timed(store.vector_search, vector, query))
+            timings["vector_exact"].append(timed(exact_store.vector_search, vector, query))
+            wanted = {c.memory_id for c in exact_store.vector_search(vector, query)}
+            found = {c.memory_id for c in store.vector_search(vector, query)}
+            overlaps.append(len(wanted & found) / max(1, len(wanted)))
     finally:
         memory.close()
-    rss_store = peak_rss_mb()
-    reference = numpy_reference(embedder, texts_by_user, [query for _, query in queries],
-                                [user for user, _ in queries], settings.top_k)
+        exact_store.close()
+    file_bytes = store_size_bytes(path)
     return {
-        "n": size,
-        "users": len(texts_by_user),
-        "add_seconds": add_seconds,
-        "add_per_s": size / add_seconds if add_seconds else None,
-        "search": metrics.latency_summary(search_seconds),
-        "file_bytes": store_size_bytes(path),
-        "peak_rss_mb": rss_store,
-        "numpy_reference": reference,
+        "shape": shape, "n": total, "scopes": scopes, "scope_size": total // scopes,
+        "built": built, "load_seconds": load_seconds, "load_per_s": total / load_seconds if built else None,
+        "cold_search_ms": cold_seconds * 1000,
+        **{name: metrics.latency_summary(values) for name, values in timings.items()},
+        "ann_used": total // scopes >= settings.ann_min_vectors,
+        "recall_at_10_vs_exact": float(np.mean(overlaps)),
+        "file_bytes": file_bytes, "bytes_per_memory": file_bytes / total,
+        "peak_rss_mb": peak_rss_mb(), "rss_mb": current_rss_mb(), "loadavg": os.getloadavg(),
     }
 
 
-def numpy_reference(embedder: Embedder, texts_by_user: dict[int, list[str]], queries: list[str],
-                    users: list[int], top_k: int) -> dict[str, Any]:
-    """Brute-force top-k by dot product over all vectors and over the queried user's vectors."""
-    owners = np.concatenate([np.full(len(texts), user) for user, texts in texts_by_user.items()])
-    matrix = embedder.embed([text for texts in texts_by_user.values() for text in texts])
-    query_vectors = embedder.embed(queries)
-    rows_of = {user: np.flatnonzero(owners == user) for user in texts_by_user}
-    global_seconds, scoped_seconds = [], []
-    for vector, user in zip(query_vectors, users, strict=True):
-        began = time.perf_counter()
-        _top_k(matrix @ vector, top_k)
-        global_seconds.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        rows = rows_of[user]
-        rows[_top_k(matrix[rows] @ vector, top_k)]
-        scoped_seconds.append(time.perf_counter() - began)
-    return {"all_vectors": metrics.latency_summary(global_seconds),
-            "user_vectors": metrics.latency_summary(scoped_seconds)}
+def measure_add(corpus: ScaleCorpus, settings: ScaleSettings, path: Path) -> dict[str, Any]:
+    """p50/p95 of ``Memory.add`` of one turn (``infer=False``) into a scope of ``add_scope`` memories, with the
+    lookup embedder (microseconds), so the figure is the write path without the model."""
+    from engram import Memory
+
+    ensure_store(path, corpus, settings.add_scope, 1, seed=settings.seed)
+    rng = random.Random(settings.seed)
+    memory = Memory(path=str(path), embedder=CorpusEmbedder(corpus))
+    seconds = []
+    try:
+        memory.add([{"role": "user", "content": "warm-up"}], user_id="user-0", infer=False)
+        for number in range(settings.add_samples):
+            turn = corpus.turns[rng.randrange(len(corpus.turns))]
+            message = {"role": "user", "name": turn.speaker, "content": f"{turn.text} ({number})"}
+            seconds.append(timed(memory.add, [message], user_id="user-0", infer=False))
+    finally:
+        memory.close()
+    for item in path.parent.glob(f"{path.name}*"):
+        item.unlink()
+    return {"scope_memories": settings.add_scope, "add": metrics.latency_summary(seconds), "loadavg": os.getloadavg()}
 
 
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    if len(scores) <= k:
-        return np.argsort(-scores)
-    best = np.argpartition(-scores, k)[:k]
-    return best[np.argsort(-scores[best])]
+def timed(action: Callable[..., object], *args: Any, **kwargs: Any) -> float:
+    """Seconds ``action(*args, **kwargs)`` takes."""
+    began = time.perf_counter()
+    action(*args, **kwargs)
+    return time.perf_counter() - began
 
 
 def measure_embedder(embedder: Embedder, *, texts: int = 512, queries: int = 100, seed: int = 3) -> dict[str, Any]:
@@ -211,40 +234,59 @@ def measure_embedder(embedder: Embedder, *, texts: int = 512, queries: int = 100
             "query": metrics.latency_summary(single)}
 
 
-def _child(size: int, settings: dict[str, Any], path: str, queue: Any) -> None:
+def _child(job: tuple[Any, ...], queue: Any) -> None:
     try:
-        queue.put(measure_size(size, ScaleSettings(**settings), Path(path)))
+        kind, corpus, settings, path, total, scopes = job
+        if kind == "add":
+            queue.put(measure_add(corpus, settings, Path(path)))
+        else:
+            queue.put(measure_store(corpus, kind, total, scopes, settings, Path(path)))
     except Exception as error:  # reported to the parent, which raises it
-        queue.put({"n": size, "error": f"{type(error).__name__}: {error}"})
+        queue.put({"error": f"{type(error).__name__}: {error}"})
 
 
-def run_scale(settings: ScaleSettings, out_dir: Path, *, embedder: Embedder | None = None,
-              on_size: Callable[[dict[str, Any]], None] | None = None, keep_files: bool = False) -> dict[str, Any]:
-    """Measure every size in its own process, plus the real embedder's cost; return the results."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _in_process(job: tuple[Any, ...]) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(job, queue))
+    process.start()
+    row: dict[str, Any] = queue.get()
+    process.join()
+    if "error" in row:
+        raise RuntimeError(f"scale run {job[0]} failed: {row['error']}")
+    return row
+
+
+def run_scale(settings: ScaleSettings, data: Path, out_dir: Path, *, embedder: Embedder, embedder_cost: bool = True,
+              on_row: Callable[[dict[str, Any]], None] | None = None, keep_files: bool = True) -> dict[str, Any]:
+    """Measure every store in its own process (single-scope sizes, then spreads, then the add cost), plus
+    the real embedder's cost; return the results. Stores stay in ``out_dir`` for reuse unless
+    ``keep_files`` is false."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corpus = ScaleCorpus.from_locomo(data, embedder, out_dir / "cache")
+    jobs = [("single", total, 1, out_dir / f"single-{total}.db") for total in settings.single]
+    jobs += [("spread", total, scopes, out_dir / f"spread-{total}-{scopes}.db") for total, scopes in settings.spread]
     rows = []
-    for size in settings.sizes:
-        queue = context.Queue()
-        path = out_dir / f"scale-{size}.db"
-        process = context.Process(target=_child, args=(size, asdict(settings), str(path), queue))
-        process.start()
-        row = queue.get()
-        process.join()
-        if "error" in row:
-            raise RuntimeError(f"scale run at n={size} failed: {row['error']}")
+    for shape, total, scopes, path in jobs:
+        row = _in_process((shape, corpus, settings, str(path), total, scopes))
         rows.append(row)
         if not keep_files:
             for item in out_dir.glob(f"{path.name}*"):
                 item.unlink()
-        if on_size is not None:
-            on_size(row)
+        if on_row is not None:
+            on_row(row)
+    add = _in_process(("add", corpus, settings, str(out_dir / f"add-{settings.add_scope}.db"), 0, 0))
     return {
         "benchmark": "scale",
         "settings": asdict(settings),
         "machine": machine_info(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "sizes": rows,
-        "embedding": measure_embedder(embedder) if embedder is not None else None,
-        "note": "add/search use synthetic vectors (index cost only); 'embedding' is the model's cost",
+        "corpus": {"source": str(data), "turns": len(corpus.turns), "questions": len(corpus.questions),
+                   "embedder": corpus.signature, "noise_norm": NOISE_NORM},
+        "stores": rows,
+        "add": add,
+        "embedding": measure_embedder(embedder) if embedder_cost else None,
+        "note": ("memories are two LoCoMo turns recombined; vectors are the real embedder's vectors of the "
+                 f"source turns mixed, plus noise of norm {NOISE_NORM}, renormalised; stores bulk-loaded through "
+                 "Store.apply; searches use a lookup embedder; 'embedding' is the model's cost"),
     }

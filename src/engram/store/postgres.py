@@ -10,7 +10,6 @@ Safe across threads (a psycopg connection pool) and processes (transactions, adv
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -30,13 +29,16 @@ from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, S
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.postgres_schema import SCHEMA_VERSION, ensure_vector_dim, migrate, stored_vector_dim
-from engram.store.postgres_sql import scope_clause, where_clause
+from engram.store.postgres_sql import LEXICAL_SQL, scope_clause, where_clause
 from engram.timeutil import utcnow
 
 _CHUNK = 500
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _BM25_K1 = 1.2
 _LENGTH_SAMPLE = 1000  # rows sampled for the average document length
+#: HNSW candidate list size per vector search (pgvector's ``hnsw.ef_search``; at least the limit).
+#: Tuned on recombined LoCoMo text (``engram bench pg-scale``, docs/POSTGRES.md): recall@10 >= 0.95.
+HNSW_EF_SEARCH = 100
 _BM25_B = 0.75
 _TEXT_WEIGHT = 1.0
 _KEYS_WEIGHT = 0.5
@@ -77,6 +79,11 @@ def parse_vector(text: str) -> np.ndarray:
     return np.array(text[1:-1].split(","), dtype=np.float32)
 
 
+def unpack_vector(payload: bytes) -> np.ndarray:
+    """A vector from pgvector's binary form (``vector_send``): dimension, flags, big-endian float32s."""
+    return np.frombuffer(payload, dtype=">f4", offset=4).astype(np.float32)
+
+
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``."""
     parts = urlsplit(url)
@@ -110,14 +117,19 @@ class PostgresStore(Store):
     """Store backed by a PostgreSQL database with the pgvector extension."""
 
     #: HNSW candidate list size per vector query (pgvector's default is 40); higher is more exact.
-    hnsw_ef_search = 100
 
     def __init__(self, url: str, *, schema: str | None = None, min_pool_size: int = 1, max_pool_size: int = 10,
-                 connect_timeout_s: float = 10.0, pool_timeout_s: float = 30.0) -> None:
+                 connect_timeout_s: float = 10.0, pool_timeout_s: float = 30.0,
+                 hnsw_ef_search: int = HNSW_EF_SEARCH) -> None:
         """Connect to ``url`` (``postgresql://user:password@host:port/database``) and migrate.
 
         ``schema`` (or a ``schema=`` query parameter in the URL) keeps Engram's tables in that
-        PostgreSQL schema, created if missing: several stores can share one database."""
+        PostgreSQL schema, created if missing: several stores can share one database. ``hnsw_ef_search``
+        is the HNSW candidate list size of vector searches (default :data:`HNSW_EF_SEARCH`)."""
+        if not 1 <= hnsw_ef_search <= 1000:
+            raise ConfigurationError("hnsw_ef_search must be between 1 and 1000", field="hnsw_ef_search",
+                                     hint=f"the tuned default is {HNSW_EF_SEARCH}")
+        self.hnsw_ef_search = hnsw_ef_search
         if min_pool_size < 0 or max_pool_size < max(1, min_pool_size):
             raise ConfigurationError("need 0 <= min_pool_size <= max_pool_size and max_pool_size >= 1",
                                      field="max_pool_size")
@@ -349,54 +361,21 @@ class PostgresStore(Store):
     def lexical_search(self, terms: Sequence[str], query: ListQuery) -> list[Candidate]:
         """BM25 (k1 1.2, b 0.75; text weight 1, index keys 0.5, as SQLite's FTS5 ranking) with Lucene's
         always-positive idf. Term statistics come from the query's scope only (the average length
-        from up to 1000 of its rows), so other tenants' data never influences scores."""
+        from up to 1000 of its rows), so other tenants' data never influences scores.
+
+        One statement: the scope's rows matching any term are read once (GIN index), and each term's
+        document frequency and each row's score are computed from that one set."""
         if not terms or query.limit <= 0:
             return []
+        scope_sql, scope_params = scope_clause(query.scope.items())
+        where, params = where_clause(query)
         with self._connection() as connection:
             rows = connection.execute(
-                "SELECT DISTINCT plainto_tsquery('engram_english', engram_fold(t))::text AS q "
-                "FROM unnest(%s::text[]) AS t ORDER BY q",
-                (list(terms),),
-            ).fetchall()
-            tsqueries = [row[0] for row in rows if row[0]]
-            if not tsqueries:
-                return []
-            scope_sql, scope_params = scope_clause(query.scope.items())
-            frequency = f"(SELECT count(*) FROM memories m WHERE {scope_sql} AND m.search_tsv @@ %s::tsquery)"
-            frequencies = ", ".join(frequency for _ in tsqueries)
-            stats = connection.execute(
-                f"SELECT (SELECT count(*) FROM memories m WHERE {scope_sql}), (SELECT avg(length(m.search_tsv)) "
-                f"FROM (SELECT search_tsv FROM memories m WHERE {scope_sql} LIMIT %s) AS m), {frequencies}",
-                [*scope_params, *scope_params, _LENGTH_SAMPLE,
-                 *[p for q in tsqueries for p in (*scope_params, q)]],
-            ).fetchone()
-            assert stats is not None
-            total, average_length = int(stats[0]), float(stats[1] or 1.0)
-            score_sql, score_params = self._bm25_expression(tsqueries, [int(df) for df in stats[2:]], total,
-                                                            average_length)
-            where, params = where_clause(query)
-            rows = connection.execute(
-                f"SELECT id, {score_sql} AS score FROM (SELECT m.id, m.seq, length(m.search_tsv) AS dl, "
-                "ts_filter(m.search_tsv, '{a}') AS text_tsv, ts_filter(m.search_tsv, '{b}') AS keys_tsv "
-                f"FROM memories m WHERE m.search_tsv @@ %s::tsquery AND {where}) AS matched "
-                "ORDER BY score DESC, seq LIMIT %s",
-                [*score_params, " | ".join(f"({q})" for q in tsqueries), *params, query.limit],
+                LEXICAL_SQL.format(scope=scope_sql, where=where),
+                [list(terms), *scope_params, *scope_params, _LENGTH_SAMPLE, *params, *scope_params,
+                 _TEXT_WEIGHT, _KEYS_WEIGHT, _BM25_K1 + 1, _BM25_K1, _BM25_B, _BM25_B, query.limit],
             ).fetchall()
         return [Candidate(row[0], float(row[1])) for row in rows]
-
-    @staticmethod
-    def _bm25_expression(tsqueries: list[str], document_counts: list[int], total: int,
-                         average_length: float) -> tuple[str, list[object]]:
-        parts: list[str] = []
-        params: list[object] = []
-        for tsquery, df in zip(tsqueries, document_counts, strict=True):
-            idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
-            tf = ("((CASE WHEN text_tsv @@ %s::tsquery THEN %s ELSE 0 END) "
-                  "+ (CASE WHEN keys_tsv @@ %s::tsquery THEN %s ELSE 0 END))")
-            parts.append(f"%s * {tf} * %s / ({tf} + %s * (1 - %s + %s * dl / %s))")
-            tf_params = [tsquery, _TEXT_WEIGHT, tsquery, _KEYS_WEIGHT]
-            params.extend([idf, *tf_params, _BM25_K1 + 1, *tf_params, _BM25_K1, _BM25_B, _BM25_B, average_length])
-        return "(" + " + ".join(parts) + ")::float8", params
 
     def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:
         if query.limit <= 0:
@@ -424,9 +403,9 @@ class PostgresStore(Store):
         if not ids:
             return {}
         with self._connection() as connection:
-            rows = connection.execute("SELECT memory_id, embedding::text FROM vectors WHERE memory_id = ANY(%s)",
+            rows = connection.execute("SELECT memory_id, vector_send(embedding) FROM vectors WHERE memory_id = ANY(%s)",
                                       (list(ids),)).fetchall()
-        return {row[0]: parse_vector(row[1]) for row in rows}
+        return {row[0]: unpack_vector(row[1]) for row in rows}
 
     def get_turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
