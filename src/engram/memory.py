@@ -96,8 +96,9 @@ class Memory:
     @functools.cached_property
     def guard(self) -> Guard | None:
         """The poisoning guard (built on first write: its rules compile their patterns), or None when off."""
+        from engram.guard import screen
 
-        return Guard(self.config.guard_threshold) if self.config.guard else None
+        return screen.Guard(self.config.guard_threshold) if self.config.guard else None
 
     @property
     def store(self) -> Store:

@@ -30,6 +30,9 @@ from engram.read.rerank import FEATURES, candidate_features
 
 FORMS = ("hypothetical", "when")
 L2 = 1.0
+L2_LISTWISE = 0.01
+ITERATIONS = 300
+STEP = 2.0
 SEED = 0  # the fit is deterministic (Newton's method from zero); recorded for the provenance format
 TOP_K = 10
 
@@ -83,11 +86,33 @@ def design(pool: Pool) -> np.ndarray:
     return np.hstack([pool.features, *extra])
 
 
+def listwise_weights(pools: Sequence[Pool], *, iterations: int = ITERATIONS, step: float = STEP) -> np.ndarray:
+    """Weights maximising, over the questions, the softmax share of the pool's score mass that falls on
+    evidence (ListNet-style), by full-batch gradient ascent from zero with a fixed step: deterministic."""
+    usable = [pool for pool in pools if pool.labels.any()]
+    designs = [design(pool) for pool in usable]
+    weights = np.zeros(designs[0].shape[1])
+    for _ in range(iterations):
+        gradient = -L2_LISTWISE * weights
+        for matrix, pool in zip(designs, usable, strict=True):
+            scores = matrix @ weights
+            shares = np.exp(scores - scores.max())
+            everything = shares / shares.sum()
+            wanted = shares * pool.labels
+            gradient += matrix.T @ (wanted / wanted.sum() - everything)
+        weights += step * gradient / len(usable)
+    return weights
+
+
 def fit(pools: Sequence[Pool]) -> dict[str, Any]:
-    """The ranker's weights, per-form offsets and bias fitted on ``pools``."""
-    features = np.vstack([design(pool) for pool in pools])
+    """The ranker's weights and per-form offsets (listwise), then a logistic calibration of the linear
+    score (scale and bias) so that ``sigmoid(bias + linear)`` is the probability that a candidate is
+    evidence."""
+    direction = listwise_weights(pools)
+    linear = np.concatenate([design(pool) @ direction for pool in pools])
     labels = np.concatenate([pool.labels for pool in pools])
-    weights, bias = fit_logistic(features, labels, l2=L2)
+    scale, bias = fit_logistic(linear[:, None], labels, l2=0.0)
+    weights = direction * float(scale[0])
     count = len(FEATURES)
     return {"feature_weights": rounded(dict(zip(FEATURES, weights[:count], strict=True))),
             "form_weights": {form: rounded(dict(zip(FEATURES, weights[count * (i + 1):count * (i + 2)], strict=True)))

@@ -64,7 +64,7 @@ def experience_add(
     run_id: RunOption = None, as_json: JsonOption = False,
 ) -> None:
     """Remember one attempt at a task (with an LLM and no --lesson, a lesson is distilled)."""
-    with open_memory(db, url) as memory:
+    with open_memory(db, url, create=True) as memory:
         result = memory.add_experience(task=task, outcome=outcome, steps=step or [], lesson=lesson,
                                        user_id=user_id, agent_id=agent_id, run_id=run_id)
     emit(result, as_json, lambda r: console.print(f"[green]ADD[/] {r['id']}  {r['outcome']}: {r['task']}"

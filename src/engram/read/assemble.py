@@ -55,27 +55,27 @@ def currency_factor(memory: MemoryItem, query: SearchQuery, recipe: RetrievalRec
 
 def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query: SearchQuery,
                recipe: RetrievalRecipe, explain: bool, passed_over: Collection[str] = ()) -> list[SearchHit]:
-    """Score (relevance x trust factor x currency factor + recency), order and cut the candidates;
+    """Score (relevance x trust x currency x strength factors + recency), order and cut the candidates;
     attach component scores when ``explain``."""
     by_id = {memory.id: memory for memory in memories}
     now = utcnow()
-    scored: list[tuple[float, float, float, Fused, MemoryItem]] = []
+    scored: list[tuple[float, float, dict[str, float], Fused, MemoryItem]] = []
     for item in fused:
         memory = by_id.get(item.memory_id)
         currency = currency_factor(memory, query, recipe, passed_over) if memory is not None else None
         if memory is None or currency is None:
             continue
         trust, strength = trust_factor(memory, recipe), strength_factor(memory, recipe, now)
-        relevance = item.score * trust * currency * strength
-        score = relevance + recency_bonus(memory, query.reference_date, recipe)
-        scored.append((score, trust, currency * strength, item, memory))
+        factor = trust * currency * strength
+        score = item.score * factor + recency_bonus(memory, query.reference_date, recipe)
+        scored.append((score, factor, {"trust": trust, "currency": currency, "strength": strength}, item, memory))
     scored.sort(key=lambda entry: -entry[0])
     hits = []
-    for score, trust, factor, item, memory in scored:
+    for score, factor, factors, item, memory in scored:
         if query.threshold is not None and score < query.threshold:
             continue
-        details = ({**item.components, "fused": item.score, "trust": trust, "currency": factor,
-                    "recency": score - item.score * trust * factor} if explain else None)
+        details = ({**item.components, "fused": item.score, **factors, "recency": score - item.score * factor}
+                   if explain else None)
         hits.append(SearchHit(**memory.model_dump(), score=round(score, 6), explain=details))
         if len(hits) >= query.limit:
             break
