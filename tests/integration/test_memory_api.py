@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engram import AsyncMemory, Memory
+from engram.embed.base import Embedder
 from engram.errors import FilterError, NotFoundError, ScopeMissingError, ValidationError
 
 CONVERSATION = [
@@ -186,6 +188,7 @@ def test_reset_wipes_everything(memory: Memory) -> None:
     ([{"role": "user"}], "messages[0].content"),
     ([{"role": "user", "content": 5}], "messages[0].content"),
     ([{"role": "", "content": "x"}], "messages[0].role"),
+    ([{"role": "martian", "content": "x"}], "messages[0].role"),
     ([{"content": "x", "bogus": 1}], "messages[0]"),
     ([{"content": "x", "timestamp": "next tuesday"}], "messages[0].timestamp"),
     ([{"content": "x", "metadata": "nope"}], "messages[0].metadata"),
@@ -323,3 +326,10 @@ def test_delete_all_with_filters_deletes_only_the_matches(memory: Memory) -> Non
     assert [item["memory"] for item in memory.get_all(user_id="u")["results"]] == ["note to keep"]
     assert [e["content"] for e in memory.episodes(user_id="u")] == ["note to keep"]
     assert memory.get_all(user_id="v")["total"] == 1
+
+
+def test_an_unknown_role_lists_the_accepted_ones(tmp_path: Path, embedder: Embedder) -> None:
+    with Memory(path=str(tmp_path / "r.db"), embedder=embedder) as memory, \
+            pytest.raises(ValidationError) as error:
+        memory.add({"role": "martian", "content": "greetings"}, user_id="u")
+    assert error.value.field == "messages.role" and "assistant" in str(error.value) and "user" in str(error.value)

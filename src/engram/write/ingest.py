@@ -12,11 +12,15 @@ from typing import Any
 
 from engram.config import Limits
 from engram.errors import ScopeMissingError, ValidationError
+from engram.guard.trust import WRITER_KINDS
 from engram.models import Episode, Scope, content_hash
 from engram.textcheck import check_text
 from engram.timeutil import to_utc, utcnow
 
 MESSAGE_KEYS = frozenset({"role", "content", "name", "timestamp", "occurred_at", "metadata"})
+#: The message roles Engram knows: each says how far its words are trusted (``engram.guard.trust``);
+#: ``system`` and ``developer`` messages are kept as episodes but are not memories.
+ROLES = frozenset({*WRITER_KINDS, "developer"})
 
 
 def validate_scope(user_id: object, agent_id: object, run_id: object, limits: Limits, *, required: bool) -> Scope:
@@ -119,6 +123,9 @@ def _episode(item: object, field: str, *, scope: Scope, metadata: dict[str, Any]
     if not isinstance(role, str) or not role.strip() or len(role) > 64:
         raise ValidationError("must be a non-empty string of at most 64 characters", field=f"{field}.role")
     check_text(role, f"{field}.role")
+    if role.strip().lower() not in ROLES:
+        raise ValidationError(f"unknown role {role!r}", field=f"{field}.role",
+                              hint=f"use one of: {', '.join(sorted(ROLES))}")
     name = item.get("name")
     if name is not None:
         if not isinstance(name, str) or len(name) > limits.max_id_chars:
