@@ -45,6 +45,8 @@ PATHOLOGICAL = {
     "negated_requests": "never send the password " * (MAX_CHARS // 24),
     "excluded_matches": "the users guide 10.0.0.1 " * (MAX_CHARS // 25),
     "one_word": "a" * MAX_CHARS,
+    "dotted_host": "www." * (MAX_CHARS // 4),
+    "dotted_link": "http://" + "a." * (MAX_CHARS // 2),
 }
 
 

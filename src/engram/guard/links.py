@@ -39,6 +39,7 @@ _WELL_KNOWN_DOMAINS = frozenset((
     "pytorch.org", "numpy.org", "pandas.pydata.org", "rust-lang.org", "go.dev", "nodejs.org", "developer.mozilla.org",
     "w3.org", "cloudflare.com", "wordpress.com", "substack.com", "archive.org", "nature.com", "sciencedirect.com",
 ))
+_MOST_LABELS = max(domain.count(".") + 1 for domain in _WELL_KNOWN_DOMAINS)
 _SHORTENERS = frozenset((
     "bit.ly", "tinyurl.com", "t.co", "goo.gl", "is.gd", "rb.gy", "cutt.ly", "ow.ly", "shorturl.at", "tiny.cc",
 ))
@@ -107,9 +108,13 @@ def _links(text: str) -> list[str]:
     whole text; the look-behinds see the text before the run)."""
     if "." not in text and ":" not in text:
         return []
-    runs = list(spans(_LINK_RUN, subject(text)))
-    if sum(end - start + _CHARS_PER_CALL for start, end in runs) >= len(text):
-        return _URL_IN_TEXT.findall(text)  # the runs cover most of the text: one call is cheaper
+    runs: list[tuple[int, int]] = []
+    cost = 0
+    for start, end in spans(_LINK_RUN, subject(text)):
+        runs.append((start, end))
+        cost += end - start + _CHARS_PER_CALL
+        if cost >= len(text):
+            return _URL_IN_TEXT.findall(text)  # the runs cover most of the text: one call is cheaper
     links: list[str] = []
     for start, end in runs:
         links.extend(_URL_IN_TEXT.findall(text, start, min(end + 1, len(text))))
@@ -157,4 +162,7 @@ def _is_well_known(host: str) -> bool:
     if host.endswith((".gov", ".edu", ".gov.uk", ".ac.uk", ".mil")):
         return True
     labels = host.split(".")
-    return any(".".join(labels[index:]) in _WELL_KNOWN_DOMAINS for index in range(len(labels) - 1))
+    # Only the last few labels can form a well-known domain: joining every suffix of a host made
+    # of thousands of labels ("www.www.www...") was quadratic.
+    first = max(0, len(labels) - _MOST_LABELS)
+    return any(".".join(labels[index:]) in _WELL_KNOWN_DOMAINS for index in range(first, len(labels) - 1))
