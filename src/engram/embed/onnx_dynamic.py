@@ -5,7 +5,8 @@ loads, so it multiplies floats. Here those weights are folded to float once and 
 onnxruntime's ``quantize_dynamic`` (int8 weights per output channel, uint8 activations quantised per
 batch): every linear layer becomes ``DynamicQuantizeLinear`` + ``MatMulInteger``, which onnxruntime runs
 with VNNI where the CPU has it. The result is built on first use from the installed weights (no
-download), written atomically to the user cache with its SHA-256, and checked against it on every load.
+download; a few seconds, once), written atomically to the user cache with its SHA-256, checked against
+it on every load, and rebuilt when it does not match or the installed source model changed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ CACHE_FILE = f"{DYNAMIC_MODEL_ID}.onnx"
 CACHE_DIR_ENV = "ENGRAM_CACHE_DIR"
 #: Bump when the recipe below changes, so caches built by an older recipe are rebuilt.
 RECIPE_VERSION = 1
-INSTALL_HINT = "pip install 'engramdb[int8]' (adds the onnx package) or use provider 'onnx'"
+INSTALL_HINT = "pip install onnx (a dependency of engramdb) or set ENGRAM_EMBED_PROVIDER=onnx"
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ def default_cache_dir() -> Path:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def source_identity(path: Path) -> str:
+    """Path, size and modification time of the source model: a reinstall or upgrade changes it."""
+    status = path.stat()
+    return f"{path.resolve()}:{status.st_size}:{status.st_mtime_ns}"
 
 
 def quantize_dynamically(source: Path) -> bytes:
@@ -105,12 +112,12 @@ class OnnxDynamicInt8Embedder(OnnxMiniLMEmbedder):
     def _model_source(self) -> str | bytes:
         """The verified cached model, built (and cached when possible) if missing, stale or corrupt."""
         source = default_model_path()
-        source_hash = sha256_hex(source.read_bytes())
-        cached = self._read_cache(source_hash)
+        identity = source_identity(source)
+        cached = self._read_cache(identity)
         if cached is not None:
             return cached
         model = quantize_dynamically(source)
-        manifest = {"sha256": sha256_hex(model), "source_sha256": source_hash, "recipe": RECIPE_VERSION}
+        manifest = {"sha256": sha256_hex(model), "source": identity, "recipe": RECIPE_VERSION}
         try:
             write_atomically(self.cache_path, model)
             write_atomically(self.cache_path.with_suffix(".json"), json.dumps(manifest).encode())
@@ -119,16 +126,17 @@ class OnnxDynamicInt8Embedder(OnnxMiniLMEmbedder):
                            self.cache_dir, exc)
         return model
 
-    def _read_cache(self, source_hash: str) -> bytes | None:
+    def _read_cache(self, identity: str) -> bytes | None:
         try:
             manifest = json.loads(self.cache_path.with_suffix(".json").read_text(encoding="utf-8"))
             model = self.cache_path.read_bytes()
         except (OSError, ValueError):
             return None
-        if not isinstance(manifest, dict):
+        if not isinstance(manifest, dict) or (manifest.get("source"), manifest.get("recipe")) != (
+            identity, RECIPE_VERSION
+        ):
             return None
-        expected = (manifest.get("sha256"), manifest.get("source_sha256"), manifest.get("recipe"))
-        if expected != (sha256_hex(model), source_hash, RECIPE_VERSION):
-            logger.warning("the cached quantised model in %s does not match its manifest; rebuilding", self.cache_dir)
+        if manifest.get("sha256") != sha256_hex(model):
+            logger.warning("the cached quantised model in %s does not match its SHA-256; rebuilding", self.cache_dir)
             return None
         return model
