@@ -220,3 +220,15 @@ def test_memory_uses_the_configured_provider_and_a_store_refuses_another_model(
     config = {"path": str(tmp_path / "fresh.db"), "embedder": {"provider": "static", "model": str(tmp_path / "tiny")}}
     with Memory.from_config(config) as configured:
         assert configured.embedder.signature == "static:tiny:2"
+
+
+def test_speed_bench_measures_a_provider_in_process_and_from_a_cold_start(tmp_path: Path) -> None:
+    from engram.bench.embedders import measure, parse_value
+
+    write_static_model(tmp_path / "tiny", quantised=True)
+    assert parse_value("128") == 128 and parse_value('"461"') == "461" and parse_value("x.onnx") == "x.onnx"
+    figures = measure("static", {"model": str(tmp_path / "tiny")}, ["cat dog", "sat"] * 4, ["cat?", "dog?"],
+                      batch=3, cold_runs=1)
+    assert figures["signature"] == "static:tiny:2" and figures["texts"] == 8 and figures["queries"] == 2
+    assert figures["sentences_per_s"] > 0 and figures["cold_start_s"] > 0
+    assert figures["query_p50_ms"] <= figures["query_p95_ms"]
