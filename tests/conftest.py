@@ -11,7 +11,7 @@ import pytest
 
 from engram import Memory
 from engram.embed.base import Embedder
-from engram.embed.onnx_local import OnnxMiniLMEmbedder
+from engram.embed.onnx_dynamic import OnnxDynamicInt8Embedder
 
 PG_URL = os.environ.get("ENGRAM_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgres"]
@@ -20,7 +20,7 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real offline default embedder, loaded once."""
-    return OnnxMiniLMEmbedder()
+    return OnnxDynamicInt8Embedder()
 
 
 @pytest.fixture(params=BACKENDS)

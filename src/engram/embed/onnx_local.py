@@ -66,8 +66,9 @@ class OnnxMiniLMEmbedder(Embedder):
 
     With no arguments it runs the bundled int8 all-MiniLM-L6-v2 (384 dimensions). Pass ``model`` and
     ``tokenizer`` (paths to a ``.onnx`` file and a HuggingFace ``tokenizer.json``) for another model,
-    and ``name`` to give its vectors a stable identity. The model loads on first use, once, even
-    when several threads embed at the same time.
+    and ``name`` to give its vectors a stable identity; ``output`` names the model output to use
+    (default: ``last_hidden_state``, else the first). The model loads on first use, once, even when
+    several threads embed at the same time.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class OnnxMiniLMEmbedder(Embedder):
         max_tokens: int = DEFAULT_MAX_TOKENS,
         batch_size: int = 32,
         threads: int | None = None,
+        output: str | None = None,
     ) -> None:
         if (model is None) != (tokenizer is None):
             missing = "tokenizer" if tokenizer is None else "model"
@@ -98,6 +100,7 @@ class OnnxMiniLMEmbedder(Embedder):
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self._dim = dim
+        self._output = output
         if model is None:
             if self._dim not in (None, DEFAULT_DIM):
                 raise ConfigurationError(f"the default model produces {DEFAULT_DIM}-d vectors", field="dim")
@@ -165,11 +168,15 @@ class OnnxMiniLMEmbedder(Embedder):
                 runtime = self._runtime
         return runtime
 
+    def _model_source(self) -> str | bytes:
+        """The model to load, a path or the model's bytes: the user's file, or the bundled int8 model."""
+        return str(self._model_path or default_model_path())
+
     def _load(self) -> _Runtime:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        model_path = self._model_path or default_model_path()
+        model = self._model_source()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -177,9 +184,10 @@ class OnnxMiniLMEmbedder(Embedder):
         # Idle workers sleep instead of spinning: on a busy machine spinning burned CPU and was slower.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped exceptions
-            raise ConfigurationError(f"cannot load ONNX model {model_path}: {exc}", field="model") from exc
+            shown = model if isinstance(model, str) else self.name
+            raise ConfigurationError(f"cannot load ONNX model {shown}: {exc}", field="model") from exc
         try:
             tokenizer = Tokenizer.from_file(str(self._tokenizer_path))
         except Exception as exc:  # tokenizers raises a bare Exception on bad files
@@ -194,7 +202,10 @@ class OnnxMiniLMEmbedder(Embedder):
                 field="model",
             )
         outputs = {node.name: node for node in session.get_outputs()}
-        output = outputs.get(PREFERRED_OUTPUT) or session.get_outputs()[0]
+        if self._output is not None and self._output not in outputs:
+            raise ConfigurationError(f"the model has no output {self._output!r}; outputs: {list(outputs)}",
+                                     field="output")
+        output = outputs.get(self._output or PREFERRED_OUTPUT) or session.get_outputs()[0]
         if len(output.shape) not in (2, 3):
             raise ConfigurationError(
                 f"model output {output.name} has shape {output.shape}; expected [batch, seq, dim] or [batch, dim]",
