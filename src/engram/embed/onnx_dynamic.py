@@ -65,8 +65,14 @@ def quantize_dynamically(source: Path) -> bytes:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.optimized_model_filepath = str(folded)
         ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
-        quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Gather"])
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser advises pre-processing on the root logger; not for users
+        try:
+            quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul", "Gather"])
+        finally:
+            root.setLevel(level)
         return quantized.read_bytes()
 
 
