@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -132,6 +133,25 @@ def recall_at_k(model: dict[str, Any], pools: Sequence[Pool], k: int = TOP_K) ->
     return float(np.mean(scores)) if scores else 0.0
 
 
+def calibration(model: dict[str, Any], pools: Sequence[Pool], bins: int = 10) -> list[dict[str, float]]:
+    """Reliability of the score ``sigmoid(bias + linear)`` as the probability that a candidate is evidence:
+    per bin of predicted probability, the candidates, the mean prediction and the observed rate."""
+    weights = np.array([*(model["feature_weights"][name] for name in FEATURES),
+                        *(model["form_weights"][form][name] for form in FORMS for name in FEATURES)])
+    linear = np.concatenate([design(pool) @ weights for pool in pools]) + model["feature_bias"]
+    predicted = 1.0 / (1.0 + np.exp(-np.clip(linear, -60, 60)))
+    labels = np.concatenate([pool.labels for pool in pools])
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows = []
+    for low, high in pairwise(edges):
+        inside = (predicted >= low) & ((predicted < high) | (high == 1.0))
+        if inside.any():
+            rows.append({"from": round(float(low), 2), "to": round(float(high), 2), "candidates": int(inside.sum()),
+                         "predicted": round(float(predicted[inside].mean()), 4),
+                         "observed": round(float(labels[inside].mean()), 4)})
+    return rows
+
+
 def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
                on_conversation: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Fit on every conversation of ``data``; report in-sample and leave-one-conversation-out recall@10;
@@ -152,6 +172,7 @@ def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
               "recall@10_leave_one_conversation_out": float(np.mean([held_out[n] for n in names])),
               "recall@10_per_held_out_conversation": held_out,
               "recall@10_weights_before": recall_at_k(shipped, pools),
+              "calibration_in_sample": calibration(model, pools),
               "questions": len(pools), "candidates": int(sum(len(p.labels) for p in pools))}
     result = {**model, "features": list(FEATURES), "forms": list(FORMS), "data_sha256": sha256_of(data),
               "seed": SEED, "l2": L2, "embedder": embedder.signature, "report": report}
