@@ -54,9 +54,10 @@ def currency_factor(memory: MemoryItem, query: SearchQuery, recipe: RetrievalRec
 
 
 def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query: SearchQuery,
-               recipe: RetrievalRecipe, explain: bool, passed_over: Collection[str] = ()) -> list[SearchHit]:
+               recipe: RetrievalRecipe, explain: bool,
+               passed_over: Collection[str] = ()) -> tuple[list[SearchHit], float]:
     """Score (relevance x trust x currency x strength factors + recency), order and cut the candidates;
-    attach component scores when ``explain``."""
+    attach component scores when ``explain``. Also returns the best score before the threshold cut."""
     by_id = {memory.id: memory for memory in memories}
     now = utcnow()
     scored: list[tuple[float, float, dict[str, float], Fused, MemoryItem]] = []
@@ -79,7 +80,7 @@ def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query:
         hits.append(SearchHit(**memory.model_dump(), score=round(score, 6), explain=details))
         if len(hits) >= query.limit:
             break
-    return hits
+    return hits, scored[0][0] if scored else 0.0
 
 
 def confidence_of(dense_scores: Sequence[float]) -> float:

@@ -117,7 +117,9 @@ def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: Ret
     else:
         fused, memories, confidence = rrf_ranking(store, recipe, rankings)
     fused, memories, passed_over = follow_links(store, fused, memories, query)
-    hits = build_hits(fused, memories, query=query, recipe=recipe, explain=explain, passed_over=passed_over)
+    hits, best = build_hits(fused, memories, query=query, recipe=recipe, explain=explain, passed_over=passed_over)
+    if query.threshold is not None and not hits:
+        confidence = min(confidence, best)  # nothing cleared the threshold: say so in the confidence too
     if recipe.reinforce and hits:
         store.touch([hit.id for hit in hits])
     return SearchResponse(results=hits, abstain=not hits or confidence < recipe.abstain_threshold,
