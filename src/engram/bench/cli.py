@@ -408,7 +408,8 @@ def updates(
     table.add_column("metric")
     for label in ("engram", "without_supersession"):
         table.add_column(label, justify="right")
-    for label_name, path in [*((f"{kind}@1", ("questions", kind, "at_1")) for kind in ("present", "past", "as_of")),
+    kinds = ("current_fact", "still_true", "past", "as_of")
+    for label_name, path in [*((f"{kind}@1", ("questions", kind, "at_1")) for kind in kinds),
                              ("supersession recall", ("supersession", "detection_recall", "")),
                              ("false supersession", ("supersession", "false_supersession_rate", ""))]:
         table.add_row(label_name, *(fmt(_lookup(results[label], path)) for label in ("engram", "without_supersession")))

@@ -5,7 +5,8 @@ Each scenario (``engram/data/updates_*.json``) is a conversation over months in 
 not replace an older one ("I also adopted a cat"). Every turn goes through ``Memory.add`` one turn per
 call, as agents write, into the scenario's own user; then each question is searched:
 
-- ``present`` questions (asked at ``reference_date``): current-fact@1, the current fact ranked first;
+- ``present`` questions (asked at ``reference_date``): current-fact@1 (update scenarios: the current fact
+  ranked first) and still-true@1 (distractors: the older fact, still true, ranked first);
 - ``past`` questions: the old fact in the top 1 / top 3;
 - ``as_of`` questions (``search(..., as_of=...)``): the fact valid then ranked first.
 
@@ -35,6 +36,7 @@ class QuestionOutcome:
     """Where one question's expected turn ranked (0-based, None when not in the hits)."""
 
     scenario: str
+    scenario_type: str
     kind: str
     question: str
     rank: int | None
@@ -83,7 +85,8 @@ def _ask(memory: Any, scenario: dict[str, Any], ids: list[str]) -> list[Question
         rank = next((position for position, hit in enumerate(hits) if hit in wanted), None)
         top = next((turn["content"] for turn, memory_id in zip(scenario["turns"], ids, strict=True)
                     if hits and memory_id == hits[0]), "")
-        outcomes.append(QuestionOutcome(scenario["id"], question["kind"], question["question"], rank, top))
+        outcomes.append(QuestionOutcome(scenario["id"], scenario["type"], question["kind"], question["question"], rank,
+                                        top))
     return outcomes
 
 
@@ -135,9 +138,13 @@ def run_scenarios(scenarios: list[dict[str, Any]], workdir: Path, embedder: Embe
 
 
 def _question_scores(outcomes: list[QuestionOutcome]) -> dict[str, Any]:
+    """Top-1 and top-3 per question kind; ``current_fact`` is the present questions of update scenarios
+    (the current fact first), ``still_true`` those of distractors (the older fact, still true, first)."""
     scores: dict[str, Any] = {}
-    for kind in ("present", "past", "as_of"):
-        chosen = [outcome for outcome in outcomes if outcome.kind == kind]
+    groups = {kind: [outcome for outcome in outcomes if outcome.kind == kind] for kind in ("present", "past", "as_of")}
+    groups["current_fact"] = [o for o in groups["present"] if o.scenario_type == "update"]
+    groups["still_true"] = [o for o in groups["present"] if o.scenario_type != "update"]
+    for kind, chosen in groups.items():
         if chosen:
             scores[kind] = {"n": len(chosen),
                             "at_1": sum(outcome.rank == 0 for outcome in chosen) / len(chosen),

@@ -1,0 +1,51 @@
+"""``engram bench updates`` and ``engram bench fit`` end to end on small fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engram.bench.fit_ranker import fit_ranker
+from engram.bench.updates import run_updates
+from engram.embed.base import Embedder
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+SCENARIOS = {"name": "tiny", "scenarios": [
+    {"id": "move", "kind": "residence", "type": "update", "speaker": "Maya", "turns": [
+        {"role": "user", "content": "I live in Berlin, in a small flat in Neukölln.", "timestamp": "2023-03-02T10:00:00Z"},
+        {"role": "user", "content": "Can you suggest a quick pasta recipe?", "timestamp": "2023-08-01T18:00:00Z"},
+        {"role": "user", "content": "We finally moved to Lisbon last week! Boxes everywhere.",
+         "timestamp": "2024-02-11T09:00:00Z"}],
+     "questions": [{"question": "Where do I live now?", "kind": "present", "reference_date": "2024-06-01T00:00:00Z",
+                    "answer_turn": 2, "stale_turns": [0]},
+                   {"question": "Where do I live?", "kind": "as_of", "as_of": "2023-09-01T00:00:00Z",
+                    "answer_turn": 0}],
+     "supersedes": [[0, 2]], "coexist": []},
+    {"id": "pets", "kind": "pet", "type": "distractor", "speaker": "Maya", "turns": [
+        {"role": "user", "content": "I have a dog, a scruffy terrier called Pixel.", "timestamp": "2023-03-02T10:00:00Z"},
+        {"role": "user", "content": "I also adopted a cat last weekend, a grey tabby.", "timestamp": "2023-09-10T10:00:00Z"}],
+     "questions": [{"question": "Do I have a dog?", "kind": "present", "reference_date": "2024-01-01T00:00:00Z",
+                    "answer_turn": 0, "stale_turns": []}],
+     "supersedes": [], "coexist": [[0, 1]]}]}
+
+
+def test_bench_updates_scores_both_ways(tmp_path: Path, embedder: Embedder) -> None:
+    data = tmp_path / "scenarios.json"
+    data.write_text(json.dumps(SCENARIOS))
+    results = run_updates(str(data), tmp_path / "out", embedder)
+    with_detector, without = results["engram"], results["without_supersession"]
+    assert with_detector["supersession"]["detected_pairs"] == 1
+    assert with_detector["supersession"]["false_supersession_rate"] == 0.0
+    assert with_detector["questions"]["current_fact"]["at_1"] == 1.0
+    assert with_detector["questions"]["as_of"]["at_1"] == 1.0
+    assert without["supersession"]["detected_pairs"] == 0
+    assert json.loads((tmp_path / "out" / "updates.json").read_text())["scenarios"] == 2
+
+
+def test_bench_fit_writes_a_reproducible_ranker_model(tmp_path: Path, embedder: Embedder) -> None:
+    first = fit_ranker(FIXTURES / "locomo_tiny.json", embedder, tmp_path / "ranker.json")
+    again = fit_ranker(FIXTURES / "locomo_tiny.json", embedder, tmp_path / "again.json")
+    assert first["feature_weights"] == again["feature_weights"] and first["feature_bias"] == again["feature_bias"]
+    written = json.loads((tmp_path / "ranker.json").read_text())
+    assert set(written["feature_weights"]) == set(written["features"])
+    assert written["data_sha256"] and "recall@10_leave_one_conversation_out" in written["report"]
