@@ -12,7 +12,8 @@ from engram.embed.base import Embedder
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SCENARIOS = {"name": "tiny", "scenarios": [
     {"id": "move", "kind": "residence", "type": "update", "speaker": "Maya", "turns": [
-        {"role": "user", "content": "I live in Berlin, in a small flat in Neukölln.", "timestamp": "2023-03-02T10:00:00Z"},
+        {"role": "user", "content": "I live in Berlin, in a small flat in Neukölln.",
+         "timestamp": "2023-03-02T10:00:00Z"},
         {"role": "user", "content": "Can you suggest a quick pasta recipe?", "timestamp": "2023-08-01T18:00:00Z"},
         {"role": "user", "content": "We finally moved to Lisbon last week! Boxes everywhere.",
          "timestamp": "2024-02-11T09:00:00Z"}],
@@ -22,8 +23,10 @@ SCENARIOS = {"name": "tiny", "scenarios": [
                     "answer_turn": 0}],
      "supersedes": [[0, 2]], "coexist": []},
     {"id": "pets", "kind": "pet", "type": "distractor", "speaker": "Maya", "turns": [
-        {"role": "user", "content": "I have a dog, a scruffy terrier called Pixel.", "timestamp": "2023-03-02T10:00:00Z"},
-        {"role": "user", "content": "I also adopted a cat last weekend, a grey tabby.", "timestamp": "2023-09-10T10:00:00Z"}],
+        {"role": "user", "content": "I have a dog, a scruffy terrier called Pixel.",
+         "timestamp": "2023-03-02T10:00:00Z"},
+        {"role": "user", "content": "I also adopted a cat last weekend, a grey tabby.",
+         "timestamp": "2023-09-10T10:00:00Z"}],
      "questions": [{"question": "Do I have a dog?", "kind": "present", "reference_date": "2024-01-01T00:00:00Z",
                     "answer_turn": 0, "stale_turns": []}],
      "supersedes": [], "coexist": [[0, 1]]}]}
