@@ -145,9 +145,9 @@ def _tenant(url: str, index: int, canaries: list[str], rounds: int, start: Any, 
 
 
 def _embedder() -> Embedder:
-    from engram.embed.onnx_local import OnnxMiniLMEmbedder
+    from engram.embed.onnx_dynamic import OnnxDynamicInt8Embedder
 
-    return OnnxMiniLMEmbedder()
+    return OnnxDynamicInt8Embedder()
 
 
 def test_tenants_stay_isolated_across_concurrent_processes(shared_url: str, embedder: Embedder) -> None:

@@ -157,9 +157,9 @@ def test_llm_configured_from_environment(tmp_path: Path, server: FakeOpenAIServe
 CONCURRENT_WRITER = textwrap.dedent("""
     import sys
     from engram import Memory
-    from engram.embed.onnx_local import OnnxMiniLMEmbedder
+    from engram.embed.onnx_dynamic import OnnxDynamicInt8Embedder
     from engram.llm.openai_compat import OpenAICompatLLM
-    memory = Memory(path=sys.argv[1], embedder=OnnxMiniLMEmbedder(),
+    memory = Memory(path=sys.argv[1], embedder=OnnxDynamicInt8Embedder(),
                     llm=OpenAICompatLLM(base_url=sys.argv[2], model="fake"))
     result = memory.add("I am allergic to peanuts.", user_id="maya")
     print(sorted(r["event"] for r in result["results"] if r["kind"] != "episode"))

@@ -18,9 +18,9 @@ from engram.embed.base import Embedder
 WRITER = textwrap.dedent("""
     import sys
     from engram import Memory
-    from engram.embed.onnx_local import OnnxMiniLMEmbedder
+    from engram.embed.onnx_dynamic import OnnxDynamicInt8Embedder
     path, tag, batches, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    memory = Memory(path=path, embedder=OnnxMiniLMEmbedder())
+    memory = Memory(path=path, embedder=OnnxDynamicInt8Embedder())
     for b in range(batches):
         result = memory.add([f"{tag} batch {b} message {i}" for i in range(size)], user_id=tag)
         print(f"ACK {b} {len(result['results'])}", flush=True)
@@ -86,9 +86,9 @@ def test_killed_writer_leaves_consistent_store(db_path: Path, embedder: Embedder
 
 
 def _thread_worker(path: str, tag: str, queue: mp.Queue) -> None:  # type: ignore[type-arg]
-    from engram.embed.onnx_local import OnnxMiniLMEmbedder
+    from engram.embed.onnx_dynamic import OnnxDynamicInt8Embedder
 
-    memory = Memory(path=path, embedder=OnnxMiniLMEmbedder())
+    memory = Memory(path=path, embedder=OnnxDynamicInt8Embedder())
     errors = 0
     for i in range(10):
         try:

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from engram import Memory
-from engram.embed.onnx_local import OnnxMiniLMEmbedder
+from engram.embed.onnx_dynamic import OnnxDynamicInt8Embedder
 from engram.errors import EngramError
 
-EMBEDDER = OnnxMiniLMEmbedder()
+EMBEDDER = OnnxDynamicInt8Embedder()
 USERS = ("ann", "bob", "cyd", "dee")
 AGENTS = (None, "planner", "coder")
 WORDS = st.sampled_from(["garden", "invoice", "trip", "guitar", "doctor", "recipe", "meeting", "password"])
