@@ -115,7 +115,7 @@ class Memory:
                 if stored != self._embedder.signature:
                     raise ConfigurationError(
                         f"this store was built with embedder {stored!r}, not {self._embedder.signature!r}",
-                        field="embedder", hint="configure the same embedder, or export and re-import into a new store")
+                        field="embedder", hint=embedder_hint(stored))
                 self._embedder_checked = True
             return self._embedder
 
@@ -510,6 +510,18 @@ class Memory:
         if isinstance(threshold, bool) or not isinstance(threshold, int | float):
             raise ValidationError("must be a number", field="threshold")
         return float(threshold)
+
+
+#: The settings that select the embedders of earlier defaults, by the signature their stores record.
+EARLIER_DEFAULTS = {"onnx:all-MiniLM-L6-v2-int8:384": "ENGRAM_EMBED_PROVIDER=onnx"}
+
+
+def embedder_hint(stored: str) -> str:
+    """How to open a store built with another embedder: select that one, or move the data to a new store."""
+    setting = EARLIER_DEFAULTS.get(stored)
+    same = f"select it ({setting}, the default before 0.2)" if setting else "configure the same embedder"
+    return (f"{same}, or move to a new store with the current one: `engram export --out dump.jsonl` then "
+            "`engram import dump.jsonl --db new.db` (memories are embedded again)")
 
 
 #: Public ``Memory`` attributes that are not operations, so ``AsyncMemory`` has no awaitable twin of them.
