@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     )
     from engram.read.recipes import RECIPES, RetrievalRecipe
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY: dict[str, str] = {
     "Client": "engram.client",
