@@ -232,3 +232,13 @@ def test_speed_bench_measures_a_provider_in_process_and_from_a_cold_start(tmp_pa
     assert figures["signature"] == "static:tiny:2" and figures["texts"] == 8 and figures["queries"] == 2
     assert figures["sentences_per_s"] > 0 and figures["cold_start_s"] > 0
     assert figures["query_p50_ms"] <= figures["query_p95_ms"]
+
+
+def test_the_default_embedder_gives_a_text_the_same_vector_in_any_batch() -> None:
+    from engram.embed import build_embedder
+
+    embedder = build_embedder("onnx-dynamic", query_cache_size=0)
+    texts = ["I moved to Lisbon last week.", "ok", "The quarterly numbers look strong, especially in the north."]
+    together = embedder.embed(texts)
+    alone = np.vstack([embedder.embed([text]) for text in texts])
+    np.testing.assert_array_equal(together, alone)
