@@ -183,3 +183,18 @@ def test_cli_feedback_strength_and_maintain_forget(tmp_path: Path) -> None:
     assert run("maintain", "--forget", "--threshold", "1.5", "-u", "ana")["archived"] == 2
     assert run("list", "-u", "ana")["total"] == 1
     assert run("list", "-u", "ana", "--include-archived")["total"] == 3
+
+
+def test_an_archived_memory_recalled_and_used_comes_back(memory: Memory) -> None:
+    lisbon, peanuts, bus = added(memory)
+    memory.forget(user_id="ana", reference_date=utcnow() + timedelta(days=400))
+    assert memory.get(peanuts)["status"] == "archived"
+    memory.search("peanut allergy", user_id="ana", include_archived=True)
+    assert memory.get(peanuts)["status"] == "archived", "found is not used: a plain search records no use"
+    memory.recipe = memory.recipe.model_copy(update={"reinforce": True})
+    hits = memory.search("peanut allergy", user_id="ana", include_archived=True, limit=1)["results"]
+    assert hits[0]["id"] == peanuts
+    assert memory.get(peanuts)["status"] == "active" and memory.get(peanuts)["access_count"] == 1
+    assert memory.history(peanuts)[-1]["actor"] == "recall"
+    assert memory.get(bus)["status"] == "archived", "only what was returned comes back"
+    assert lisbon

@@ -36,6 +36,18 @@ def feedback_change(memory: MemoryItem, *, useful: bool, note: str | None, given
     return ChangeSet(memories=[changed], history=[event])
 
 
+def recall_change(memories: list[MemoryItem], *, now: datetime) -> ChangeSet:
+    """Archived memories that a search returned and recorded as used (a recipe with ``reinforce``) come back:
+    status active again, with an UPDATE history event saying so."""
+    archived = [memory for memory in memories if memory.status == MemoryStatus.ARCHIVED.value]
+    return ChangeSet(
+        memories=[memory.model_copy(update={"status": MemoryStatus.ACTIVE.value}) for memory in archived],
+        history=[HistoryEvent(memory_id=m.id, event=HistoryEventType.UPDATE, old_memory=m.memory, new_memory=m.memory,
+                              created_at=now, actor="recall", user_id=m.user_id, agent_id=m.agent_id,
+                              run_id=m.run_id, metadata={"status": MemoryStatus.ACTIVE.value, "restored": True})
+                 for m in archived])
+
+
 @dataclass
 class ForgetPlan:
     """The weak memories of a scope and the change that archives them."""

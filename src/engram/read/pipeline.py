@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from engram.embed.base import Embedder
+from engram.learning.feedback import recall_change
 from engram.models import MemoryItem, SearchResponse
 from engram.read.assemble import (
     abstention_features,
@@ -31,6 +32,7 @@ from engram.read.rerank import (
     without_words,
 )
 from engram.store.base import Candidate, ListQuery, Store
+from engram.timeutil import utcnow
 
 
 def gather_candidates(store: Store, query_vector: np.ndarray | None, query: SearchQuery,
@@ -121,6 +123,7 @@ def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: Ret
     if query.threshold is not None and not hits:
         confidence = min(confidence, best)  # nothing cleared the threshold: say so in the confidence too
     if recipe.reinforce and hits:
+        store.apply(recall_change(list(hits), now=utcnow()))
         store.touch([hit.id for hit in hits])
     return SearchResponse(results=hits, abstain=not hits or confidence < recipe.abstain_threshold,
                           confidence=round(confidence, 6), time_range=query.time_range)
