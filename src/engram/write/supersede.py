@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib.resources import files
 
@@ -23,6 +23,7 @@ import numpy as np
 from engram.filters import Condition
 from engram.guard.trust import trust_weight
 from engram.models import HistoryEvent, HistoryEventType, MemoryItem, MemoryStatus, Scope
+from engram.read.query import query_terms
 from engram.store.base import ListQuery, Store
 from engram.timeutil import utcnow
 from engram.write.change_cues import CHANGE, NOW, pair_features
@@ -33,8 +34,10 @@ from engram.write.slots import SLOT_KEYS, Statement, statements
 ATTRIBUTES = "attributes"
 #: Most stored memories compared per attribute statement.
 MAX_CANDIDATES = 50
-#: Nearest stored turns (by vector) considered as what a new turn may replace.
+#: Stored turns sharing the most words with a new turn (BM25) considered as what it may replace.
 NEAREST_TURNS = 20
+#: The scope's latest turns considered too (facts stated with other words, told not long ago).
+RECENT_TURNS = 50
 #: Least similarity (own embeddings) of two turns on the same topic; pairs below it are never compared
 #: unless they state the same attribute.
 MIN_SIMILARITY = 0.35
@@ -170,14 +173,15 @@ def _lookup_scope(scope: Scope) -> Scope:
     return Scope(agent_id=scope.agent_id) if scope.agent_id is not None else scope
 
 
-def older_turns(store: Store, memory: MemoryItem, vector: np.ndarray, earlier: Sequence[MemoryItem],
-                closed: Mapping[str, MemoryItem], statements_found: Sequence[Statement]) -> list[MemoryItem]:
-    """Current turns of the same speaker in the scope, from an earlier conversation, that are nearest to
-    ``memory`` (by vector) or state one of the same attributes; earlier turns of the same batch too."""
+def older_turns(store: Store, memory: MemoryItem, earlier: Sequence[MemoryItem], closed: Mapping[str, MemoryItem],
+                statements_found: Sequence[Statement]) -> list[MemoryItem]:
+    """Current turns of the same speaker in the scope, from an earlier conversation, that share words with
+    ``memory`` (BM25), are among the scope's latest turns, or state one of the same attributes; earlier
+    turns of the same batch too. (Indexed queries only: no scan of the scope's vectors on a write.)"""
     scope = _lookup_scope(memory.scope)
-    near = store.vector_search(vector, ListQuery(scope=scope, include_invalid=False, kinds=("episode",),
-                                                 limit=NEAREST_TURNS))
-    ids = [candidate.memory_id for candidate in near]
+    nearest = ListQuery(scope=scope, include_invalid=False, kinds=("episode",), limit=NEAREST_TURNS)
+    ids = [candidate.memory_id for candidate in store.lexical_search(query_terms(memory.memory), nearest)]
+    ids += [item.id for item in store.list_memories(replace(nearest, limit=RECENT_TURNS))]
     for statement in statements_found:
         query = ListQuery(scope=scope, node=Condition(ATTRIBUTES, "contains", f"{statement.slot}="),
                           include_invalid=False, limit=MAX_CANDIDATES)
@@ -193,7 +197,7 @@ def _replaced(store: Store, memory: MemoryItem, found: list[Statement], vector: 
               earlier: Sequence[MemoryItem], closed: Mapping[str, MemoryItem],
               new_vectors: Mapping[str, np.ndarray]) -> list[MemoryItem]:
     """The older turns ``memory`` replaces."""
-    candidates = older_turns(store, memory, vector, earlier, closed, found)
+    candidates = older_turns(store, memory, earlier, closed, found)
     stored_vectors = store.get_turn_vectors([m.id for m in candidates if m.id not in new_vectors])
     scored = []
     for other in candidates:
