@@ -153,6 +153,20 @@ class MemoryItem(BaseModel):
         return self.kind == MemoryKind.EPISODE.value
 
     @property
+    def began_at(self) -> datetime:
+        """When the memory's fact began to hold: its event time (``valid_from``), else when it was written."""
+        return self.valid_from or self.created_at
+
+    @property
+    def supersedes(self) -> list[str]:
+        """The ids of the memories this one replaced (``metadata.supersedes``: a list, or one id as the LLM
+        path wrote it before supersession was offline too)."""
+        value = self.metadata.get("supersedes")
+        if isinstance(value, str):
+            return [value]
+        return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+    @property
     def source_ids(self) -> list[str]:
         return [source.id for source in self.sources]
 

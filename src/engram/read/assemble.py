@@ -20,7 +20,7 @@ def recency_bonus(memory: MemoryItem, reference_date: datetime | None, recipe: R
     """``recency_weight * 0.5 ** (age / half_life)``, age measured from the reference date (or now)."""
     if recipe.recency_weight <= 0:
         return 0.0
-    anchor = memory.valid_from or memory.created_at
+    anchor = memory.began_at
     reference = reference_date or memory.updated_at
     age_days = abs((reference - anchor).total_seconds()) / 86_400
     return recipe.recency_weight * math.pow(0.5, age_days / recipe.recency_half_life_days)

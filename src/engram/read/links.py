@@ -21,15 +21,8 @@ from engram.store.base import Store
 MAX_HOPS = 5
 
 
-def _listed(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
-
-
 def _valid_at(memory: MemoryItem, query: SearchQuery) -> bool:
-    started = memory.valid_from or memory.created_at
-    return started <= query.moment and (memory.valid_to is None or memory.valid_to > query.moment)
+    return memory.began_at <= query.moment and (memory.valid_to is None or memory.valid_to > query.moment)
 
 
 def follow_links(store: Store, fused: Sequence[Fused], memories: Sequence[MemoryItem],
@@ -50,7 +43,7 @@ def follow_links(store: Store, fused: Sequence[Fused], memories: Sequence[Memory
                 continue
             targets = _current_successor(store, memory, by_id, query)
         else:
-            targets = _fetch(store, _listed(memory.metadata.get("supersedes")), by_id)
+            targets = _fetch(store, memory.supersedes, by_id)
             if targets:
                 passed_over.add(memory.id)
         for target in targets:

@@ -80,7 +80,7 @@ def without_words(text: str, words: set[str]) -> str:
 
 def memory_day(memory: MemoryItem) -> date:
     """The UTC day a memory's event happened (its validity start, else its creation)."""
-    return (memory.valid_from or memory.created_at).date()
+    return memory.began_at.date()
 
 
 def candidate_features(memories: Sequence[MemoryItem], lexical: Mapping[str, float], dense: Mapping[str, float],
@@ -108,7 +108,7 @@ def time_features(memory: MemoryItem, time_range: TimeRange | None) -> dict[str,
     """``time_match`` and ``time_near`` of one memory (0 when the query names no time)."""
     if time_range is None:
         return {"time_match": 0.0, "time_near": 0.0}
-    moment = memory.valid_from or memory.created_at
+    moment = memory.began_at
     after_start = time_range.start is None or moment >= time_range.start
     before_end = time_range.end is None or moment < time_range.end
     near_end = time_range.end is None or moment < time_range.end + timedelta(days=TIME_NEAR_DAYS)

@@ -45,13 +45,12 @@ def neighbours(turns: Sequence[MemoryItem], width: int = CONTEXT_TURNS) -> list[
     the turns of the same scope at most ``width`` places and ``CONVERSATION_GAP`` away, nearest first."""
     found: list[list[tuple[int, int]]] = []
     for index, turn in enumerate(turns):
-        moment = turn.valid_from or turn.created_at
         near = []
         for other in range(max(0, index - width), min(len(turns), index + width + 1)):
             candidate = turns[other]
             if other == index or candidate.scope != turn.scope:
                 continue
-            if abs((candidate.valid_from or candidate.created_at) - moment) <= CONVERSATION_GAP:
+            if abs(candidate.began_at - turn.began_at) <= CONVERSATION_GAP:
                 near.append((other, abs(other - index)))
         found.append(sorted(near, key=lambda pair: (pair[1], pair[0])))
     return found
@@ -86,7 +85,7 @@ def refresh(store: Store, anchors: Sequence[MemoryItem], *, removed: Collection[
     if not turns:
         return {}
     if contiguous:
-        ordered = sorted(turns, key=lambda turn: turn.valid_from or turn.created_at)
+        ordered = sorted(turns, key=lambda turn: turn.began_at)
         spans = [(ordered[0], ordered[-1])]
     else:
         spans = [(turn, turn) for turn in turns]

@@ -64,7 +64,6 @@ class AddDraft:
     memories: list[MemoryItem] = field(default_factory=list)
     turn_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
-    history: list[HistoryEvent] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     usage: UsageLog = field(default_factory=UsageLog)
 

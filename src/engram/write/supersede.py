@@ -15,7 +15,6 @@ import json
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from importlib.resources import files
 
 import numpy as np
@@ -64,21 +63,14 @@ class SupersessionPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def moment(memory: MemoryItem) -> datetime:
-    """When a memory's fact began to hold: its event time, else when it was written."""
-    return memory.valid_from or memory.created_at
-
-
 def close_superseded(old: MemoryItem, new: MemoryItem, *, event: HistoryEventType, actor: str,
                      reason: str = "") -> tuple[MemoryItem, MemoryItem, HistoryEvent]:
     """``old`` closed at ``new``'s start (``valid_to``, ``superseded_by``), ``new`` listing it in
     ``supersedes``, and the history event recording it; the one data model of every supersession."""
-    at = max(moment(new), moment(old))
+    at = max(new.began_at, old.began_at)
     closed = old.model_copy(update={"valid_to": at, "updated_at": utcnow(),
                                     "metadata": {**old.metadata, "superseded_by": new.id}})
-    earlier = new.metadata.get("supersedes") or []
-    listed = [earlier] if isinstance(earlier, str) else list(earlier)
-    linked = new.model_copy(update={"metadata": {**new.metadata, "supersedes": [*listed, old.id]}})
+    linked = new.model_copy(update={"metadata": {**new.metadata, "supersedes": [*new.supersedes, old.id]}})
     history = HistoryEvent(memory_id=old.id, event=event, old_memory=old.memory, new_memory=new.memory,
                            actor=actor, user_id=old.user_id, agent_id=old.agent_id, run_id=old.run_id,
                            metadata={"reason": reason, "superseded_by": new.id, "valid_to": at.isoformat()})
@@ -132,7 +124,7 @@ def speaker_key(memory: MemoryItem) -> str:
 def reopen_superseded(store: Store, deleted: Sequence[MemoryItem],
                       doomed: Collection[str]) -> tuple[list[MemoryItem], list[HistoryEvent]]:
     """The memories that deleted ones had superseded, open again (unless they go too), with history."""
-    ids = [old for memory in deleted for old in _listed(memory.metadata.get("supersedes")) if old not in doomed]
+    ids = [old for memory in deleted for old in memory.supersedes if old not in doomed]
     reopened, events = [], []
     for old in store.get_memories(list(dict.fromkeys(ids))):
         if old.metadata.get("superseded_by") not in doomed:
@@ -144,12 +136,6 @@ def reopen_superseded(store: Store, deleted: Sequence[MemoryItem],
                                    agent_id=old.agent_id, run_id=old.run_id,
                                    metadata={"reason": "the memory that superseded it was deleted"}))
     return reopened, events
-
-
-def _listed(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 def restated(memory: MemoryItem) -> MemoryItem:
@@ -190,7 +176,7 @@ def older_turns(store: Store, memory: MemoryItem, earlier: Sequence[MemoryItem],
     speaker = speaker_key(memory)
     return [m for m in [*stored, *(closed.get(m.id, m) for m in earlier)]
             if m.id != memory.id and m.valid_to is None and m.is_turn and speaker_key(m) == speaker
-            and moment(m) < moment(memory) - CONVERSATION_GAP]
+            and m.began_at < memory.began_at - CONVERSATION_GAP]
 
 
 def _replaced(store: Store, memory: MemoryItem, found: list[Statement], vector: np.ndarray,
