@@ -75,6 +75,13 @@ class ConfigurationError(EngramError):
     http_status = 500
 
 
+class ReembedPendingError(ConfigurationError):
+    """The store is being re-embedded (``engram reembed``): its vectors are unusable until that finishes."""
+
+    code = "reembed_pending"
+    http_status = 503
+
+
 class EmbeddingError(EngramError):
     """The embedder failed to produce vectors."""
 

@@ -113,9 +113,9 @@ class Memory:
             if not self._embedder_checked:
                 stored = self._store.embedder_signature(self._embedder.signature)
                 if stored != self._embedder.signature:
-                    raise ConfigurationError(
-                        f"this store was built with embedder {stored!r}, not {self._embedder.signature!r}",
-                        field="embedder", hint=embedder_hint(stored))
+                    from engram.reembed import signature_error
+
+                    raise signature_error(stored, self._embedder.signature, embedder_hint(stored))
                 self._embedder_checked = True
             return self._embedder
 
@@ -441,6 +441,22 @@ class Memory:
         return import_records(self._store, records, embedder=self.embedder, batch_size=batch_size,
                               skip_existing=skip_existing, guard=self.guard)
 
+    def reembed(self, embedder: Embedder | None = None, *, batch_size: int = 64, max_batches: int | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+        """Move the store to ``embedder`` (default: the configured one) in place: every memory's vectors are
+        computed again, in batches committed one by one; an interrupted run resumes where it stopped, and the
+        store's embedder signature changes when all is done (see ``engram.reembed``). ``max_batches`` stops
+        early; ``progress(phase, done, total)`` is called after each batch. Returns the ``ReembedReport``."""
+        from engram.reembed import reembed_store
+
+        target = embedder or self._embedder or make_embedder(self.config.embedder)
+        report = reembed_store(self._store, target, batch_size=batch_size, max_batches=max_batches,
+                               progress=progress)
+        if report.finished:
+            with self._embedder_lock:
+                self._embedder, self._embedder_checked = target, False
+        return report.to_dict()
+
     def close(self) -> None:
         """Release the store's connections."""
         self._store.close()
@@ -520,8 +536,8 @@ def embedder_hint(stored: str) -> str:
     """How to open a store built with another embedder: select that one, or move the data to a new store."""
     setting = EARLIER_DEFAULTS.get(stored)
     same = f"select it ({setting}, the default before 0.2)" if setting else "configure the same embedder"
-    return (f"{same}, or move to a new store with the current one: `engram export --out dump.jsonl` then "
-            "`engram import dump.jsonl --db new.db` (memories are embedded again)")
+    return (f"{same}, or move the store to the configured one in place with `engram reembed` "
+            "(Memory.reembed())")
 
 
 #: Public ``Memory`` attributes that are not operations, so ``AsyncMemory`` has no awaitable twin of them.

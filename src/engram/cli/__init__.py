@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from engram.cli import admin, commands, io, learning, server, ui
+from engram.cli import admin, commands, io, learning, reembed, server, ui
 from engram.cli.common import app
 from engram.cli.group import LAZY_COMMANDS, LazyCommand
 from engram.errors import ConfigurationError
@@ -32,4 +32,4 @@ def _bench_command() -> Command:
 LAZY_COMMANDS.append(LazyCommand("bench", _bench_command,
                                  help="Benchmarks: LoCoMo, LongMemEval, scale, concurrency."))
 
-__all__ = ["admin", "app", "commands", "io", "learning", "server", "ui"]
+__all__ = ["admin", "app", "commands", "io", "learning", "reembed", "server", "ui"]

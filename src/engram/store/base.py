@@ -4,7 +4,7 @@ SQL and dialect details live in the implementations (``sqlite.py``, ``postgres.p
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -149,6 +149,19 @@ class Store(ABC):
     @abstractmethod
     def get_turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Each memory's own embedding before neighbour mixing (its stored vector when none was kept)."""
+
+    @abstractmethod
+    def memory_ids(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        """Up to ``limit`` ids of stored memories greater than ``after``, in id order (a resumable walk)."""
+
+    @abstractmethod
+    def replace_vectors(self, vectors: Mapping[str, np.ndarray], turn_vectors: Mapping[str, np.ndarray], *,
+                        embedder: str, dim: int | None = None) -> None:
+        """For re-embedding (``engram.reembed``), in one transaction: replace the stored vector of each existing
+        memory in ``vectors`` (and a turn's own vector from ``turn_vectors``; unknown ids are skipped) and
+        record ``embedder`` as the store's embedder setting. Vectors may change dimension: a backend with a
+        fixed dimension relaxes it, and fixes it again (rebuilding its index) when ``dim`` says that every
+        stored vector now has that dimension."""
 
     @abstractmethod
     def turns_around(self, first_id: str, last_id: str, width: int) -> list[MemoryItem]:

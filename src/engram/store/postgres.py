@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +28,13 @@ from engram.errors import ConfigurationError, EngramError, StorageError, Validat
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
-from engram.store.postgres_schema import SCHEMA_VERSION, ensure_vector_dim, migrate, stored_vector_dim
+from engram.store.postgres_schema import (
+    SCHEMA_VERSION,
+    ensure_vector_dim,
+    migrate,
+    release_vector_dim,
+    stored_vector_dim,
+)
 from engram.store.postgres_sql import LEXICAL_SQL, scope_clause, where_clause
 from engram.timeutil import utcnow
 
@@ -415,6 +421,30 @@ class PostgresStore(Store):
                 "SELECT memory_id, coalesce(turn_embedding, embedding)::text FROM vectors WHERE memory_id = ANY(%s)",
                 (list(ids),)).fetchall()
         return {row[0]: parse_vector(row[1]) for row in rows}
+
+    def memory_ids(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        with self._connection() as connection:
+            return [row[0] for row in connection.execute(
+                "SELECT id FROM memories WHERE id > %s ORDER BY id LIMIT %s", (after, limit))]
+
+    def replace_vectors(self, vectors: Mapping[str, np.ndarray], turn_vectors: Mapping[str, np.ndarray], *,
+                        embedder: str, dim: int | None = None) -> None:
+        with self._connection() as connection, connection.cursor() as cursor:
+            fixed = stored_vector_dim(connection)
+            if fixed is not None and ({np.asarray(v).size for v in vectors.values()} | {dim or fixed}) != {fixed}:
+                release_vector_dim(connection)
+            cursor.executemany(
+                "INSERT INTO vectors (memory_id, embedding, turn_embedding) SELECT %s, %s::vector, %s::vector "
+                "WHERE EXISTS (SELECT 1 FROM memories WHERE id = %s) ON CONFLICT (memory_id) DO UPDATE "
+                "SET embedding = excluded.embedding, "
+                "turn_embedding = coalesce(excluded.turn_embedding, vectors.turn_embedding)",
+                [(memory_id, vector_literal(vector),
+                  vector_literal(turn_vectors[memory_id]) if memory_id in turn_vectors else None, memory_id)
+                 for memory_id, vector in vectors.items()])
+            if dim is not None:
+                ensure_vector_dim(connection, dim)
+            cursor.execute("INSERT INTO meta (key, value) VALUES ('embedder', %s) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (embedder,))
 
     def turns_around(self, first_id: str, last_id: str, width: int) -> list[MemoryItem]:
         with self._connection() as connection:

@@ -195,6 +195,15 @@ def ensure_vector_dim(connection: psycopg.Connection, dim: int) -> None:
     connection.execute("INSERT INTO meta (key, value) VALUES (%s, %s)", (VECTOR_DIM_KEY, str(dim)))
 
 
+def release_vector_dim(connection: psycopg.Connection) -> None:
+    """Let the vector column hold any dimension again (drops the HNSW index) while a store is re-embedded;
+    ``ensure_vector_dim`` fixes it again. Must run inside a transaction."""
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+    connection.execute("DROP INDEX IF EXISTS vectors_hnsw")
+    connection.execute("ALTER TABLE vectors ALTER COLUMN embedding TYPE vector")
+    connection.execute("DELETE FROM meta WHERE key = %s", (VECTOR_DIM_KEY,))
+
+
 def stored_vector_dim(connection: psycopg.Connection) -> int | None:
     """The dimension fixed by the first stored embedding, or ``None`` before any."""
     row = connection.execute("SELECT value FROM meta WHERE key = %s", (VECTOR_DIM_KEY,)).fetchone()

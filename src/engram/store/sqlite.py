@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -399,6 +399,24 @@ class SQLiteStore(Store):
                 ):
                     vectors[memory_id] = np.frombuffer(blob, dtype=np.float32).copy()
         return vectors
+
+    def memory_ids(self, *, after: str = "", limit: int = 1000) -> list[str]:
+        with self._guard() as connection:
+            return [row[0] for row in connection.execute(
+                "SELECT id FROM memories WHERE id > ? ORDER BY id LIMIT ?", (after, limit))]
+
+    def replace_vectors(self, vectors: Mapping[str, np.ndarray], turn_vectors: Mapping[str, np.ndarray], *,
+                        embedder: str, dim: int | None = None) -> None:
+        with self._transaction() as connection:
+            self._local_writes += 1
+            connection.executemany(
+                "INSERT INTO vectors (memory_id, vec, turn_vec) SELECT ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?) ON CONFLICT(memory_id) DO UPDATE "
+                "SET vec = excluded.vec, turn_vec = coalesce(excluded.turn_vec, vectors.turn_vec)",
+                [(memory_id, _vector_blob(vector), _vector_blob(turn_vectors.get(memory_id)), memory_id)
+                 for memory_id, vector in vectors.items()])
+            connection.execute("INSERT INTO meta (key, value) VALUES ('embedder', ?) "
+                               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (embedder,))
 
     def turns_around(self, first_id: str, last_id: str, width: int) -> list[MemoryItem]:
         with self._guard() as connection:

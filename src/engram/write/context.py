@@ -59,11 +59,15 @@ def neighbours(turns: Sequence[MemoryItem], width: int = CONTEXT_TURNS) -> list[
 def context_of(turns: Sequence[MemoryItem], index: int, near: Sequence[tuple[int, int]],
                vectors: Mapping[str, np.ndarray]) -> TurnContext:
     """The context of ``turns[index]``: its neighbours' text in conversation order, and its own vector
-    mixed with theirs (``vectors`` holds the turns' own embeddings)."""
+    mixed with theirs (``vectors`` holds the turns' own embeddings). While a store is being re-embedded
+    (``engram.reembed``) a neighbour may still have a vector of the old model's dimension: it is left out
+    of the mix, which the re-embedding computes again anyway."""
     keys = "\n".join(turns[position].memory[:MAX_NEIGHBOUR_KEY_CHARS] for position, _ in sorted(near))
     mixed = np.array(vectors[turns[index].id], dtype=np.float32, copy=True)
     for position, distance in near:
-        mixed += NEIGHBOUR_VECTOR_WEIGHT ** distance * vectors[turns[position].id]
+        neighbour = vectors[turns[position].id]
+        if neighbour.shape == mixed.shape:
+            mixed += NEIGHBOUR_VECTOR_WEIGHT ** distance * neighbour
     return TurnContext(keys=keys, vector=normalize_rows(mixed[None, :])[0])
 
 
