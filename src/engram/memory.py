@@ -11,16 +11,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from engram.compat import mem0 as compat
-from engram.compat.mem0_config import engram_config_from_mem0, is_mem0_config
 from engram.config import EngramConfig
-from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, NotFoundError, ValidationError
 from engram.filters import Condition, parse_filters
-from engram.learning import experience_api, training_api
-from engram.learning import facade as learning
-from engram.learning.profile import DEFAULT_PROFILE_TOKENS, ProfileCache
+from engram.learning import DEFAULT_PROFILE_TOKENS
 from engram.learning.strength import FORGET_THRESHOLD
-from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddResponse,
     AnswerResponse,
@@ -31,19 +26,18 @@ from engram.models import (
     SearchResponse,
 )
 from engram.providers import make_embedder, make_llm, open_store
-from engram.read.answer import answer_question
-from engram.read.pipeline import run_search
-from engram.read.query import build_query
 from engram.read.recipes import RetrievalRecipe, resolve_recipe
 from engram.store.base import ListQuery, Store
 from engram.textcheck import check_text
 from engram.timeutil import to_utc
-from engram.transfer import export_records, import_records
 from engram.write.ingest import validate_metadata, validate_scope
-from engram.write.pipeline import WriteContext, llm_pending, run_add, run_delete, run_release, run_update
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the pipelines are imported by the methods that run them: light commands start fast
+    from engram.embed.base import Embedder
     from engram.guard import Guard
+    from engram.learning.profile import ProfileCache
+    from engram.llm.base import LLM
+    from engram.write.pipeline import WriteContext
 
 T = TypeVar("T")
 
@@ -71,7 +65,6 @@ class Memory:
         self.llm = llm if llm is not None else make_llm(base.llm)
         self._embedder_lock = threading.Lock()
         self._embedder_checked = False
-        self._profile_cache = ProfileCache()
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | EngramConfig) -> Memory:
@@ -82,6 +75,8 @@ class Memory:
             return cls(config=config)
         if not isinstance(config, dict):
             raise ConfigurationError(f"config must be a dict, got {type(config).__name__}", field="config")
+        from engram.compat.mem0_config import engram_config_from_mem0, is_mem0_config
+
         if is_mem0_config(config):
             config = engram_config_from_mem0(config)
         try:
@@ -92,6 +87,13 @@ class Memory:
             raise ConfigurationError(f"invalid configuration: {exc}", field="config") from exc
 
     # -- providers ------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _profile_cache(self) -> ProfileCache:
+        """Profiles built so far (created on first use: the profile code is imported then)."""
+        from engram.learning.profile import ProfileCache
+
+        return ProfileCache()
 
     @functools.cached_property
     def guard(self) -> Guard | None:
@@ -138,6 +140,8 @@ class Memory:
                                        agent_id=agent_id, run_id=run_id)
             return {"results": [{"id": case["id"], "memory": task, "event": "ADD", "kind": case["kind"]}],
                     "episodes": [], "infer": "off", "notes": case["notes"]}
+        from engram.write.pipeline import run_add
+
         valid_to = compat.expiration_to_valid_to(expiration_date)
         instructions = compat.extraction_instructions(prompt)
         scope = self._scope(user_id, agent_id, run_id, filters)
@@ -151,6 +155,9 @@ class Memory:
         """Retry LLM extraction for episodes left pending (all scopes when none is given)."""
         if self.llm is None:
             raise ConfigurationError("maintain needs an LLM", field="llm", hint="set ENGRAM_LLM_BASE_URL and _MODEL")
+        from engram.llm.base import UsageLog
+        from engram.write.pipeline import llm_pending
+
         scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
         pending = self._store.list_episodes(scope, limit=self._limit(limit), extraction="pending")
         by_scope: dict[Scope, list[Episode]] = {}
@@ -168,6 +175,8 @@ class Memory:
         keys are set, the others kept, as in mem0) and/or its ``expiration_date`` (``None`` clears it); the
         old text stays in its history. New text passes the same poisoning guard as ``add`` (a suspicious
         edit is quarantined)."""
+        from engram.write.pipeline import run_update
+
         text = compat.update_text(text, data, metadata, expiration_date)
         validity = compat.validity_update(expiration_date)
         if text is None or metadata is not None:
@@ -184,6 +193,8 @@ class Memory:
         keeping a content-free tombstone; a verbatim memory's own episode goes with it when nothing else
         cites it, and a fact it had superseded becomes current again. An unknown id raises
         ``NotFoundError`` (a ``ValueError``, as mem0 raises, and a ``KeyError``)."""
+        from engram.write.pipeline import run_delete
+
         current = self._get_item(memory_id)
         with self._store.locked(current.scope):
             run_delete(self._store, [self._get_item(memory_id)])
@@ -195,6 +206,8 @@ class Memory:
         """Delete every memory and episode of one scope (at least one id is required). With filters beyond
         the scope ids, only the memories that match them go (quarantined and superseded ones included),
         each with its own episode when nothing else cites it."""
+        from engram.write.pipeline import run_delete
+
         scope = self._scope(user_id, agent_id, run_id, filters)
         node = parse_filters(filters).node
         with self._store.locked(scope):
@@ -224,6 +237,8 @@ class Memory:
 
     def release(self, memory_id: str) -> dict[str, Any]:
         """Let a quarantined memory back into search (an admin decision, recorded in its history)."""
+        from engram.write.pipeline import run_release
+
         current = self._get_item(memory_id)
         if current.status != MemoryStatus.QUARANTINED.value:
             raise ValidationError("is not quarantined", field="memory_id")
@@ -271,6 +286,9 @@ class Memory:
     def _search(self, query: Any, scope: Scope, filters: Any, limit: Any, reference_date: Any, threshold: Any,
                 explain: bool, as_of: Any = None, *, show_expired: bool = False,
                 include_archived: bool = False) -> SearchResponse:
+        from engram.read.pipeline import run_search
+        from engram.read.query import build_query
+
         text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
         search_query = build_query(
             text, scope=scope, node=parse_filters(filters).node,
@@ -290,6 +308,9 @@ class Memory:
             raise ConfigurationError("answer needs an LLM", field="llm",
                                      hint="set ENGRAM_LLM_BASE_URL and ENGRAM_LLM_MODEL, or pass llm=...")
         scope = self._scope(user_id, agent_id, run_id, filters)
+        from engram.llm.base import UsageLog
+        from engram.read.answer import answer_question
+
         found = self._search(question, scope, filters, limit, reference_date, None, False)
         usage = UsageLog()
         when = to_utc(reference_date, field="reference_date") if reference_date is not None else None
@@ -371,11 +392,19 @@ class Memory:
         """Record that a memory was useful (or not), who said so (``given_by``) and why (``note``), as a
         ``FEEDBACK`` history event. Useful: its strength grows (and an archived memory is restored);
         not useful: it fades sooner. Returns the memory's new strength."""
+        from engram.learning import facade as learning
+
+
+
         return learning.give_feedback(self, memory_id, useful, note, given_by)
 
     def strength(self, memory_id: str, *, reference_date: Any = None) -> dict[str, Any]:
         """How strongly a memory is remembered now (or at ``reference_date``): ``strength``, ``uses``,
         ``stability_days``, ``last_used_at`` (formula in docs/LEARNING.md)."""
+        from engram.learning import facade as learning
+
+
+
         return learning.strength(self, memory_id, reference_date)
 
     def forget(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
@@ -385,6 +414,10 @@ class Memory:
         (default now) is below ``threshold``. Nothing is deleted: archived memories leave default search and
         ``get_all``, stay readable with ``include_archived=True`` and return when marked useful. Returns a
         report of every memory archived (or, with ``dry_run``, that would be)."""
+        from engram.learning import facade as learning
+
+
+
         return learning.forget(self, user_id=user_id, agent_id=agent_id, run_id=run_id, threshold=threshold,
                                dry_run=dry_run, reference_date=reference_date)
 
@@ -394,6 +427,10 @@ class Memory:
         constraints) within ``max_tokens`` (characters / 4). Superseded, archived and quarantined memories are
         left out. Offline it quotes the most profile-worthy memories; with an LLM it rewrites them. Every line
         cites its memory ids. Cached per scope and rebuilt only when the scope's memories change."""
+        from engram.learning import facade as learning
+
+
+
         return learning.profile(self, user_id=user_id, agent_id=agent_id, run_id=run_id, max_tokens=max_tokens,
                                 refresh=refresh)
 
@@ -403,6 +440,10 @@ class Memory:
         """Remember one attempt at a task: ``outcome`` "success" or "failure", the ``steps`` taken and, when
         known, the ``lesson``. With an LLM and no lesson, one is distilled from the case. Recalled by
         similarity of the task with ``search_experiences`` (mem0's ``procedural_memory`` maps here)."""
+        from engram.learning import experience_api
+
+
+
         return experience_api.add_experience(self, task=task, outcome=outcome, steps=steps, lesson=lesson,
                                              metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id)
 
@@ -412,6 +453,10 @@ class Memory:
         """The past cases most similar to ``task`` (only successes or failures with ``outcome``), each with
         its outcome, steps and lesson: ``{"results": [...], "lesson": ...}``. With an LLM (and ``distil``),
         ``lesson`` is one lesson drawn from these cases, ``{"text", "cites": [case ids]}``; offline None."""
+        from engram.learning import experience_api
+
+
+
         return experience_api.search_experiences(self, task, user_id=user_id, agent_id=agent_id, run_id=run_id,
                                                  limit=limit, outcome=outcome, distil=distil)
 
@@ -424,6 +469,10 @@ class Memory:
         format) mixes in ``replay_ratio`` samples per memory row. Quarantined, archived, superseded, erased
         and less-than-``min_trust`` memories are left out. Returns ``{"rows": [...], "manifest": {...}}``;
         the manifest lists every memory id used."""
+        from engram.learning import training_api
+
+
+
         return training_api.export_training(self, fmt=format, user_id=user_id, agent_id=agent_id, run_id=run_id,
                                             min_trust=min_trust, replay=replay, replay_ratio=replay_ratio, seed=seed)
 
@@ -431,6 +480,8 @@ class Memory:
 
     def export(self) -> Iterator[dict[str, Any]]:
         """Every record (episodes, memories with embeddings, history) as JSON-ready dicts."""
+        from engram.transfer import export_records
+
         return export_records(self._store)
 
     def import_records(self, records: Iterable[dict[str, Any]], *, batch_size: int = 500,
@@ -438,6 +489,8 @@ class Memory:
         """Load records produced by ``export`` (lossless); returns counts per record type. Active memories
         pass the poisoning guard as in ``add`` (a dump is outside input); ``skip_existing`` leaves out
         records the store already holds instead of refusing the import."""
+        from engram.transfer import import_records
+
         return import_records(self._store, records, embedder=self.embedder, batch_size=batch_size,
                               skip_existing=skip_existing, guard=self.guard)
 
@@ -471,6 +524,8 @@ class Memory:
 
     def _writer(self) -> WriteContext:
         """The collaborators of the write pipeline (loads the embedder on first use)."""
+        from engram.write.pipeline import WriteContext
+
         return WriteContext(store=self._store, embedder=self.embedder, config=self.config, guard=self.guard,
                             llm=self.llm)
 

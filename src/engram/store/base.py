@@ -7,12 +7,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engram.errors import ConfigurationError
 from engram.filters import FilterNode
 from engram.models import Episode, HistoryEvent, MemoryItem, MemoryStatus, Scope
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)

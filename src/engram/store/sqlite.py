@@ -15,10 +15,9 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from engram._lazy import LazyModule
 from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
@@ -27,6 +26,11 @@ from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
 from engram.store.vector_index import ANN_MIN_VECTORS, ScopeVectors
 from engram.timeutil import from_storage, to_storage, utcnow
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # numpy loads on the first vector read or write, not for `engram get`/`list`
 
 _CHUNK = 500
 _VECTOR_CACHE_ENTRIES = 8

@@ -12,8 +12,14 @@ the search falls back to the exact scan."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+from engram._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # numpy loads on the first vector read or write, not for `engram get`/`list`
 
 #: Scopes with at least this many vectors get an IVF index; smaller ones are scanned exactly.
 ANN_MIN_VECTORS = 50_000
