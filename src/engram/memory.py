@@ -502,7 +502,8 @@ class Memory:
         early; ``progress(phase, done, total)`` is called after each batch. Returns the ``ReembedReport``."""
         from engram.reembed import reembed_store
 
-        target = embedder or self._embedder or make_embedder(self.config.embedder)
+        target = embedder if embedder is not None else self._embedder
+        target = target if target is not None else make_embedder(self.config.embedder)
         report = reembed_store(self._store, target, batch_size=batch_size, max_batches=max_batches,
                                progress=progress)
         if report.finished:
