@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,11 +24,11 @@ from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, St
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
+from engram.store.sqlite_vectors import VectorCache
 from engram.store.vector_index import ANN_MIN_VECTORS, ScopeVectors
 from engram.timeutil import from_storage, to_storage, utcnow
 
 _CHUNK = 500
-_VECTOR_CACHE_ENTRIES = 8
 _MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
                    "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys, "
                    "attributes")
@@ -103,10 +102,8 @@ class SQLiteStore(Store):
                                hint="check the path is a writable Engram database file") from exc
         self._lock = threading.RLock()
         self._depth = 0
-        self._local_writes = 0
-        self._cache_stamp: tuple[int, int] = (-1, -1)
         self.ann_min_vectors = ann_min_vectors
-        self._vector_cache: OrderedDict[tuple[str, tuple[object, ...]], ScopeVectors] = OrderedDict()
+        self._vectors = VectorCache(min_vectors=ann_min_vectors)
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -131,6 +128,7 @@ class SQLiteStore(Store):
                 yield connection
             except BaseException:
                 self._depth -= 1
+                self._vectors.clear()
                 if outermost:
                     connection.execute("ROLLBACK")
                 raise
@@ -149,7 +147,6 @@ class SQLiteStore(Store):
         if changes.is_empty():
             return
         with self._transaction() as connection:
-            self._local_writes += 1
             connection.executemany(
                 f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({_placeholders(12)})",
                 [(e.id, e.user_id, e.agent_id, e.run_id, e.role, e.name, e.content, to_storage(e.occurred_at),
@@ -185,6 +182,8 @@ class SQLiteStore(Store):
                 [(h.id, h.memory_id, h.event.value, h.old_memory, h.new_memory, to_storage(h.created_at), h.actor,
                   h.user_id, h.agent_id, h.run_id, json.dumps(h.metadata)) for h in changes.history],
             )
+            self._vectors.patch(connection, [*(m.id for m in changes.memories), *changes.context,
+                                             *changes.delete_memories])
 
     def _upsert_memory(self, connection: sqlite3.Connection, memory: MemoryItem, vector: np.ndarray | None,
                        turn_vector: np.ndarray | None) -> None:
@@ -249,7 +248,7 @@ class SQLiteStore(Store):
 
     def reset(self) -> None:
         with self._transaction() as connection:
-            self._local_writes += 1
+            self._vectors.clear()
             for table in ("memory_sources", "vectors", "memories_fts", "memories", "history", "episodes"):
                 connection.execute(f"DELETE FROM {table}")
 
@@ -350,34 +349,14 @@ class SQLiteStore(Store):
         return [Candidate(memory_id, score) for memory_id, score in vectors.search(vector, query.limit, now=now)]
 
     def _scope_vectors(self, query: ListQuery) -> ScopeVectors:
-        """Ids, vectors and valid_to (epoch seconds, inf when open) of every memory the query's scope,
-        filters and status select, with an IVF index when there are ``ann_min_vectors`` or more; cached
-        until this or another connection writes."""
+        """Ids, vectors and valid_to of every memory the query's scope, filters and status select (validity
+        is applied at search time), with an IVF index when there are ``ann_min_vectors`` or more; cached,
+        and patched by this connection's writes (``engram.store.sqlite_vectors``)."""
         where, params = where_clause(ListQuery(scope=query.scope, node=query.node, include_invalid=True,
                                                include_quarantined=query.include_quarantined,
                                                include_archived=query.include_archived, kinds=query.kinds))
-        key = (where, tuple(params))
         with self._guard() as connection:
-            stamp = (int(connection.execute("PRAGMA data_version").fetchone()[0]), self._local_writes)
-            if stamp != self._cache_stamp:
-                self._vector_cache.clear()
-                self._cache_stamp = stamp
-            cached = self._vector_cache.get(key)
-            if cached is not None:
-                self._vector_cache.move_to_end(key)
-                return cached
-            rows = connection.execute(
-                f"SELECT m.id, v.vec, m.valid_to FROM memories m JOIN vectors v ON v.memory_id = m.id "
-                f"WHERE {where} ORDER BY m.rowid", params,
-            ).fetchall()
-            matrix = (np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
-                      if rows else np.zeros((0, 0), dtype=np.float32))
-            valid_to = np.array([from_storage(row[2]).timestamp() if row[2] else np.inf for row in rows])
-            vectors = ScopeVectors.build([row[0] for row in rows], matrix, valid_to, min_vectors=self.ann_min_vectors)
-            self._vector_cache[key] = vectors
-            while len(self._vector_cache) > _VECTOR_CACHE_ENTRIES:
-                self._vector_cache.popitem(last=False)
-        return vectors
+            return self._vectors.get(connection, where, params)
 
     def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         vectors: dict[str, np.ndarray] = {}
@@ -500,7 +479,6 @@ class SQLiteStore(Store):
         """Merge FTS5 segments (dropping deleted terms), zero freed pages (secure_delete is on) and
         checkpoint the WAL into the main file, truncating it."""
         with self._guard() as connection:
-            self._vector_cache.clear()
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
@@ -531,8 +509,7 @@ class SQLiteStore(Store):
             if snapshot.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 raise StorageError(f"{origin} fails SQLite's integrity check", field="source")
             with self._guard() as connection:
-                self._local_writes += 1
-                self._vector_cache.clear()
+                self._vectors.clear()
                 snapshot.backup(connection)
                 migrate(connection)
         finally:
@@ -540,7 +517,7 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            self._vector_cache.clear()
+            self._vectors.clear()
             self._connection.close()
 
     # -- row mapping ----------------------------------------------------------------------------
