@@ -136,8 +136,9 @@ def current_rss_mb() -> float:
 
 def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, settings: ScaleSettings,
                   path: Path) -> dict[str, Any]:
-    """Build (or reuse) one store, then time full searches, each signal alone, the exact-scan baseline,
-    and the IVF index's recall@10 against it."""
+    """Build (or reuse) one store, then time full searches, each signal alone, the baselines (the exact
+    vector scan; the lexical search over the whole FTS index before the scope filter) and the IVF index's
+    recall@10 against the exact scan."""
     from engram import Memory
     from engram.models import Scope
     from engram.read.query import query_terms
@@ -158,7 +159,8 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
         began = time.perf_counter()
         memory.search(corpus.questions[0], user_id="user-0", limit=settings.top_k)
         cold_seconds = time.perf_counter() - began
-        timings: dict[str, list[float]] = {"search": [], "lexical": [], "vector": [], "vector_exact": []}
+        timings: dict[str, list[float]] = {"search": [], "lexical": [], "lexical_storewide": [], "vector": [],
+                                           "vector_exact": []}
         overlaps = []
         for scope_number, question in picks:
             text, user = corpus.questions[question], f"user-{scope_number}"
@@ -166,6 +168,7 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
             vector = embedder.embed_query(text)
             timings["search"].append(timed(memory.search, text, user_id=user, limit=settings.top_k))
             timings["lexical"].append(timed(store.lexical_search, query_terms(text), query))
+            timings["lexical_storewide"].append(timed(store._lexical, query_terms(text), query, by_user=False))
             timings["vector"].append(timed(store.vector_search, vector, query))
             timings["vector_exact"].append(timed(exact_store.vector_search, vector, query))
             wanted = {c.memory_id for c in exact_store.vector_search(vector, query)}

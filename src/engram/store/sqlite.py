@@ -22,6 +22,7 @@ from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
+from engram.store.sqlite_fts import ROWID_MASK, SQL_FUNCTION, fts_rowid, rowid_range
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
 from engram.store.sqlite_vectors import VectorCache
@@ -199,10 +200,11 @@ class SQLiteStore(Store):
             "valid_from=excluded.valid_from, valid_to=excluded.valid_to, updated_at=excluded.updated_at, "
             "hash=excluded.hash, status=excluded.status, writer=excluded.writer, index_keys=excluded.index_keys, "
             "access_count=excluded.access_count, last_accessed_at=excluded.last_accessed_at, "
-            "context_keys=excluded.context_keys, attributes=excluded.attributes RETURNING rowid",
+            "context_keys=excluded.context_keys, attributes=excluded.attributes RETURNING rowid, user_id",
             values,
         ).fetchone()
-        self._index_text(connection, row[0], memory.memory, _fts_keys(memory.index_keys, memory.context_keys))
+        self._index_text(connection, fts_rowid(row[0], row[1]), memory.memory,
+                         _fts_keys(memory.index_keys, memory.context_keys))
         connection.execute("DELETE FROM memory_sources WHERE memory_id = ?", (memory.id,))
         connection.executemany(
             "INSERT INTO memory_sources (memory_id, episode_id, position) VALUES (?, ?, ?)",
@@ -215,16 +217,18 @@ class SQLiteStore(Store):
                 (memory.id, _vector_blob(vector), _vector_blob(turn_vector)))
 
     @staticmethod
-    def _index_text(connection: sqlite3.Connection, rowid: int, text: str, keys: str) -> None:
-        connection.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
-        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, ?)", (rowid, text, keys))
+    def _index_text(connection: sqlite3.Connection, key: int, text: str, keys: str) -> None:
+        """(Re)write the FTS row ``key`` (an ``engram.store.sqlite_fts.fts_rowid``)."""
+        connection.execute("DELETE FROM memories_fts WHERE rowid = ?", (key,))
+        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, ?)", (key, text, keys))
 
     def _set_context(self, connection: sqlite3.Connection, memory_id: str, context: TurnContext) -> None:
-        row = connection.execute("UPDATE memories SET context_keys = ? WHERE id = ? RETURNING rowid, text, index_keys",
-                                 (context.keys, memory_id)).fetchone()
+        row = connection.execute(
+            "UPDATE memories SET context_keys = ? WHERE id = ? RETURNING rowid, user_id, text, index_keys",
+            (context.keys, memory_id)).fetchone()
         if row is None:
             return
-        self._index_text(connection, row[0], row[1], _fts_keys(row[2], context.keys))
+        self._index_text(connection, fts_rowid(row[0], row[1]), row[2], _fts_keys(row[3], context.keys))
         connection.execute("INSERT INTO vectors (memory_id, vec) VALUES (?, ?) ON CONFLICT(memory_id) DO UPDATE "
                            "SET vec = excluded.vec", (memory_id, _vector_blob(context.vector)))
 
@@ -232,7 +236,8 @@ class SQLiteStore(Store):
         for chunk in _chunks(ids):
             marks = _placeholders(len(chunk))
             connection.execute(
-                f"DELETE FROM memories_fts WHERE rowid IN (SELECT rowid FROM memories WHERE id IN ({marks}))",
+                f"DELETE FROM memories_fts WHERE rowid IN "
+                f"(SELECT {SQL_FUNCTION}(rowid, user_id) FROM memories WHERE id IN ({marks}))",
                 list(chunk))
             connection.execute(f"DELETE FROM memories WHERE id IN ({marks})", list(chunk))
 
@@ -329,13 +334,20 @@ class SQLiteStore(Store):
     def lexical_search(self, terms: Sequence[str], query: ListQuery) -> list[Candidate]:
         if not terms or query.limit <= 0:
             return []
+        return self._lexical(terms, query, by_user=True)
+
+    def _lexical(self, terms: Sequence[str], query: ListQuery, *, by_user: bool) -> list[Candidate]:
+        """BM25 search; ``by_user`` reads only the FTS rowid range of the scope's user (when it has one)
+        instead of every match in the store (``engram.store.sqlite_fts``; same ranking)."""
         where, params = where_clause(query)
+        user = query.scope.user_id
+        bounds = list(rowid_range(user)) if by_user and user is not None else []
         with self._guard() as connection:
             rows = connection.execute(
                 "SELECT m.id, bm25(memories_fts, 1.0, 0.5) AS rank FROM memories_fts "
-                "JOIN memories m ON m.rowid = memories_fts.rowid "
-                f"WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
-                [_fts_query(terms), *params, query.limit],
+                f"JOIN memories m ON m.rowid = (memories_fts.rowid & {ROWID_MASK}) WHERE memories_fts MATCH ? "
+                f"{'AND memories_fts.rowid BETWEEN ? AND ? ' if bounds else ''}AND {where} ORDER BY rank LIMIT ?",
+                [_fts_query(terms), *bounds, *params, query.limit],
             ).fetchall()
         return [Candidate(row[0], -float(row[1])) for row in rows]
 
