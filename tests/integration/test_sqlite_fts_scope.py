@@ -8,8 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engram.models import MemoryItem, Scope
+from engram.store import sqlite_fts
 from engram.store.base import ChangeSet, ListQuery, TurnContext
 from engram.store.sqlite import SQLiteStore
 from engram.store.sqlite_fts import ROWID_MASK, rowid_range
@@ -37,7 +39,7 @@ def test_scoped_lexical_search_ranks_as_the_store_wide_one(db_path: Path) -> Non
         for scope in (Scope(user_id="alice"), Scope(user_id="bob"), Scope(agent_id="robot")):
             query = ListQuery(scope=scope, limit=15)
             scoped = store.lexical_search(["coffee", "river", "violin"], query)
-            wide = store._lexical(["coffee", "river", "violin"], query, by_user=False)
+            wide = store._lexical(["coffee", "river", "violin"], query, by_user=False, prune=False)
             assert scoped == wide and len(scoped) == (15 if scope.user_id else 7)
             assert {m.user_id for m in store.get_memories([c.memory_id for c in scoped])} == {scope.user_id}
         low, high = rowid_range("alice")
@@ -81,5 +83,24 @@ def test_a_store_of_the_previous_schema_is_migrated(db_path: Path) -> None:
         assert sorted(rowid & ROWID_MASK for rowid in fts_rowids(db_path)) == [1, 2, 3]
         store.apply(ChangeSet(delete_memories=["m1"]))
         assert sorted(rowid & ROWID_MASK for rowid in fts_rowids(db_path)) == [2, 3]
+    finally:
+        store.close()
+
+
+def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(db_path)
+    try:
+        texts = [f"common filler {i}" for i in range(30)] + ["common rare gem"] * 3 + ["rare gem zircon"]
+        store.apply(ChangeSet(memories=[MemoryItem(memory=text, user_id="u", hash=str(i))
+                                        for i, text in enumerate(texts)]))
+        query = ListQuery(scope=Scope(user_id="u"), limit=50)
+        exact = store._lexical(["common", "rare", "zircon"], query, by_user=True, prune=False)
+        assert store.lexical_search(["common", "rare", "zircon"], query) == exact and len(exact) == 34
+        monkeypatch.setattr(sqlite_fts, "MATCH_BUDGET", 10)
+        pruned = store.lexical_search(["common", "rare", "zircon"], query)
+        assert [c.memory_id for c in pruned] == [c.memory_id for c in exact[:4]]
+        assert [c.score for c in pruned] == pytest.approx([c.score for c in exact[:4]])
+        assert store.lexical_search(["nowhere"], query) == []
     finally:
         store.close()

@@ -22,7 +22,7 @@ from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
-from engram.store.sqlite_fts import ROWID_MASK, SQL_FUNCTION, fts_rowid, rowid_range
+from engram.store.sqlite_fts import SQL_FUNCTION, TermCounts, bm25_search, fts_rowid, rowid_range
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
 from engram.store.sqlite_vectors import VectorCache
@@ -72,10 +72,6 @@ def _scope_match(scope: Scope) -> tuple[str, list[object]]:
     return " AND ".join(parts), params
 
 
-def _fts_query(terms: Sequence[str]) -> str:
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-
-
 class SQLiteStore(Store):
     """Store backed by one SQLite file. Safe across threads (one guarded connection) and across
     processes (WAL, ``BEGIN IMMEDIATE`` write transactions, a generous busy timeout)."""
@@ -105,6 +101,7 @@ class SQLiteStore(Store):
         self._depth = 0
         self.ann_min_vectors = ann_min_vectors
         self._vectors = VectorCache(min_vectors=ann_min_vectors)
+        self._term_counts = TermCounts()
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -185,6 +182,7 @@ class SQLiteStore(Store):
             )
             self._vectors.patch(connection, [*(m.id for m in changes.memories), *changes.context,
                                              *changes.delete_memories])
+            self._term_counts.written()
 
     def _upsert_memory(self, connection: sqlite3.Connection, memory: MemoryItem, vector: np.ndarray | None,
                        turn_vector: np.ndarray | None) -> None:
@@ -334,22 +332,19 @@ class SQLiteStore(Store):
     def lexical_search(self, terms: Sequence[str], query: ListQuery) -> list[Candidate]:
         if not terms or query.limit <= 0:
             return []
-        return self._lexical(terms, query, by_user=True)
+        return self._lexical(terms, query, by_user=True, prune=True)
 
-    def _lexical(self, terms: Sequence[str], query: ListQuery, *, by_user: bool) -> list[Candidate]:
+    def _lexical(self, terms: Sequence[str], query: ListQuery, *, by_user: bool, prune: bool) -> list[Candidate]:
         """BM25 search; ``by_user`` reads only the FTS rowid range of the scope's user (when it has one)
-        instead of every match in the store (``engram.store.sqlite_fts``; same ranking)."""
+        instead of every match in the store (same ranking); ``prune`` scores only the rows holding the
+        rarest words of a query matching too many (``engram.store.sqlite_fts``)."""
         where, params = where_clause(query)
         user = query.scope.user_id
         bounds = list(rowid_range(user)) if by_user and user is not None else []
         with self._guard() as connection:
-            rows = connection.execute(
-                "SELECT m.id, bm25(memories_fts, 1.0, 0.5) AS rank FROM memories_fts "
-                f"JOIN memories m ON m.rowid = (memories_fts.rowid & {ROWID_MASK}) WHERE memories_fts MATCH ? "
-                f"{'AND memories_fts.rowid BETWEEN ? AND ? ' if bounds else ''}AND {where} ORDER BY rank LIMIT ?",
-                [_fts_query(terms), *bounds, *params, query.limit],
-            ).fetchall()
-        return [Candidate(row[0], -float(row[1])) for row in rows]
+            found = bm25_search(connection, terms, where, params, bounds, query.limit,
+                                self._term_counts if prune else None)
+        return [Candidate(memory_id, score) for memory_id, score in found]
 
     def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:
         if query.limit <= 0:
