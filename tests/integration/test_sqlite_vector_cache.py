@@ -149,3 +149,14 @@ def test_patched_index_searches_as_a_fresh_load(db_path: Path) -> None:
         assert indexed._scope_vectors(SCOPE).size > indexed._scope_vectors(SCOPE).indexed
     finally:
         indexed.close()
+
+
+def test_a_scope_cached_while_empty_takes_its_first_rows(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    try:
+        probe = unit_rows(1, 9)[0]
+        assert top(store, probe) == []
+        first = add(store, 3, 1)
+        assert sorted(top(store, probe)) == sorted(m.id for m in first)
+    finally:
+        store.close()

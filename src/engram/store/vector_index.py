@@ -123,7 +123,8 @@ class ScopeVectors:
     def _grow(self, width: int) -> None:
         capacity = max(64, self.size + self.size // 8)
         matrix = np.zeros((capacity, width), dtype=np.float32)
-        matrix[:self.size] = self.matrix[:self.size]
+        if self.size:
+            matrix[:self.size] = self.matrix[:self.size]
         self.matrix = matrix
         self.valid_to = np.concatenate([self.valid_to[:self.size], np.full(capacity - self.size, np.inf)])
         self.alive = np.concatenate([self.alive[:self.size], np.zeros(capacity - self.size, dtype=bool)])
