@@ -60,7 +60,7 @@ def test_index_is_rebuilt_when_missing(tmp_path: Path) -> None:
     store.close()
     reopened = SQLiteStore(path, ann_min_vectors=500)
     try:
-        assert reopened._vector_cache == {}
+        assert len(reopened._vectors) == 0
         assert ranked(reopened, query) == before
         assert reopened._scope_vectors(ListQuery(scope=Scope(user_id="u"))).lists is not None
     finally:

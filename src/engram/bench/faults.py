@@ -33,6 +33,7 @@ from engram.bench.runner import machine_info
 from engram.bench.scale import SyntheticEmbedder, synthetic_text
 from engram.config import EngramConfig
 from engram.errors import ValidationError
+from engram.store.sqlite_fts import ROWID_MASK
 
 MAX_BATCHES = 100_000
 PAGE = 5_000
@@ -54,10 +55,10 @@ ORPHAN_QUERIES = {
                                 "WHERE NOT EXISTS (SELECT 1 FROM episodes e WHERE e.id = s.episode_id)",
 }
 SQLITE_ORPHAN_QUERIES = {
-    "fts_rows_without_memories": "SELECT count(*) FROM memories_fts f "
-                                 "WHERE NOT EXISTS (SELECT 1 FROM memories m WHERE m.rowid = f.rowid)",
+    "fts_rows_without_memories": "SELECT count(*) FROM memories_fts f WHERE NOT EXISTS "
+                                 f"(SELECT 1 FROM memories m WHERE m.rowid = (f.rowid & {ROWID_MASK}))",
     "memories_without_fts": "SELECT count(*) FROM memories m "
-                            "WHERE NOT EXISTS (SELECT 1 FROM memories_fts f WHERE f.rowid = m.rowid)",
+                            f"WHERE m.rowid NOT IN (SELECT f.rowid & {ROWID_MASK} FROM memories_fts f)",
 }
 
 

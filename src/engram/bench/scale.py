@@ -136,8 +136,9 @@ def current_rss_mb() -> float:
 
 def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, settings: ScaleSettings,
                   path: Path) -> dict[str, Any]:
-    """Build (or reuse) one store, then time full searches, each signal alone, the exact-scan baseline,
-    and the IVF index's recall@10 against it."""
+    """Build (or reuse) one store, then time full searches, each signal alone, the baselines (the exact
+    vector scan; the lexical search over the whole FTS index before the scope filter) and the IVF index's
+    recall@10 against the exact scan."""
     from engram import Memory
     from engram.models import Scope
     from engram.read.query import query_terms
@@ -158,16 +159,22 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
         began = time.perf_counter()
         memory.search(corpus.questions[0], user_id="user-0", limit=settings.top_k)
         cold_seconds = time.perf_counter() - began
-        timings: dict[str, list[float]] = {"search": [], "lexical": [], "vector": [], "vector_exact": []}
-        overlaps = []
+        timings: dict[str, list[float]] = {"search": [], "lexical": [], "lexical_storewide": [], "vector": [],
+                                           "vector_exact": []}
+        overlaps, lexical_overlaps = [], []
         for scope_number, question in picks:
             text, user = corpus.questions[question], f"user-{scope_number}"
             query = ListQuery(scope=Scope(user_id=user), limit=settings.top_k, include_invalid=False)
             vector = embedder.embed_query(text)
             timings["search"].append(timed(memory.search, text, user_id=user, limit=settings.top_k))
             timings["lexical"].append(timed(store.lexical_search, query_terms(text), query))
+            timings["lexical_storewide"].append(timed(store._lexical, query_terms(text), query, by_user=False,
+                                                   prune=False))
             timings["vector"].append(timed(store.vector_search, vector, query))
             timings["vector_exact"].append(timed(exact_store.vector_search, vector, query))
+            exact_terms = store._lexical(query_terms(text), query, by_user=False, prune=False)
+            lexical_overlaps.append(len({c.memory_id for c in store.lexical_search(query_terms(text), query)}
+                                        & {c.memory_id for c in exact_terms}) / max(1, len(exact_terms)))
             wanted = {c.memory_id for c in exact_store.vector_search(vector, query)}
             found = {c.memory_id for c in store.vector_search(vector, query)}
             overlaps.append(len(wanted & found) / max(1, len(wanted)))
@@ -182,6 +189,7 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
         **{name: metrics.latency_summary(values) for name, values in timings.items()},
         "ann_used": total // scopes >= settings.ann_min_vectors,
         "recall_at_10_vs_exact": float(np.mean(overlaps)),
+        "lexical_recall_at_10_vs_exact": float(np.mean(lexical_overlaps)),
         "file_bytes": file_bytes, "bytes_per_memory": file_bytes / total,
         "peak_rss_mb": peak_rss_mb(), "rss_mb": current_rss_mb(), "loadavg": os.getloadavg(),
     }

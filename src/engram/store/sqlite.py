@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +21,10 @@ from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
+from engram.store.sqlite_fts import SQL_FUNCTION, TermCounts, bm25_search, fts_rowid, rowid_range
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
+from engram.store.sqlite_vectors import VectorCache
 from engram.store.vector_index import ANN_MIN_VECTORS, ScopeVectors
 from engram.timeutil import from_storage, to_storage, utcnow
 
@@ -33,7 +34,6 @@ else:
     np = LazyModule("numpy")  # numpy loads on the first vector read or write, not for `engram get`/`list`
 
 _CHUNK = 500
-_VECTOR_CACHE_ENTRIES = 8
 _MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
                    "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys, "
                    "attributes")
@@ -76,10 +76,6 @@ def _scope_match(scope: Scope) -> tuple[str, list[object]]:
     return " AND ".join(parts), params
 
 
-def _fts_query(terms: Sequence[str]) -> str:
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-
-
 class SQLiteStore(Store):
     """Store backed by one SQLite file. Safe across threads (one guarded connection) and across
     processes (WAL, ``BEGIN IMMEDIATE`` write transactions, a generous busy timeout)."""
@@ -107,10 +103,9 @@ class SQLiteStore(Store):
                                hint="check the path is a writable Engram database file") from exc
         self._lock = threading.RLock()
         self._depth = 0
-        self._local_writes = 0
-        self._cache_stamp: tuple[int, int] = (-1, -1)
         self.ann_min_vectors = ann_min_vectors
-        self._vector_cache: OrderedDict[tuple[str, tuple[object, ...]], ScopeVectors] = OrderedDict()
+        self._vectors = VectorCache(min_vectors=ann_min_vectors)
+        self._term_counts = TermCounts()
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -135,6 +130,7 @@ class SQLiteStore(Store):
                 yield connection
             except BaseException:
                 self._depth -= 1
+                self._vectors.clear()
                 if outermost:
                     connection.execute("ROLLBACK")
                 raise
@@ -153,7 +149,6 @@ class SQLiteStore(Store):
         if changes.is_empty():
             return
         with self._transaction() as connection:
-            self._local_writes += 1
             connection.executemany(
                 f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({_placeholders(12)})",
                 [(e.id, e.user_id, e.agent_id, e.run_id, e.role, e.name, e.content, to_storage(e.occurred_at),
@@ -189,6 +184,9 @@ class SQLiteStore(Store):
                 [(h.id, h.memory_id, h.event.value, h.old_memory, h.new_memory, to_storage(h.created_at), h.actor,
                   h.user_id, h.agent_id, h.run_id, json.dumps(h.metadata)) for h in changes.history],
             )
+            self._vectors.patch(connection, [*(m.id for m in changes.memories), *changes.context,
+                                             *changes.delete_memories])
+            self._term_counts.written()
 
     def _upsert_memory(self, connection: sqlite3.Connection, memory: MemoryItem, vector: np.ndarray | None,
                        turn_vector: np.ndarray | None) -> None:
@@ -204,10 +202,11 @@ class SQLiteStore(Store):
             "valid_from=excluded.valid_from, valid_to=excluded.valid_to, updated_at=excluded.updated_at, "
             "hash=excluded.hash, status=excluded.status, writer=excluded.writer, index_keys=excluded.index_keys, "
             "access_count=excluded.access_count, last_accessed_at=excluded.last_accessed_at, "
-            "context_keys=excluded.context_keys, attributes=excluded.attributes RETURNING rowid",
+            "context_keys=excluded.context_keys, attributes=excluded.attributes RETURNING rowid, user_id",
             values,
         ).fetchone()
-        self._index_text(connection, row[0], memory.memory, _fts_keys(memory.index_keys, memory.context_keys))
+        self._index_text(connection, fts_rowid(row[0], row[1]), memory.memory,
+                         _fts_keys(memory.index_keys, memory.context_keys))
         connection.execute("DELETE FROM memory_sources WHERE memory_id = ?", (memory.id,))
         connection.executemany(
             "INSERT INTO memory_sources (memory_id, episode_id, position) VALUES (?, ?, ?)",
@@ -220,16 +219,18 @@ class SQLiteStore(Store):
                 (memory.id, _vector_blob(vector), _vector_blob(turn_vector)))
 
     @staticmethod
-    def _index_text(connection: sqlite3.Connection, rowid: int, text: str, keys: str) -> None:
-        connection.execute("DELETE FROM memories_fts WHERE rowid = ?", (rowid,))
-        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, ?)", (rowid, text, keys))
+    def _index_text(connection: sqlite3.Connection, key: int, text: str, keys: str) -> None:
+        """(Re)write the FTS row ``key`` (an ``engram.store.sqlite_fts.fts_rowid``)."""
+        connection.execute("DELETE FROM memories_fts WHERE rowid = ?", (key,))
+        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, ?)", (key, text, keys))
 
     def _set_context(self, connection: sqlite3.Connection, memory_id: str, context: TurnContext) -> None:
-        row = connection.execute("UPDATE memories SET context_keys = ? WHERE id = ? RETURNING rowid, text, index_keys",
-                                 (context.keys, memory_id)).fetchone()
+        row = connection.execute(
+            "UPDATE memories SET context_keys = ? WHERE id = ? RETURNING rowid, user_id, text, index_keys",
+            (context.keys, memory_id)).fetchone()
         if row is None:
             return
-        self._index_text(connection, row[0], row[1], _fts_keys(row[2], context.keys))
+        self._index_text(connection, fts_rowid(row[0], row[1]), row[2], _fts_keys(row[3], context.keys))
         connection.execute("INSERT INTO vectors (memory_id, vec) VALUES (?, ?) ON CONFLICT(memory_id) DO UPDATE "
                            "SET vec = excluded.vec", (memory_id, _vector_blob(context.vector)))
 
@@ -237,7 +238,8 @@ class SQLiteStore(Store):
         for chunk in _chunks(ids):
             marks = _placeholders(len(chunk))
             connection.execute(
-                f"DELETE FROM memories_fts WHERE rowid IN (SELECT rowid FROM memories WHERE id IN ({marks}))",
+                f"DELETE FROM memories_fts WHERE rowid IN "
+                f"(SELECT {SQL_FUNCTION}(rowid, user_id) FROM memories WHERE id IN ({marks}))",
                 list(chunk))
             connection.execute(f"DELETE FROM memories WHERE id IN ({marks})", list(chunk))
 
@@ -253,7 +255,7 @@ class SQLiteStore(Store):
 
     def reset(self) -> None:
         with self._transaction() as connection:
-            self._local_writes += 1
+            self._vectors.clear()
             for table in ("memory_sources", "vectors", "memories_fts", "memories", "history", "episodes"):
                 connection.execute(f"DELETE FROM {table}")
 
@@ -334,15 +336,19 @@ class SQLiteStore(Store):
     def lexical_search(self, terms: Sequence[str], query: ListQuery) -> list[Candidate]:
         if not terms or query.limit <= 0:
             return []
+        return self._lexical(terms, query, by_user=True, prune=True)
+
+    def _lexical(self, terms: Sequence[str], query: ListQuery, *, by_user: bool, prune: bool) -> list[Candidate]:
+        """BM25 search; ``by_user`` reads only the FTS rowid range of the scope's user (when it has one)
+        instead of every match in the store (same ranking); ``prune`` scores only the rows holding the
+        rarest words of a query matching too many (``engram.store.sqlite_fts``)."""
         where, params = where_clause(query)
+        user = query.scope.user_id
+        bounds = list(rowid_range(user)) if by_user and user is not None else []
         with self._guard() as connection:
-            rows = connection.execute(
-                "SELECT m.id, bm25(memories_fts, 1.0, 0.5) AS rank FROM memories_fts "
-                "JOIN memories m ON m.rowid = memories_fts.rowid "
-                f"WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
-                [_fts_query(terms), *params, query.limit],
-            ).fetchall()
-        return [Candidate(row[0], -float(row[1])) for row in rows]
+            found = bm25_search(connection, terms, where, params, bounds, query.limit,
+                                self._term_counts if prune else None)
+        return [Candidate(memory_id, score) for memory_id, score in found]
 
     def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:
         if query.limit <= 0:
@@ -354,34 +360,14 @@ class SQLiteStore(Store):
         return [Candidate(memory_id, score) for memory_id, score in vectors.search(vector, query.limit, now=now)]
 
     def _scope_vectors(self, query: ListQuery) -> ScopeVectors:
-        """Ids, vectors and valid_to (epoch seconds, inf when open) of every memory the query's scope,
-        filters and status select, with an IVF index when there are ``ann_min_vectors`` or more; cached
-        until this or another connection writes."""
+        """Ids, vectors and valid_to of every memory the query's scope, filters and status select (validity
+        is applied at search time), with an IVF index when there are ``ann_min_vectors`` or more; cached,
+        and patched by this connection's writes (``engram.store.sqlite_vectors``)."""
         where, params = where_clause(ListQuery(scope=query.scope, node=query.node, include_invalid=True,
                                                include_quarantined=query.include_quarantined,
                                                include_archived=query.include_archived, kinds=query.kinds))
-        key = (where, tuple(params))
         with self._guard() as connection:
-            stamp = (int(connection.execute("PRAGMA data_version").fetchone()[0]), self._local_writes)
-            if stamp != self._cache_stamp:
-                self._vector_cache.clear()
-                self._cache_stamp = stamp
-            cached = self._vector_cache.get(key)
-            if cached is not None:
-                self._vector_cache.move_to_end(key)
-                return cached
-            rows = connection.execute(
-                f"SELECT m.id, v.vec, m.valid_to FROM memories m JOIN vectors v ON v.memory_id = m.id "
-                f"WHERE {where} ORDER BY m.rowid", params,
-            ).fetchall()
-            matrix = (np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
-                      if rows else np.zeros((0, 0), dtype=np.float32))
-            valid_to = np.array([from_storage(row[2]).timestamp() if row[2] else np.inf for row in rows])
-            vectors = ScopeVectors.build([row[0] for row in rows], matrix, valid_to, min_vectors=self.ann_min_vectors)
-            self._vector_cache[key] = vectors
-            while len(self._vector_cache) > _VECTOR_CACHE_ENTRIES:
-                self._vector_cache.popitem(last=False)
-        return vectors
+            return self._vectors.get(connection, where, params)
 
     def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         vectors: dict[str, np.ndarray] = {}
@@ -412,13 +398,13 @@ class SQLiteStore(Store):
     def replace_vectors(self, vectors: Mapping[str, np.ndarray], turn_vectors: Mapping[str, np.ndarray], *,
                         embedder: str, dim: int | None = None) -> None:
         with self._transaction() as connection:
-            self._local_writes += 1
             connection.executemany(
                 "INSERT INTO vectors (memory_id, vec, turn_vec) SELECT ?, ?, ? "
                 "WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?) ON CONFLICT(memory_id) DO UPDATE "
                 "SET vec = excluded.vec, turn_vec = coalesce(excluded.turn_vec, vectors.turn_vec)",
                 [(memory_id, _vector_blob(vector), _vector_blob(turn_vectors.get(memory_id)), memory_id)
                  for memory_id, vector in vectors.items()])
+            self._vectors.patch(connection, list(vectors))
             connection.execute("INSERT INTO meta (key, value) VALUES ('embedder', ?) "
                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (embedder,))
 
@@ -522,7 +508,6 @@ class SQLiteStore(Store):
         """Merge FTS5 segments (dropping deleted terms), zero freed pages (secure_delete is on) and
         checkpoint the WAL into the main file, truncating it."""
         with self._guard() as connection:
-            self._vector_cache.clear()
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
@@ -553,8 +538,7 @@ class SQLiteStore(Store):
             if snapshot.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 raise StorageError(f"{origin} fails SQLite's integrity check", field="source")
             with self._guard() as connection:
-                self._local_writes += 1
-                self._vector_cache.clear()
+                self._vectors.clear()
                 snapshot.backup(connection)
                 migrate(connection)
         finally:
@@ -562,7 +546,7 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            self._vector_cache.clear()
+            self._vectors.clear()
             self._connection.close()
 
     # -- row mapping ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from engram.errors import StorageError
+from engram.store import sqlite_fts
 
 MIGRATIONS: list[str] = [
     # 1: episodes, memories, sources, history, vectors, FTS5 index
@@ -84,6 +85,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE vectors ADD COLUMN turn_vec BLOB;
     CREATE INDEX memories_turns ON memories(user_id, agent_id, run_id, valid_from) WHERE kind = 'episode';
     """,
+    # 3: an FTS row's rowid holds its user's bucket, so a scope's lexical search reads one rowid range
+    sqlite_fts.MIGRATION,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -91,6 +94,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def migrate(connection: sqlite3.Connection) -> int:
     """Apply the migrations this file is missing, each in its own transaction; return the version."""
+    sqlite_fts.register(connection)
     version = int(connection.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise StorageError(

@@ -2,8 +2,8 @@
 an inverted-file index (IVF: k-means lists, the query scans the nearest lists) above a size threshold.
 
 The index is derived from the vectors the store reads from its database and lives only in memory,
-beside that cache: it is rebuilt whenever the cache is (after any write), so it can never disagree
-with the database, and it is never the source of truth. Why IVF and not HNSW: on two shared cores
+beside that cache: writes patch it (new rows are scanned exactly until the next rebuild), so it
+never disagrees with the database, and it is never the source of truth. Why IVF and not HNSW: on two shared cores
 an HNSW library inserts a few hundred 384-d vectors a second (an hour for a million), while the
 k-means lists of a million vectors are built in seconds to a minute with the BLAS the exact scan uses.
 Candidates found through the lists are scored exactly; when fewer valid ones than asked are found,
@@ -49,15 +49,25 @@ class IVFLists:
         return np.concatenate([np.arange(self.bounds[i], self.bounds[i + 1]) for i in np.sort(nearest)])
 
 
-@dataclass
 class ScopeVectors:
-    """One scope's ids, unit vectors and validity end (epoch seconds, ``inf`` when open), row-aligned;
-    with ``lists`` the rows are in list order."""
+    """One scope's ids, unit vectors and validity end (epoch seconds, ``inf`` when open), row-aligned.
 
-    ids: list[str]
-    matrix: np.ndarray
-    valid_to: np.ndarray
-    lists: IVFLists | None = None
+    Writes patch it in place (``upsert``, ``remove``) instead of reloading the scope: a changed row is
+    overwritten, a removed one masked, a new one appended. With ``lists`` the first ``indexed`` rows are
+    in list order and the rows after them (appended since the index was built) are scanned exactly with
+    every query; ``stale`` says when masked and appended rows are many enough to rebuild (``compacted``)."""
+
+    def __init__(self, ids: list[str], matrix: np.ndarray, valid_to: np.ndarray,
+                 lists: IVFLists | None = None) -> None:
+        self.ids = list(ids)
+        self.matrix = matrix
+        self.valid_to = np.asarray(valid_to, dtype=np.float64)
+        self.alive = np.ones(len(self.ids), dtype=bool)
+        self.size = len(self.ids)
+        self.indexed = self.size
+        self.dead = 0
+        self.lists = lists
+        self.position = {memory_id: row for row, memory_id in enumerate(self.ids)}
 
     @classmethod
     def build(cls, ids: list[str], matrix: np.ndarray, valid_to: np.ndarray, *,
@@ -74,22 +84,77 @@ class ScopeVectors:
         return cls([ids[i] for i in order], np.ascontiguousarray(matrix[order]), valid_to[order],
                    IVFLists(centroids, bounds, min(probes, len(centroids))))
 
+    def __len__(self) -> int:
+        return len(self.position)
+
+    def upsert(self, memory_id: str, vector: np.ndarray, valid_to: float) -> None:
+        """Set one row: overwritten where it is (unless it sits in an IVF list), else appended."""
+        row = self.position.get(memory_id)
+        if row is not None and (self.lists is None or row >= self.indexed):
+            if not self.matrix.flags.writeable:
+                self.matrix = self.matrix.copy()
+            self.matrix[row] = vector
+            self.valid_to[row] = valid_to
+            return
+        if row is not None:
+            self.remove(memory_id)
+        if self.size == len(self.matrix):
+            self._grow(len(vector))
+        self.matrix[self.size] = vector
+        self.valid_to[self.size] = valid_to
+        self.alive[self.size] = True
+        self.ids.append(memory_id)
+        self.position[memory_id] = self.size
+        self.size += 1
+
+    def remove(self, memory_id: str) -> None:
+        """Mask one row (nothing when the id is not here)."""
+        row = self.position.pop(memory_id, None)
+        if row is not None:
+            self.alive[row] = False
+            self.dead += 1
+
+    def stale(self) -> bool:
+        """Whether masked rows, or rows appended after the IVF index was built, are many enough to rebuild."""
+        if self.dead > max(64, self.size // 4):
+            return True
+        return self.lists is not None and self.size - self.indexed > max(1000, self.indexed // 20)
+
+    def compacted(self, *, min_vectors: int = ANN_MIN_VECTORS) -> ScopeVectors:
+        """The live rows alone, re-indexed when there are at least ``min_vectors``."""
+        live = np.flatnonzero(self.alive[:self.size])
+        return ScopeVectors.build([self.ids[i] for i in live], np.ascontiguousarray(self.matrix[live]),
+                                  self.valid_to[live], min_vectors=min_vectors)
+
+    def _grow(self, width: int) -> None:
+        capacity = max(64, self.size + self.size // 8)
+        matrix = np.zeros((capacity, width), dtype=np.float32)
+        if self.size:
+            matrix[:self.size] = self.matrix[:self.size]
+        self.matrix = matrix
+        self.valid_to = np.concatenate([self.valid_to[:self.size], np.full(capacity - self.size, np.inf)])
+        self.alive = np.concatenate([self.alive[:self.size], np.zeros(capacity - self.size, dtype=bool)])
+
     def search(self, vector: np.ndarray, limit: int, *, now: float | None, exact: bool = False) -> Ranked:
         """Top ``limit`` ``(id, cosine)``, best first; rows whose validity ended by ``now`` are skipped
         (``now`` None keeps them). ``exact`` forces the full scan."""
         vector = np.asarray(vector, dtype=np.float32)
+        if not self.position:
+            return []
         if self.lists is not None and not exact:
-            rows = self.lists.candidate_rows(vector)
-            found = self._top(rows, self.matrix[rows] @ vector if len(rows) < len(self.ids) // 2
-                              else (self.matrix @ vector)[rows], limit, now)
-            if len(found) >= min(limit, len(self.ids)):
+            rows = np.concatenate([self.lists.candidate_rows(vector), np.arange(self.indexed, self.size)])
+            found = self._top(rows, self.matrix[rows] @ vector if len(rows) < self.size // 2
+                              else (self.matrix[:self.size] @ vector)[rows], limit, now)
+            if len(found) >= min(limit, len(self.position)):
                 return found
-        return self._top(None, self.matrix @ vector, limit, now)
+        return self._top(None, self.matrix[:self.size] @ vector, limit, now)
 
     def _top(self, rows: np.ndarray | None, scores: np.ndarray, limit: int, now: float | None) -> Ranked:
-        if now is not None:
-            valid = self.valid_to if rows is None else self.valid_to[rows]
-            scores = np.where(valid > now, scores, -np.inf)
+        if now is not None or self.dead:
+            keep = self.alive[:self.size] if rows is None else self.alive[rows]
+            if now is not None:
+                keep = keep & ((self.valid_to[:self.size] if rows is None else self.valid_to[rows]) > now)
+            scores = np.where(keep, scores, -np.inf)
         top = min(limit, int(np.isfinite(scores).sum()))
         if top <= 0:
             return []

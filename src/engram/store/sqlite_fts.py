@@ -1,0 +1,153 @@
+"""Where a memory's row sits in SQLite's FTS5 index: its rowid there carries a bucket of its user id in
+the high bits (``fts_rowid``), so one user's memories occupy one rowid range of the index.
+
+A search in a user's scope passes that range to FTS5 (``rowid BETWEEN``), which then walks only that
+part of each term's doclist instead of every match in the store before the scope filter: the cost of a
+small scope's lexical search no longer grows with the store (BM25 itself, and so the ranking, is
+unchanged: its statistics stay store-wide). Different users can share a bucket (a hash), so the scope
+filter still applies; memories without a user id are in bucket 0, and searches without one scan all.
+
+In a large scope an OR query of many words matches thousands of rows, and FTS5's ``bm25()`` costs a
+few microseconds per matching row. When a query's words match more than ``MATCH_BUDGET`` rows in
+all (``TermCounts``), ``bm25_search`` scores only the rows that contain one of its rarest words (those
+whose matches fit in the budget), with every word of the query: the query ``(rare) AND (all)`` counts
+the rare words twice, so their score alone (``rare``, over the same rows) is subtracted. Scores are
+the exact BM25 of the whole query; what can be missed are rows holding none of the rare words, whose
+score comes from the commonest words only. ``engram bench scale`` reports the recall@10 of this
+against the exact query."""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import Sequence
+
+#: Bits of an FTS rowid that hold the memory's own rowid; the bits above hold its user bucket.
+ROWID_BITS = 40
+ROWID_MASK = (1 << ROWID_BITS) - 1
+BUCKETS = 1 << 22
+#: The SQL function (registered on every store connection) computing ``fts_rowid`` in statements.
+SQL_FUNCTION = "engram_fts_rowid"
+
+#: Schema migration 3: move every FTS row to its bucketed rowid (one rebuild of the index).
+MIGRATION = f"""
+    CREATE VIRTUAL TABLE memories_fts_bucketed USING fts5(
+        text, index_keys, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO memories_fts_bucketed (rowid, text, index_keys)
+        SELECT {SQL_FUNCTION}(m.rowid, m.user_id), f.text, f.index_keys
+        FROM memories_fts f JOIN memories m ON m.rowid = f.rowid ORDER BY 1;
+    DROP TABLE memories_fts;
+    ALTER TABLE memories_fts_bucketed RENAME TO memories_fts
+"""
+
+
+def bucket(user_id: str | None) -> int:
+    """The bucket of a user id (0 for none)."""
+    return 0 if user_id is None else zlib.crc32(user_id.encode("utf-8", "surrogatepass")) % (BUCKETS - 1) + 1
+
+
+def fts_rowid(rowid: int, user_id: str | None) -> int:
+    """The FTS rowid of the memory at ``rowid`` whose user id is ``user_id``."""
+    return (bucket(user_id) << ROWID_BITS) | rowid
+
+
+def rowid_range(user_id: str) -> tuple[int, int]:
+    """First and last FTS rowid a memory of ``user_id`` can have."""
+    low = bucket(user_id) << ROWID_BITS
+    return low, low | ROWID_MASK
+
+
+#: Most rows (summed over the query's words) that a lexical query scores directly.
+MATCH_BUDGET = 500
+#: Local writes after which cached word counts are dropped (other connections' writes drop them at once).
+COUNTS_TTL_WRITES = 500
+_SCORE = "bm25(memories_fts, 1.0, 0.5)"
+
+
+def phrase(term: str) -> str:
+    """``term`` as an FTS5 phrase (quoted, so operators and punctuation are literal)."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def any_of(terms: Sequence[str]) -> str:
+    """An FTS5 query matching rows that hold any of ``terms``."""
+    return " OR ".join(phrase(term) for term in terms)
+
+
+class TermCounts:
+    """How many FTS rows (in a rowid range) hold each word, cached: they only choose which rows are scored,
+    so slightly stale counts cost speed, never correctness."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, tuple[int, ...]], int] = {}
+        self._data_version = -1
+        self._writes = 0
+
+    def written(self) -> None:
+        """Note one local write (the cache is dropped every ``COUNTS_TTL_WRITES``)."""
+        self._writes += 1
+        if self._writes >= COUNTS_TTL_WRITES:
+            self._counts.clear()
+            self._writes = 0
+
+    def get(self, connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int]) -> dict[str, int]:
+        """``{term: rows holding it}`` within ``bounds`` (an FTS rowid range, or empty for all)."""
+        version = int(connection.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._data_version or len(self._counts) > 100_000:
+            self._counts.clear()
+            self._data_version = version
+        where = "memories_fts MATCH ?" + (" AND rowid BETWEEN ? AND ?" if bounds else "")
+        found = {}
+        for term in terms:
+            key = (term, tuple(bounds))
+            if key not in self._counts:
+                self._counts[key] = int(connection.execute(f"SELECT count(*) FROM memories_fts WHERE {where}",
+                                                           [phrase(term), *bounds]).fetchone()[0])
+            found[term] = self._counts[key]
+        return found
+
+
+def rarest(terms: Sequence[str], counts: dict[str, int]) -> list[str]:
+    """The rarest of ``terms`` (found at all) whose counts sum to at most ``MATCH_BUDGET`` (at least one)."""
+    kept: list[str] = []
+    total = 0
+    for term in sorted((term for term in terms if counts[term]), key=lambda word: counts[word]):
+        if kept and total + counts[term] > MATCH_BUDGET:
+            break
+        kept.append(term)
+        total += counts[term]
+    return kept
+
+
+def bm25_search(connection: sqlite3.Connection, terms: Sequence[str], where: str, params: Sequence[object],
+                bounds: Sequence[int], limit: int, counts: TermCounts | None) -> list[tuple[str, float]]:
+    """``(memory id, BM25 score)`` of the best ``limit`` memories (alias ``m``) ``where`` selects among the
+    FTS rows in ``bounds``, best first; with ``counts``, a query matching too many rows scores those holding
+    its rarest words only (see the module docstring)."""
+    found = counts.get(connection, terms, bounds) if counts is not None else None
+    fts_where = "memories_fts MATCH ?" + (" AND memories_fts.rowid BETWEEN ? AND ?" if bounds else "")
+    join = f"JOIN memories m ON m.rowid = (memories_fts.rowid & {ROWID_MASK})"
+    if found is None or sum(found.values()) <= MATCH_BUDGET:
+        rows = connection.execute(
+            f"SELECT m.id, {_SCORE} AS rank FROM memories_fts {join} WHERE {fts_where} AND {where} "
+            "ORDER BY rank LIMIT ?", [any_of(terms), *bounds, *params, limit]).fetchall()
+        return [(memory_id, -float(rank)) for memory_id, rank in rows]
+    rare = rarest(terms, found)
+    if len(rare) == len([term for term in terms if found[term]]):
+        doubled = {}
+        query = any_of(rare)
+    else:
+        doubled = dict(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {fts_where}",
+                                          [any_of(rare), *bounds]).fetchall())
+        query = f"({any_of(rare)}) AND ({any_of(terms)})"
+    rows = connection.execute(
+        f"SELECT m.id, memories_fts.rowid, {_SCORE} FROM memories_fts {join} WHERE {fts_where} AND {where}",
+        [query, *bounds, *params]).fetchall()
+    scored = sorted((float(rank) - doubled.get(rowid, 0.0), rowid, memory_id) for memory_id, rowid, rank in rows)
+    return [(memory_id, -rank) for rank, _, memory_id in scored[:limit]]
+
+
+def register(connection: sqlite3.Connection) -> None:
+    """Make ``engram_fts_rowid(rowid, user_id)`` available to this connection's statements."""
+    connection.create_function(SQL_FUNCTION, 2, fts_rowid, deterministic=True)

@@ -1,0 +1,97 @@
+"""The SQLite store's in-memory vectors: per-scope matrices (``ScopeVectors``) loaded on the first
+vector search of a scope and kept in an LRU cache.
+
+Writes made through this connection patch the cached scopes in the same transaction (``patch``: the
+changed rows are read back under each cached scope's own filter, so a row joins, changes or leaves a
+scope exactly as a reload would have it); a rolled-back transaction empties the cache. Changes
+committed by other connections or processes bump SQLite's ``PRAGMA data_version``, which empties it
+too, so the next search reloads from the file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from engram._lazy import LazyModule
+from engram.store.vector_index import ANN_MIN_VECTORS, ScopeVectors
+from engram.timeutil import from_storage
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # loaded on the first vector search, not for `engram get`/`list`
+
+#: Scopes (query filters) kept in memory at once.
+CACHE_ENTRIES = 8
+_CHUNK = 500
+_SELECT = "SELECT m.id, v.vec, m.valid_to FROM memories m JOIN vectors v ON v.memory_id = m.id WHERE "
+Key = tuple[str, tuple[object, ...]]
+
+
+def _valid_to(text: str | None) -> float:
+    return from_storage(text).timestamp() if text else float(np.inf)
+
+
+class VectorCache:
+    """Cached ``ScopeVectors`` keyed by a scope query's WHERE clause and its parameters."""
+
+    def __init__(self, *, min_vectors: int = ANN_MIN_VECTORS, entries: int = CACHE_ENTRIES) -> None:
+        self.min_vectors = min_vectors
+        self.entries = entries
+        self._scopes: OrderedDict[Key, ScopeVectors] = OrderedDict()
+        self._data_version = -1
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+    def clear(self) -> None:
+        """Forget every scope (the next search of each reloads it)."""
+        self._scopes.clear()
+
+    def get(self, connection: sqlite3.Connection, where: str, params: Sequence[object]) -> ScopeVectors:
+        """The vectors of the memories ``where`` (over ``memories m``) selects, from the cache when no other
+        connection has written since."""
+        version = int(connection.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._data_version:
+            self._scopes.clear()
+            self._data_version = version
+        key = (where, tuple(params))
+        cached = self._scopes.get(key)
+        if cached is not None:
+            self._scopes.move_to_end(key)
+            return cached
+        rows = connection.execute(f"{_SELECT}{where} ORDER BY m.rowid", list(params)).fetchall()
+        matrix = (np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
+                  if rows else np.zeros((0, 0), dtype=np.float32))
+        valid_to = np.array([_valid_to(row[2]) for row in rows], dtype=np.float64)
+        vectors = ScopeVectors.build([row[0] for row in rows], matrix, valid_to, min_vectors=self.min_vectors)
+        self._scopes[key] = vectors
+        while len(self._scopes) > self.entries:
+            self._scopes.popitem(last=False)
+        return vectors
+
+    def patch(self, connection: sqlite3.Connection, memory_ids: Sequence[str]) -> None:
+        """Bring every cached scope up to date with the rows of ``memory_ids`` as this connection now sees
+        them (written, changed or deleted in the current transaction)."""
+        ids = list(dict.fromkeys(memory_ids))
+        if not ids or not self._scopes:
+            return
+        for key, vectors in list(self._scopes.items()):
+            where, params = key
+            found: dict[str, tuple[bytes, str | None]] = {}
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start:start + _CHUNK]
+                marks = ", ".join("?" for _ in chunk)
+                for memory_id, blob, valid_to in connection.execute(
+                        f"{_SELECT}({where}) AND m.id IN ({marks})", [*params, *chunk]):
+                    found[memory_id] = (blob, valid_to)
+            for memory_id in ids:
+                if memory_id in found:
+                    blob, valid_to = found[memory_id]
+                    vectors.upsert(memory_id, np.frombuffer(blob, dtype=np.float32), _valid_to(valid_to))
+                else:
+                    vectors.remove(memory_id)
+            if vectors.stale():
+                self._scopes[key] = vectors.compacted(min_vectors=self.min_vectors)

@@ -1,0 +1,106 @@
+"""SQLite's lexical search reads only its user's rowid range of the FTS index: same results and ranking
+as the store-wide search filtered by scope, index rows follow writes and deletes, and stores of the
+previous schema are migrated."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engram.models import MemoryItem, Scope
+from engram.store import sqlite_fts
+from engram.store.base import ChangeSet, ListQuery, TurnContext
+from engram.store.sqlite import SQLiteStore
+from engram.store.sqlite_fts import ROWID_MASK, rowid_range
+from engram.store.sqlite_schema import MIGRATIONS
+
+WORDS = ["coffee", "garden", "piano", "river", "tennis", "berlin", "lisbon", "sister", "violin", "museum"]
+
+
+def memories_of(user: str | None, count: int, agent: str | None = None) -> list[MemoryItem]:
+    return [MemoryItem(memory=" ".join(WORDS[(i * k) % len(WORDS)] for k in range(1, 2 + i % 4)),
+                       user_id=user, agent_id=agent, hash=f"{user}-{i}") for i in range(count)]
+
+
+def fts_rowids(path: Path) -> list[int]:
+    with sqlite3.connect(path) as connection:
+        return [row[0] for row in connection.execute("SELECT rowid FROM memories_fts")]
+
+
+def test_scoped_lexical_search_ranks_as_the_store_wide_one(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    try:
+        for user in ("alice", "bob", "carol"):
+            store.apply(ChangeSet(memories=memories_of(user, 40)))
+        store.apply(ChangeSet(memories=memories_of(None, 10, agent="robot")))
+        for scope in (Scope(user_id="alice"), Scope(user_id="bob"), Scope(agent_id="robot")):
+            query = ListQuery(scope=scope, limit=15)
+            scoped = store.lexical_search(["coffee", "river", "violin"], query)
+            wide = store._lexical(["coffee", "river", "violin"], query, by_user=False, prune=False)
+            assert scoped == wide and len(scoped) == (15 if scope.user_id else 7)
+            assert {m.user_id for m in store.get_memories([c.memory_id for c in scoped])} == {scope.user_id}
+        low, high = rowid_range("alice")
+        alice = [rowid for rowid in fts_rowids(db_path) if low <= rowid <= high]
+        assert len(alice) == 40
+    finally:
+        store.close()
+
+
+def test_index_rows_follow_context_updates_and_deletes(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    try:
+        kept, doomed = memories_of("alice", 2)
+        store.apply(ChangeSet(memories=[kept, doomed]))
+        store.apply(ChangeSet(context={kept.id: TurnContext(keys="zeppelin", vector=np.ones(4, np.float32) / 2)}))
+        query = ListQuery(scope=Scope(user_id="alice"), limit=5)
+        assert [c.memory_id for c in store.lexical_search(["zeppelin"], query)] == [kept.id]
+        store.apply(ChangeSet(delete_memories=[doomed.id]))
+        assert len(fts_rowids(db_path)) == 1
+        assert store.lexical_search(["zeppelin"], ListQuery(scope=Scope(user_id="bob"), limit=5)) == []
+    finally:
+        store.close()
+
+
+def test_a_store_of_the_previous_schema_is_migrated(db_path: Path) -> None:
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        connection.executescript(script)
+    connection.execute("PRAGMA user_version = 2")
+    for number, user in enumerate(["alice", "bob", "alice"], start=1):
+        connection.execute("INSERT INTO memories (rowid, id, text, kind, user_id, created_at, updated_at, hash) "
+                           "VALUES (?, ?, ?, 'episode', ?, '2024-01-01T00:00:00+00:00', "
+                           "'2024-01-01T00:00:00+00:00', 'h')", (number, f"m{number}", f"tennis club {number}", user))
+        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, '')",
+                           (number, f"tennis club {number}"))
+    connection.close()
+    store = SQLiteStore(db_path)
+    try:
+        found = store.lexical_search(["tennis"], ListQuery(scope=Scope(user_id="alice"), limit=5))
+        assert sorted(c.memory_id for c in found) == ["m1", "m3"]
+        assert sorted(rowid & ROWID_MASK for rowid in fts_rowids(db_path)) == [1, 2, 3]
+        store.apply(ChangeSet(delete_memories=["m1"]))
+        assert sorted(rowid & ROWID_MASK for rowid in fts_rowids(db_path)) == [2, 3]
+    finally:
+        store.close()
+
+
+def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(db_path)
+    try:
+        texts = [f"common filler {i}" for i in range(30)] + ["common rare gem"] * 3 + ["rare gem zircon"]
+        store.apply(ChangeSet(memories=[MemoryItem(memory=text, user_id="u", hash=str(i))
+                                        for i, text in enumerate(texts)]))
+        query = ListQuery(scope=Scope(user_id="u"), limit=50)
+        exact = store._lexical(["common", "rare", "zircon"], query, by_user=True, prune=False)
+        assert store.lexical_search(["common", "rare", "zircon"], query) == exact and len(exact) == 34
+        monkeypatch.setattr(sqlite_fts, "MATCH_BUDGET", 10)
+        pruned = store.lexical_search(["common", "rare", "zircon"], query)
+        assert [c.memory_id for c in pruned] == [c.memory_id for c in exact[:4]]
+        assert [c.score for c in pruned] == pytest.approx([c.score for c in exact[:4]])
+        assert store.lexical_search(["nowhere"], query) == []
+    finally:
+        store.close()
