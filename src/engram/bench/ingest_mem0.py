@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from engram.embed.base import Embedder
 
 #: Read by mem0 when it is first imported: no usage events are sent.
 TELEMETRY_ENV = "MEM0_TELEMETRY"
-#: mem0's home folder (user id file, migrations store); kept inside the run's folder.
+#: mem0's home folder (user id file, migrations store), read once when mem0 is imported: set to a
+#: folder of the temporary directory, not the user's ``~/.mem0``, unless the caller set it.
 HOME_ENV = "MEM0_DIR"
 
 
@@ -42,7 +44,7 @@ def mem0_version() -> str | None:
 def offline_mem0(folder: Path, embedder: Embedder) -> Any:
     """A mem0 ``Memory`` storing under ``folder`` and embedding with ``embedder`` (no network)."""
     os.environ[TELEMETRY_ENV] = "False"
-    os.environ.setdefault(HOME_ENV, str(folder / "home"))
+    os.environ.setdefault(HOME_ENV, str(Path(tempfile.gettempdir()) / "engram-bench-mem0"))
     from mem0 import Memory as Mem0Memory
     from mem0.embeddings.base import EmbeddingBase
 
