@@ -249,6 +249,8 @@ def ingest(
     vs: Annotated[str | None, typer.Option("--vs", help="'mem0': mem0 (infer=False, offline, same embedder) in the "
                                                          "same run, when mem0ai is installed")] = None,
     profile: Annotated[bool, typer.Option("--profile", help="also profile each step of an add (cProfile)")] = False,
+    synchronous: Annotated[str, typer.Option("--sqlite-synchronous", help="Engram's SQLite synchronous mode "
+                                             "(FULL, the default, syncs at every commit; NORMAL, OFF)")] = "FULL",
     out: OutOption = Path("bench-out/ingest"),
     json_output: JsonOption = False,
 ) -> None:
@@ -262,7 +264,7 @@ def ingest(
         if vs not in (None, "mem0"):
             raise ValidationError(f"cannot compare with {vs!r}; the one system offered is mem0", field="vs")
         settings = IngestSettings(conversations=conversations, repeats=repeats, modes=tuple(iter_modes(modes)),
-                                  vs_mem0=vs == "mem0", profile=profile)
+                                  vs_mem0=vs == "mem0", profile=profile, synchronous=synchronous)
         with _progress(console) as progress:
             results = run_ingest(data, settings, embedder=default_embedder(), progress=RichProgress(progress))
     except EngramError as error:

@@ -90,6 +90,8 @@ class IngestSettings:
     modes: tuple[str, ...] = MODES
     vs_mem0: bool = False
     profile: bool = False
+    #: SQLite's ``synchronous`` for Engram's stores (Engram's default ``FULL`` syncs the file at every commit).
+    synchronous: str = "FULL"
 
     def __post_init__(self) -> None:
         unknown = [mode for mode in self.modes if mode not in MODES]
@@ -160,12 +162,15 @@ def _engram_adds(mode: str, batches: Sequence[SessionBatch], add: Callable[..., 
 
 
 def measure_engram(mode: str, batches: Sequence[SessionBatch], embedder: TimedEmbedder, folder: Path,
-                   advance: Callable[[int], None], data_file: Path | None = None) -> Measurement:
+                   advance: Callable[[int], None], data_file: Path | None = None,
+                   synchronous: str = "FULL") -> Measurement:
     """Engram writing ``batches`` into a new SQLite store in ``folder`` (``import``: from ``data_file``)."""
+    from engram.config import EngramConfig
     from engram.memory import Memory
 
     turns = sum(len(batch.messages) for batch in batches)
-    with Memory(path=str(folder / "engram.db"), embedder=embedder) as memory:
+    config = EngramConfig(sqlite_synchronous=synchronous)
+    with Memory(path=str(folder / "engram.db"), config=config, embedder=embedder) as memory:
         timer = _AddTimer(memory.add)
         embedder.reset()
         started = time.perf_counter()
@@ -303,7 +308,8 @@ def run_ingest(data: Path, settings: IngestSettings, *, embedder: Embedder,
                         progress.advance(label, amount)
 
                 if system == ENGRAM:
-                    measurements.append(measure_engram(mode, batches, timed, target, advance, data_file))
+                    measurements.append(measure_engram(mode, batches, timed, target, advance, data_file,
+                                                       settings.synchronous))
                 else:
                     measurements.append(measure_mem0(mode, batches, timed, target, advance))
         profiles = _profiles(settings, batches, timed, folder)
@@ -335,7 +341,8 @@ def _profiles(settings: IngestSettings, batches: Sequence[SessionBatch], embedde
         return {}
     from engram.bench.ingest_profile import profile_modes
 
-    return profile_modes(batches, embedder, folder, [mode for mode in ("turn", "session") if mode in settings.modes])
+    return profile_modes(batches, embedder, folder, [mode for mode in ("turn", "session") if mode in settings.modes],
+                         synchronous=settings.synchronous)
 
 
 def _mode_label(mode: str) -> str:
@@ -348,7 +355,8 @@ def render_ingest_markdown(results: dict[str, Any], plots: dict[str, str] | None
     lines = [f"# Ingest speed ({results['turns']} turns, {results['sessions']} sessions, "
              f"{results['conversations']} LoCoMo conversations)", "",
              f"Command: `{results.get('command', 'engram bench ingest')}`", "",
-             f"Embedder: `{results['embedder']}`; {results['settings']['repeats']} repeats (median turns/s); "
+             f"Embedder: `{results['embedder']}`; Engram's SQLite synchronous="
+             f"{results['settings']['synchronous']}; {results['settings']['repeats']} repeats (median turns/s); "
              f"load average {load['start']:.1f} at start, {load['end']:.1f} at end.", "",
              "| system | mode | turns/s | turns/s without embedding | embedding share | embed calls per add "
              "| per add p50 ms | per add p95 ms |", "|---|---|---|---|---|---|---|---|"]

@@ -56,7 +56,8 @@ def breakdown(stats: pstats.Stats, turns: int) -> list[dict[str, Any]]:
 
 
 def profile_modes(batches: Sequence[SessionBatch], embedder: TimedEmbedder, folder: Path,
-                  modes: Sequence[str] = ("turn", "session")) -> dict[str, list[dict[str, Any]]]:
+                  modes: Sequence[str] = ("turn", "session"), *,
+                  synchronous: str = "FULL") -> dict[str, list[dict[str, Any]]]:
     """The step breakdown of each of ``modes`` (a fresh store each), profiled with cProfile."""
     results = {}
     for mode in modes:
@@ -66,7 +67,7 @@ def profile_modes(batches: Sequence[SessionBatch], embedder: TimedEmbedder, fold
         turns = sum(len(batch.messages) for batch in batches)
         profiler.enable()
         try:
-            measure_engram(mode, batches, embedder, target, _ignore)
+            measure_engram(mode, batches, embedder, target, _ignore, synchronous=synchronous)
         finally:
             profiler.disable()
         results[mode] = breakdown(pstats.Stats(profiler), turns)
