@@ -39,6 +39,7 @@ def test_cli_ingest_reports_every_mode_and_skips_mem0_when_absent(tmp_path: Path
         row = results["summary"]["engram"][mode]
         assert row["repeats"] == 2 and row["turns"] == TURNS
         assert row["turns_per_s"] > 0 and row["turns_per_s_without_embedding"] >= row["turns_per_s"]
+        assert 0 < row["turns_per_cpu_s"] <= row["turns_per_cpu_s_without_embedding"]
         assert 0 < row["embedding_share"] < 1 and row["embed_calls_per_add"] == 1
         assert row["per_add"]["p50_ms"] <= row["per_add"]["p95_ms"]
     assert results["summary"]["engram"]["turn"]["adds"] == TURNS

@@ -9,7 +9,9 @@ LoCoMo conversations are written into fresh stores three ways, in the order they
 
 Each mode runs ``repeats`` times into a new store; turns/s is the median over repeats, and p50/p95 are
 over every add of every repeat. The embedder is wrapped in :class:`TimedEmbedder`, so each figure also
-says how much of the time the model took and what is left without it. With ``vs_mem0`` (and ``mem0ai``
+says how much of the time the model took and what is left without it. Turns per CPU-second (the
+process's CPU time, the model's threads included) are given beside turns per second: on a shared
+machine they move much less with the load. With ``vs_mem0`` (and ``mem0ai``
 installed) mem0's ``Memory`` writes the same messages in the same run, repeat by repeat, with the same
 embedder (``engram.bench.ingest_mem0``); the ratios compare the two on equal terms.
 """
@@ -39,16 +41,20 @@ MEM0 = "mem0"
 JSON_FILE = "ingest.json"
 MARKDOWN_FILE = "ingest.md"
 PLOT_FILE = "ingest_throughput.png"
+#: The figures compared between Engram and mem0.
+RATIO_KEYS = ("turns_per_s", "turns_per_s_without_embedding", "turns_per_cpu_s", "turns_per_cpu_s_without_embedding")
 
 
 class TimedEmbedder(Embedder):
-    """Any embedder, counting its calls, the texts it embedded and the seconds it took."""
+    """Any embedder, counting its calls, the texts it embedded, the seconds it took and the CPU seconds of
+    the process meanwhile (the model's threads included)."""
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.calls = 0
         self.texts = 0
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -59,26 +65,28 @@ class TimedEmbedder(Embedder):
         return self.inner.dim
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return self.inner.embed(texts)
         finally:
-            self.seconds += time.perf_counter() - started
-            self.calls += 1
-            self.texts += len(texts)
+            self._count(started, cpu, len(texts))
 
     def embed_query(self, text: str) -> np.ndarray:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return self.inner.embed_query(text)
         finally:
-            self.seconds += time.perf_counter() - started
-            self.calls += 1
-            self.texts += 1
+            self._count(started, cpu, 1)
+
+    def _count(self, started: float, cpu: float, texts: int) -> None:
+        self.seconds += time.perf_counter() - started
+        self.cpu_seconds += time.process_time() - cpu
+        self.calls += 1
+        self.texts += texts
 
     def reset(self) -> None:
         """Start counting from zero."""
-        self.calls, self.texts, self.seconds = 0, 0, 0.0
+        self.calls, self.texts, self.seconds, self.cpu_seconds = 0, 0, 0.0, 0.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,9 @@ class Measurement:
     mode: str
     turns: int
     seconds: float
+    cpu_seconds: float
     embed_seconds: float
+    embed_cpu_seconds: float
     embed_calls: int
     add_seconds: list[float] = field(default_factory=list)
 
@@ -173,15 +183,16 @@ def measure_engram(mode: str, batches: Sequence[SessionBatch], embedder: TimedEm
     with Memory(path=str(folder / "engram.db"), config=config, embedder=embedder) as memory:
         timer = _AddTimer(memory.add)
         embedder.reset()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if mode == "import":
             if data_file is None:
                 raise ValidationError("the import mode needs the data file", field="data")
             _run_import(memory, data_file, timer, advance)
         else:
             _engram_adds(mode, batches, timer, advance)
-        seconds = time.perf_counter() - started
-    return Measurement(ENGRAM, mode, turns, seconds, embedder.seconds, embedder.calls, timer.seconds)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return Measurement(ENGRAM, mode, turns, seconds, cpu, embedder.seconds, embedder.cpu_seconds, embedder.calls,
+                       timer.seconds)
 
 
 def _run_import(memory: Any, data_file: Path, timer: _AddTimer, advance: Callable[[int], None]) -> None:
@@ -208,7 +219,7 @@ def measure_mem0(mode: str, batches: Sequence[SessionBatch], embedder: TimedEmbe
     memory = offline_mem0(folder, embedder)
     timer = _AddTimer(memory.add)
     embedder.reset()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         messages = mem0_session(batch.messages)
         if mode == "turn":
@@ -218,9 +229,10 @@ def measure_mem0(mode: str, batches: Sequence[SessionBatch], embedder: TimedEmbe
         else:
             timer(messages, user_id=batch.user_id, infer=False)
             advance(len(messages))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     memory.vector_store.client.close()
-    return Measurement(MEM0, mode, turns, seconds, embedder.seconds, embedder.calls, timer.seconds)
+    return Measurement(MEM0, mode, turns, seconds, cpu, embedder.seconds, embedder.cpu_seconds, embedder.calls,
+                       timer.seconds)
 
 
 def summarise(measurements: Sequence[Measurement]) -> dict[str, Any]:
@@ -239,6 +251,9 @@ def summarise(measurements: Sequence[Measurement]) -> dict[str, Any]:
             "turns_per_s": statistics.median(run.turns / run.seconds for run in runs),
             "turns_per_s_without_embedding": statistics.median(
                 run.turns / max(run.seconds - run.embed_seconds, 1e-9) for run in runs),
+            "turns_per_cpu_s": statistics.median(run.turns / max(run.cpu_seconds, 1e-9) for run in runs),
+            "turns_per_cpu_s_without_embedding": statistics.median(
+                run.turns / max(run.cpu_seconds - run.embed_cpu_seconds, 1e-9) for run in runs),
             "embedding_share": statistics.median(run.embed_seconds / run.seconds for run in runs),
             "embed_calls_per_add": statistics.median(run.embed_calls / max(len(run.add_seconds), 1) for run in runs),
             "per_add": latency_summary(adds),
@@ -255,9 +270,7 @@ def ratios(summary: dict[str, Any]) -> dict[str, Any]:
     for mode, engram in summary[ENGRAM].items():
         other = summary[MEM0].get("session" if mode == "import" else mode)
         if other:
-            found[mode] = {"turns_per_s": engram["turns_per_s"] / other["turns_per_s"],
-                           "without_embedding": engram["turns_per_s_without_embedding"]
-                           / other["turns_per_s_without_embedding"]}
+            found[mode] = {key: engram[key] / other[key] for key in RATIO_KEYS}
     return found
 
 
@@ -358,18 +371,21 @@ def render_ingest_markdown(results: dict[str, Any], plots: dict[str, str] | None
              f"Embedder: `{results['embedder']}`; Engram's SQLite synchronous="
              f"{results['settings']['synchronous']}; {results['settings']['repeats']} repeats (median turns/s); "
              f"load average {load['start']:.1f} at start, {load['end']:.1f} at end.", "",
-             "| system | mode | turns/s | turns/s without embedding | embedding share | embed calls per add "
-             "| per add p50 ms | per add p95 ms |", "|---|---|---|---|---|---|---|---|"]
+             "| system | mode | turns/s | turns/s without embedding | turns per CPU-s | turns per CPU-s without "
+             "embedding | embedding share | embed calls per add | per add p50 ms | per add p95 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for system, modes in results["summary"].items():
         for mode, row in modes.items():
             lines.append(f"| {system} | {_mode_label(mode)} | {row['turns_per_s']:.1f} | "
-                         f"{row['turns_per_s_without_embedding']:.1f} | {row['embedding_share']:.0%} | "
+                         f"{row['turns_per_s_without_embedding']:.1f} | {row['turns_per_cpu_s']:.1f} | "
+                         f"{row['turns_per_cpu_s_without_embedding']:.1f} | {row['embedding_share']:.0%} | "
                          f"{row['embed_calls_per_add']:.2f} | {row['per_add']['p50_ms']:.1f} | "
                          f"{row['per_add']['p95_ms']:.1f} |")
     if results["ratios"]:
-        lines += ["", "| Engram / mem0 | turns/s | without embedding |", "|---|---|---|"]
+        lines += ["", "| Engram / mem0 | turns/s | without embedding | per CPU-s | per CPU-s without embedding |",
+                  "|---|---|---|---|---|"]
         for mode, ratio in results["ratios"].items():
-            lines.append(f"| {_mode_label(mode)} | {ratio['turns_per_s']:.2f}x | {ratio['without_embedding']:.2f}x |")
+            lines.append(f"| {_mode_label(mode)} | " + " | ".join(f"{ratio[key]:.2f}x" for key in RATIO_KEYS) + " |")
     if results.get("profile"):
         from engram.bench.ingest_profile import render_breakdown
 
