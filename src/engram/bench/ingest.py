@@ -32,7 +32,7 @@ import numpy as np
 from engram.bench.datasets import Conversation, load_locomo
 from engram.bench.metrics import latency_summary
 from engram.bench.runner import ProgressHook, machine_info
-from engram.embed.base import Embedder
+from engram.embed.base import Embedder, WrappingEmbedder
 from engram.errors import ValidationError
 
 MODES = ("turn", "session", "import")
@@ -45,24 +45,16 @@ PLOT_FILE = "ingest_throughput.png"
 RATIO_KEYS = ("turns_per_s", "turns_per_s_without_embedding", "turns_per_cpu_s", "turns_per_cpu_s_without_embedding")
 
 
-class TimedEmbedder(Embedder):
+class TimedEmbedder(WrappingEmbedder):
     """Any embedder, counting its calls, the texts it embedded, the seconds it took and the CPU seconds of
     the process meanwhile (the model's threads included)."""
 
     def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.calls = 0
         self.texts = 0
         self.seconds = 0.0
         self.cpu_seconds = 0.0
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:  # type: ignore[override]
-        return self.inner.dim
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         started, cpu = time.perf_counter(), time.process_time()
