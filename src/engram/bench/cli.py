@@ -238,6 +238,47 @@ def scale(
         console.print(f"Report: {out / 'scale.md'}")
 
 
+@bench_app.command()
+def ingest(
+    data: DataOption,
+    conversations: Annotated[int | None, typer.Option("--conversations", min=1,
+                                                      help="first N conversations only")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="runs per mode (turns/s is their median)")] = 3,
+    modes: Annotated[str, typer.Option("--modes", help="turn, session, import (comma-separated)")] = (
+        "turn,session,import"),
+    vs: Annotated[str | None, typer.Option("--vs", help="'mem0': mem0 (infer=False, offline, same embedder) in the "
+                                                         "same run, when mem0ai is installed")] = None,
+    profile: Annotated[bool, typer.Option("--profile", help="also profile each step of an add (cProfile)")] = False,
+    synchronous: Annotated[str, typer.Option("--sqlite-synchronous", help="Engram's SQLite synchronous mode "
+                                             "(FULL, the default, syncs at every commit; NORMAL, OFF)")] = "FULL",
+    out: OutOption = Path("bench-out/ingest"),
+    json_output: JsonOption = False,
+) -> None:
+    """Write speed: LoCoMo turns/s with one add per turn, per session and via import (p50/p95 per add, the
+    embedder's share), optionally next to mem0."""
+    from engram.bench.ingest import IngestSettings, iter_modes, run_ingest, write_ingest_report
+    from engram.bench.suite import default_embedder
+
+    console = _console(json_output)
+    try:
+        if vs not in (None, "mem0"):
+            raise ValidationError(f"cannot compare with {vs!r}; the one system offered is mem0", field="vs")
+        settings = IngestSettings(conversations=conversations, repeats=repeats, modes=tuple(iter_modes(modes)),
+                                  vs_mem0=vs == "mem0", profile=profile, synchronous=synchronous)
+        with _progress(console) as progress:
+            results = run_ingest(data, settings, embedder=default_embedder(), progress=RichProgress(progress))
+    except EngramError as error:
+        _fail(error)
+        return
+    results["command"] = _command()
+    files = write_ingest_report(results, out)
+    if json_output:
+        typer.echo(files["json"].read_text(encoding="utf-8"))
+        return
+    console.print(files["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
+    console.print(f"Report: {files['markdown']}  (JSON: {files['json']})")
+
+
 @bench_app.command("pg-scale")
 def pg_scale(
     data: DataOption,

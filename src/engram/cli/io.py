@@ -90,7 +90,7 @@ def _import_messages(memory: Memory, path: Path, scope: dict[str, str | None], p
     return {"messages": count}
 
 
-def _import_dataset(memory: Memory, path: Path, kind: str, user_prefix: str, progress: Progress,
+def import_dataset(memory: Memory, path: Path, kind: str, user_prefix: str, progress: Progress,
                     users: set[str]) -> dict[str, int]:
     from engram.bench.datasets import load_locomo, load_longmemeval
 
@@ -138,7 +138,7 @@ def import_(
             counts = _import_messages(memory, file, {"user_id": user_id, "agent_id": agent_id, "run_id": run_id},
                                       progress, users)
         else:
-            counts = _import_dataset(memory, file, kind, user_id or "", progress, users)
+            counts = import_dataset(memory, file, kind, user_id or "", progress, users)
         quarantined = memory.quarantined(limit=1)["total"] - quarantined_before
     report = {"format": kind, **counts, "users": sorted(users), "quarantined": quarantined}
     emit(report, as_json, lambda r: _render_import(r, store_args(db, url)))

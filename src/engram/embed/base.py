@@ -28,6 +28,21 @@ class Embedder(ABC):
         return f"{self.name}:{self.dim}"
 
 
+class WrappingEmbedder(Embedder):
+    """An embedder in front of another (``inner``): same name and dimension, so the same vectors."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        return self.inner.dim
+
+
 def normalize_rows(matrix: np.ndarray) -> np.ndarray:
     """Scale each row to unit length (zero rows stay zero), as float32."""
     matrix = np.asarray(matrix, dtype=np.float32)

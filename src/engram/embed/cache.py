@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from engram.embed._validation import require_number
-from engram.embed.base import Embedder
+from engram.embed.base import Embedder, WrappingEmbedder
 
 
-class CachedEmbedder(Embedder):
+class CachedEmbedder(WrappingEmbedder):
     """Wraps ``inner``: ``embed_query`` results are kept for the last ``max_entries`` distinct queries.
 
     ``embed`` (documents) passes straight through. Returned vectors are copies, so a caller that
@@ -21,20 +21,12 @@ class CachedEmbedder(Embedder):
 
     def __init__(self, inner: Embedder, max_entries: int = 256) -> None:
         require_number(max_entries, "max_entries", minimum=1)
-        self.inner = inner
+        super().__init__(inner)
         self.max_entries = max_entries
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.inner.name
-
-    @property
-    def dim(self) -> int:  # type: ignore[override]
-        return self.inner.dim
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed documents with the inner embedder (not cached)."""

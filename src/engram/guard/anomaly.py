@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -128,10 +129,9 @@ def contradicted_count(text: str, trust: TrustLevel, context: GuardContext, sett
         other_trust = trust_of_writer(context.recent_writers[index]) if context.recent_writers else TrustLevel.USER
         if trust == TrustLevel.USER or TRUST_WEIGHTS[other_trust] < TRUST_WEIGHTS[trust]:
             continue
-        other_tokens = _tokens(other)
         if _jaccard(words, _content_words(other)) < settings.contradiction_overlap:
             continue
-        if _differs_in_facts(tokens, other_tokens):
+        if _differs_in_facts(tokens, _tokens(other)):
             count += 1
     return count
 
@@ -151,21 +151,24 @@ def is_off_topic(context: GuardContext, settings: AnomalySettings) -> bool:
     return centroid_similarity < settings.off_topic_similarity and nearest < 2 * settings.off_topic_similarity
 
 
-def _tokens(text: str) -> list[str]:
-    return [token.lower() for token in _TOKEN.findall(text)]
+@lru_cache(maxsize=4096)
+def _tokens(text: str) -> tuple[str, ...]:
+    """Lower-cased tokens (cached: every new record is compared with the same recent records)."""
+    return tuple(token.lower() for token in _TOKEN.findall(text))
 
 
-def _content_words(text: str) -> set[str]:
-    return {token for token in _tokens(text) if token not in _STOPWORDS and not _NUMBER.search(token)}
+@lru_cache(maxsize=4096)
+def _content_words(text: str) -> frozenset[str]:
+    return frozenset(token for token in _tokens(text) if token not in _STOPWORDS and not _NUMBER.search(token))
 
 
-def _jaccard(first: set[str], second: set[str]) -> float:
+def _jaccard(first: frozenset[str], second: frozenset[str]) -> float:
     if not first or not second:
         return 0.0
     return len(first & second) / len(first | second)
 
 
-def _differs_in_facts(tokens: list[str], other_tokens: list[str]) -> bool:
+def _differs_in_facts(tokens: Sequence[str], other_tokens: Sequence[str]) -> bool:
     numbers = {token for token in tokens if _NUMBER.search(token)}
     other_numbers = {token for token in other_tokens if _NUMBER.search(token)}
     if numbers and other_numbers and numbers != other_numbers:

@@ -16,6 +16,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 
 from engram.guard.content_rules import CONTENT_RULES
@@ -214,6 +215,7 @@ def _content_words(text: str) -> set[str]:
     return {word for word in (w.lower() for w in _WORD.findall(text)) if word not in _STOPWORDS and len(word) > 1}
 
 
+@lru_cache(maxsize=16384)
 def _is_rare_token(token: str) -> bool:
     if not 4 <= len(token) <= 14 or not token.isascii() or token.isdigit() or token.isupper():
         return False

@@ -11,6 +11,7 @@ on the development scenarios and checked on the blind holdout."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from engram.write.slots import Statement
 
@@ -44,10 +45,12 @@ FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "pas
             "slot_conflict", "slot_same", "closest")
 
 
+@lru_cache(maxsize=8192)
 def _count(pattern: re.Pattern[str], text: str, cap: int = 2) -> float:
     return float(min(cap, len(pattern.findall(text))))
 
 
+@lru_cache(maxsize=4096)
 def _third_party(text: str) -> bool:
     """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name."""
     first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]

@@ -43,15 +43,13 @@ CONVERSATION_GAP = timedelta(hours=2)
 def neighbours(turns: Sequence[MemoryItem], width: int = CONTEXT_TURNS) -> list[list[tuple[int, int]]]:
     """For each turn of a sequence in conversation order, ``(position, distance)`` of its neighbours:
     the turns of the same scope at most ``width`` places and ``CONVERSATION_GAP`` away, nearest first."""
+    scopes = [(turn.user_id, turn.agent_id, turn.run_id) for turn in turns]
+    times = [turn.began_at for turn in turns]
     found: list[list[tuple[int, int]]] = []
-    for index, turn in enumerate(turns):
-        near = []
-        for other in range(max(0, index - width), min(len(turns), index + width + 1)):
-            candidate = turns[other]
-            if other == index or candidate.scope != turn.scope:
-                continue
-            if abs(candidate.began_at - turn.began_at) <= CONVERSATION_GAP:
-                near.append((other, abs(other - index)))
+    for index in range(len(turns)):
+        window = range(max(0, index - width), min(len(turns), index + width + 1))
+        near = [(other, abs(other - index)) for other in window if other != index and scopes[other] == scopes[index]
+                and abs(times[other] - times[index]) <= CONVERSATION_GAP]
         found.append(sorted(near, key=lambda pair: (pair[1], pair[0])))
     return found
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 #: Words that questions about an attribute use, added to the index keys of a turn stating it.
 SLOT_KEYS: dict[str, str] = {
@@ -197,7 +198,13 @@ def normalise_value(value: str) -> str:
 
 
 def statements(text: str, speaker: str) -> list[Statement]:
-    """The single-valued attribute statements ``text`` makes, ``speaker`` being who says it."""
+    """The single-valued attribute statements ``text`` makes, ``speaker`` being who says it (parsed once
+    per text and speaker: the supersession check reads the same stored turns again and again)."""
+    return list(_parsed_statements(text, speaker))
+
+
+@lru_cache(maxsize=8192)
+def _parsed_statements(text: str, speaker: str) -> tuple[Statement, ...]:
     found: dict[str, Statement] = {}
     for clause in _CLAUSE.findall(text):
         if "?" in clause or _HEDGES.search(clause):
@@ -217,4 +224,4 @@ def statements(text: str, speaker: str) -> list[Statement]:
             if value == "" or (value is not None and value in ("here", "there", "it", "that", "this")):
                 continue
             found.setdefault(f"{subject}|{attribute}", Statement(subject, attribute, value))
-    return list(found.values())
+    return tuple(found.values())

@@ -63,6 +63,38 @@ class SupersessionPlan:
     notes: list[str] = field(default_factory=list)
 
 
+class StoredTurns:
+    """The store as one supersession check reads it: the store does not change while a batch is checked,
+    so each list query, row and vector is read once per batch, not once per new turn."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lists: dict[tuple[object, ...], list[str]] = {}
+        self._rows: dict[str, MemoryItem] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def listed(self, query: ListQuery, tag: str) -> list[str]:
+        """The ids ``store.list_memories(query)`` returns, ``tag`` naming the query within the batch."""
+        key = (tag, *query.scope.items())
+        if key not in self._lists:
+            self._lists[key] = [item.id for item in self.store.list_memories(query)]
+        return self._lists[key]
+
+    def memories(self, ids: Sequence[str]) -> list[MemoryItem]:
+        """The stored memories of ``ids`` (unknown ones left out)."""
+        missing = [memory_id for memory_id in ids if memory_id not in self._rows]
+        if missing:
+            self._rows.update((item.id, item) for item in self.store.get_memories(missing))
+        return [self._rows[memory_id] for memory_id in ids if memory_id in self._rows]
+
+    def turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The own embeddings of the stored turns ``ids``."""
+        missing = [memory_id for memory_id in ids if memory_id not in self._vectors]
+        if missing:
+            self._vectors.update(self.store.get_turn_vectors(missing))
+        return {memory_id: self._vectors[memory_id] for memory_id in ids if memory_id in self._vectors}
+
+
 def close_superseded(old: MemoryItem, new: MemoryItem, *, event: HistoryEventType, actor: str,
                      reason: str = "") -> tuple[MemoryItem, MemoryItem, HistoryEvent]:
     """``old`` closed at ``new``'s start (``valid_to``, ``superseded_by``), ``new`` listing it in
@@ -83,6 +115,7 @@ def detect_supersessions(store: Store, memories: Sequence[MemoryItem],
     and close the stored (or earlier new) turns of the same speaker that it replaces: a conflicting
     statement of the same attribute, or the fitted change model (``replacement_probability``)."""
     plan = SupersessionPlan(new_memories=[])
+    stored = StoredTurns(store)
     earlier: list[MemoryItem] = []
     closed: dict[str, MemoryItem] = {}
     for memory in memories:
@@ -93,7 +126,7 @@ def detect_supersessions(store: Store, memories: Sequence[MemoryItem],
         memory = with_statements(memory, found) if found else memory
         vector = turn_vectors.get(memory.id)
         if vector is not None and (found or may_replace(memory.memory)):
-            for other in _replaced(store, memory, found, vector, earlier, closed, turn_vectors):
+            for other in _replaced(stored, memory, found, vector, earlier, closed, turn_vectors):
                 memory = _settle(plan, closed, memory, other)
         earlier.append(memory)
         plan.new_memories.append(memory)
@@ -159,32 +192,32 @@ def _lookup_scope(scope: Scope) -> Scope:
     return Scope(agent_id=scope.agent_id) if scope.agent_id is not None else scope
 
 
-def older_turns(store: Store, memory: MemoryItem, earlier: Sequence[MemoryItem], closed: Mapping[str, MemoryItem],
-                statements_found: Sequence[Statement]) -> list[MemoryItem]:
+def older_turns(reader: StoredTurns, memory: MemoryItem, earlier: Sequence[MemoryItem],
+                closed: Mapping[str, MemoryItem], statements_found: Sequence[Statement]) -> list[MemoryItem]:
     """Current turns of the same speaker in the scope, from an earlier conversation, that share words with
     ``memory`` (BM25), are among the scope's latest turns, or state one of the same attributes; earlier
     turns of the same batch too. (Indexed queries only: no scan of the scope's vectors on a write.)"""
     scope = _lookup_scope(memory.scope)
     nearest = ListQuery(scope=scope, include_invalid=False, kinds=("episode",), limit=NEAREST_TURNS)
-    ids = [candidate.memory_id for candidate in store.lexical_search(query_terms(memory.memory), nearest)]
-    ids += [item.id for item in store.list_memories(replace(nearest, limit=RECENT_TURNS))]
+    ids = [candidate.memory_id for candidate in reader.store.lexical_search(query_terms(memory.memory), nearest)]
+    ids += reader.listed(replace(nearest, limit=RECENT_TURNS), "recent")
     for statement in statements_found:
         query = ListQuery(scope=scope, node=Condition(ATTRIBUTES, "contains", f"{statement.slot}="),
                           include_invalid=False, limit=MAX_CANDIDATES)
-        ids.extend(item.id for item in store.list_memories(query))
-    stored = [closed.get(m.id, m) for m in store.get_memories(list(dict.fromkeys(ids)))]
+        ids.extend(reader.listed(query, f"slot:{statement.slot}"))
+    stored = [closed.get(m.id, m) for m in reader.memories(list(dict.fromkeys(ids)))]
     speaker = speaker_key(memory)
     return [m for m in [*stored, *(closed.get(m.id, m) for m in earlier)]
             if m.id != memory.id and m.valid_to is None and m.is_turn and speaker_key(m) == speaker
             and m.began_at < memory.began_at - CONVERSATION_GAP]
 
 
-def _replaced(store: Store, memory: MemoryItem, found: list[Statement], vector: np.ndarray,
+def _replaced(stored: StoredTurns, memory: MemoryItem, found: list[Statement], vector: np.ndarray,
               earlier: Sequence[MemoryItem], closed: Mapping[str, MemoryItem],
               new_vectors: Mapping[str, np.ndarray]) -> list[MemoryItem]:
     """The older turns ``memory`` replaces."""
-    candidates = older_turns(store, memory, earlier, closed, found)
-    stored_vectors = store.get_turn_vectors([m.id for m in candidates if m.id not in new_vectors])
+    candidates = older_turns(stored, memory, earlier, closed, found)
+    stored_vectors = stored.turn_vectors([m.id for m in candidates if m.id not in new_vectors])
     scored = []
     for other in candidates:
         other_vector = new_vectors.get(other.id, stored_vectors.get(other.id))
