@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,29 @@ def test_ef_search_is_a_config_setting_with_an_environment_variable(
     monkeypatch.delenv("ENGRAM_HNSW_EF_SEARCH")
     with pytest.raises(ConfigurationError):
         EngramConfig(hnsw_ef_search=True)
+
+
+def test_pg_scale_measures_both_stores_and_recall_on_a_copy_loaded_store(tmp_path: Path) -> None:
+    import psycopg
+
+    from engram.bench.scale import SyntheticEmbedder
+    from engram.bench.scale_pg import render_pg_scale_markdown, run_pg_scale
+
+    assert PG_URL is not None
+    fixture = Path(__file__).parents[1] / "fixtures" / "locomo_tiny.json"
+    try:
+        for _ in range(2):  # the second run reuses the recall store its marker describes
+            results = run_pg_scale(PG_URL, fixture, tmp_path, embedder=SyntheticEmbedder(16), sizes=(300,),
+                                   ef_values=(400,), queries=5)
+        assert results["conversation"]["turns"] == 9
+        assert results["conversation"]["postgres"]["search"]["count"] == 5
+        [size] = results["recall"]
+        assert size["n"] == 300 and size["sweep"][0]["recall_at_10"] == 1.0
+        assert "| postgres / sqlite |" in render_pg_scale_markdown(results)
+        with psycopg.connect(PG_URL) as connection:
+            row = connection.execute("SELECT count(*) FROM engram_bench_corpus_300.vectors").fetchone()
+        assert row == (300,)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as connection:
+            for schema in ("engram_bench_conversation", "engram_bench_corpus_300"):
+                connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

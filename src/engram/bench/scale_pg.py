@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 #: ``meta`` key recording which corpus a benchmark store holds.
 _CORPUS_MARKER = "bench_corpus"
+#: Schema of the conversation store, rebuilt by every run.
+_CONVERSATION_SCHEMA = "engram_bench_conversation"
 
 
 def conversation_messages(data: Path) -> tuple[list[dict[str, str]], list[str]]:
@@ -51,7 +53,8 @@ def conversation_messages(data: Path) -> tuple[list[dict[str, str]], list[str]]:
 
 
 def measure_conversation(url: str, data: Path, corpus: ScaleCorpus, out_dir: Path, *, queries: int) -> dict[str, Any]:
-    """Search p50/p95 (full read path) on PostgreSQL and on SQLite holding the same conversation."""
+    """Search p50/p95 (full read path) and lexical search on PostgreSQL and on SQLite holding the same
+    conversation, the two stores alternating question by question so that both see the same load."""
     from engram import Memory
     from engram.models import Scope
     from engram.read.query import query_terms
@@ -62,23 +65,32 @@ def measure_conversation(url: str, data: Path, corpus: ScaleCorpus, out_dir: Pat
     sqlite_path = out_dir / "conversation.db"
     for stale in out_dir.glob("conversation.db*"):
         stale.unlink()
-    results: dict[str, Any] = {"turns": len(messages), "queries": len(questions)}
-    for name, path, store_url in (("postgres", None, _schema_url(url, "engram_bench_conversation")),
-                                  ("sqlite", str(sqlite_path), None)):
-        memory = Memory(path, store_url, embedder=CorpusEmbedder(corpus))
-        try:
+    _drop_schema(url, _CONVERSATION_SCHEMA)
+    stores = {"postgres": (None, _schema_url(url, _CONVERSATION_SCHEMA)), "sqlite": (str(sqlite_path), None)}
+    memories = {name: Memory(path, store_url, embedder=CorpusEmbedder(corpus))
+                for name, (path, store_url) in stores.items()}
+    timings: dict[str, dict[str, list[float]]] = {name: {"search": [], "lexical": []} for name in memories}
+    query = ListQuery(scope=Scope(user_id="bench"), limit=100, include_invalid=False)
+    try:
+        for memory in memories.values():
             memory.delete_all(user_id="bench")
             for start in range(0, len(messages), 50):
                 memory.add(messages[start:start + 50], user_id="bench", infer=False)
             memory.search(questions[0], user_id="bench")
-            search = [timed(memory.search, text, user_id="bench") for text in questions]
-            query = ListQuery(scope=Scope(user_id="bench"), limit=100, include_invalid=False)
-            lexical = [timed(memory._store.lexical_search, query_terms(text), query) for text in questions]
-        finally:
+        loadavg_before = os.getloadavg()
+        for text in questions:
+            for name, memory in memories.items():
+                timings[name]["search"].append(timed(memory.search, text, user_id="bench"))
+                timings[name]["lexical"].append(timed(memory.store.lexical_search, query_terms(text), query))
+    finally:
+        for memory in memories.values():
             memory.close()
-        results[name] = {"search": metrics.latency_summary(search), "lexical": metrics.latency_summary(lexical)}
     for stale in out_dir.glob("conversation.db*"):
         stale.unlink()
+    results: dict[str, Any] = {"turns": len(messages), "queries": len(questions)}
+    for name, parts in timings.items():
+        results[name] = {part: metrics.latency_summary(seconds) for part, seconds in parts.items()}
+    results["loadavg_before"] = loadavg_before
     results["loadavg"] = os.getloadavg()
     return results
 
@@ -166,7 +178,8 @@ def measure_recall(url: str, corpus: ScaleCorpus, total: int, ef_values: Sequenc
 
 def run_pg_scale(url: str, data: Path, out_dir: Path, *, embedder: Embedder, sizes: Sequence[int],
                  ef_values: Sequence[int], queries: int = 200, seed: int = 13) -> dict[str, Any]:
-    """Both measurements; the corpus embeddings are cached under ``out_dir``."""
+    """Both measurements (no recall sweep when ``sizes`` is empty); the corpus embeddings are cached
+    under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = ScaleCorpus.from_locomo(data, embedder, out_dir / "cache")
     return {
@@ -179,25 +192,44 @@ def run_pg_scale(url: str, data: Path, out_dir: Path, *, embedder: Embedder, siz
 
 
 def render_pg_scale_markdown(results: dict[str, Any]) -> str:
-    """The report: search latency next to SQLite, then recall and latency per ef_search and size."""
+    """The report: search latency next to SQLite (and their ratio), then recall and latency per
+    ef_search and size."""
     conversation = results["conversation"]
     lines = ["# PostgreSQL scale benchmark", "", f"- command: `{results.get('command') or '-'}`",
-             f"- date {results['created_at']}; load average {conversation['loadavg'][0]:.1f} after the latency part",
-             "", f"Search on one LoCoMo conversation ({conversation['turns']} turns, {conversation['queries']} "
-             "questions, full read path, lookup embedder):", "",
+             f"- date {results['created_at']}; load average {_load(conversation['loadavg_before'])} before and "
+             f"{_load(conversation['loadavg'])} after the latency part", "",
+             f"Search on one LoCoMo conversation ({conversation['turns']} turns, {conversation['queries']} "
+             "questions, full read path, lookup embedder; the two stores alternate question by question):", "",
              "| store | search p50 ms | search p95 ms | lexical p50 ms | lexical p95 ms |", "|---|---|---|---|---|"]
     for name in ("postgres", "sqlite"):
         row = conversation[name]
         lines.append(f"| {name} | {row['search']['p50_ms']:.1f} | {row['search']['p95_ms']:.1f} | "
                      f"{row['lexical']['p50_ms']:.1f} | {row['lexical']['p95_ms']:.1f} |")
-    lines += ["", "HNSW recall@10 against the exact top 10 (questions as queries):", "",
-              "| n | ef_search | recall@10 | p50 ms | p95 ms |", "|---|---|---|---|---|"]
-    for size in results["recall"]:
-        for row in size["sweep"]:
-            lines.append(f"| {size['n']:,} | {row['ef_search']} | {row['recall_at_10']:.3f} | "
-                         f"{row['latency']['p50_ms']:.1f} | {row['latency']['p95_ms']:.1f} |")
+    ratios = [conversation["postgres"][part][key] / max(conversation["sqlite"][part][key], 1e-9)
+              for part in ("search", "lexical") for key in ("p50_ms", "p95_ms")]
+    lines.append("| postgres / sqlite | " + " | ".join(f"{ratio:.2f}x" for ratio in ratios) + " |")
+    if results["recall"]:
+        lines += ["", "HNSW recall@10 against the exact top 10 (questions as queries):", "",
+                  "| n | load s | ef_search | recall@10 | p50 ms | p95 ms | load average |",
+                  "|---|---|---|---|---|---|---|"]
+        for size in results["recall"]:
+            for row in size["sweep"]:
+                lines.append(f"| {size['n']:,} | {size['load_seconds']:.0f} | {row['ef_search']} | "
+                             f"{row['recall_at_10']:.3f} | {row['latency']['p50_ms']:.1f} | "
+                             f"{row['latency']['p95_ms']:.1f} | {_load(row['loadavg'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _load(loadavg: Sequence[float]) -> str:
+    return f"{loadavg[0]:.1f}"
 
 
 def _schema_url(url: str, schema: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
