@@ -15,7 +15,7 @@ from engram.read.recipes import RetrievalRecipe
 
 #: PostgreSQL: HNSW candidate list size of a vector search (pgvector's ``hnsw.ef_search``, raised to the
 #: search limit when that is larger). Tuned by ``engram bench pg-scale`` (docs/BENCHMARKS.md, PostgreSQL).
-HNSW_EF_SEARCH = 100
+HNSW_EF_SEARCH = 200
 
 
 class EmbedderConfig(BaseSettings):

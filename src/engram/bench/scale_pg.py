@@ -25,7 +25,6 @@ from engram.bench.scale import timed
 from engram.bench.scale_corpus import _EPOCH, NOISE_NORM, CorpusEmbedder, ScaleCorpus
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
-from engram.models import content_hash
 
 if TYPE_CHECKING:
     from engram.store.postgres import PostgresStore
@@ -99,8 +98,9 @@ def copy_load(store: PostgresStore, corpus: ScaleCorpus, total: int, *, seed: in
     """Fill ``store`` with ``total`` corpus memories in one scope (``user-0``) through ``COPY``, the way a bulk
     import would: the HNSW and full-text indexes are dropped during the load and rebuilt after it.
 
-    Only what a vector search reads is written (memories with their text and dates, their vectors); no
-    episodes, sources or history. Memory ids are ``c0000000``... in corpus row order."""
+    Only what a vector search reads is written: memory rows (scope, kind, dates) with their vectors. Their
+    text is left empty (a vector search reads none, and its full-text columns were most of the load's
+    time); no episodes, sources or history. Memory ids are ``c0000000``... in corpus row order."""
     from engram.store.postgres_schema import ensure_vector_dim
 
     dim = corpus.dim
@@ -114,15 +114,15 @@ def copy_load(store: PostgresStore, corpus: ScaleCorpus, total: int, *, seed: in
         connection.execute("DROP INDEX IF EXISTS memories_text_search")
         connection.execute("DROP INDEX IF EXISTS memories_keys_search")
         row = 0
-        for texts, _, vectors, moments in corpus.rows(total, seed):
+        for _, _, vectors, moments in corpus.rows(total, seed):
             dates = [_EPOCH + timedelta(seconds=float(moment)) for moment in moments]
-            ids = [f"c{row + index:07d}" for index in range(len(texts))]
-            row += len(texts)
+            ids = [f"c{row + index:07d}" for index in range(len(dates))]
+            row += len(dates)
             with connection.transaction(), connection.cursor() as cursor:
                 with cursor.copy("COPY memories (id, text, kind, user_id, valid_from, created_at, updated_at, hash) "
                                  "FROM STDIN") as copy:
-                    for memory_id, text, date in zip(ids, texts, dates, strict=True):
-                        copy.write_row((memory_id, text, "episode", "user-0", date, date, date, content_hash(text)))
+                    for memory_id, date in zip(ids, dates, strict=True):
+                        copy.write_row((memory_id, "", "episode", "user-0", date, date, date, memory_id))
                 with cursor.copy("COPY vectors (memory_id, embedding) FROM STDIN (FORMAT BINARY)") as copy:
                     copy.set_types(["text", "bytea"])
                     for memory_id, vector in zip(ids, vectors.astype(">f4"), strict=True):
@@ -145,7 +145,7 @@ def measure_recall(url: str, corpus: ScaleCorpus, total: int, ef_values: Sequenc
 
     store = PostgresStore(_schema_url(url, f"engram_bench_corpus_{total}"), hnsw_ef_search=max(ef_values))
     marker = json.dumps({"signature": corpus.signature, "turns": len(corpus.turns), "total": total, "seed": seed,
-                         "noise": NOISE_NORM})
+                         "noise": NOISE_NORM, "rows": "vectors"})
     try:
         began = time.perf_counter()
         if store.setting(_CORPUS_MARKER, "") != marker:
