@@ -6,11 +6,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engram.embed import DEFAULT_PROVIDER
+from engram.errors import ConfigurationError
 from engram.read.recipes import RetrievalRecipe
+
+#: PostgreSQL: HNSW candidate list size of a vector search (pgvector's ``hnsw.ef_search``, raised to the
+#: search limit when that is larger). Tuned by ``engram bench pg-scale`` (docs/BENCHMARKS.md, PostgreSQL).
+HNSW_EF_SEARCH = 200
 
 
 class EmbedderConfig(BaseSettings):
@@ -84,6 +89,21 @@ class EngramConfig(BaseModel):
                     "Environment: ENGRAM_GUARD_CONSENSUS (true / false)")
     guard_consensus_confidence: float = Field(
         0.7, ge=0, le=1, description="the consensus check quarantines a record it flags with at least this confidence")
+    hnsw_ef_search: int = Field(
+        default_factory=lambda: os.environ.get("ENGRAM_HNSW_EF_SEARCH", HNSW_EF_SEARCH), validate_default=True,
+        description="PostgreSQL store: HNSW candidate list size of a vector search (1-1000; higher is more exact "
+                    "and slower; raised to the search limit when that is larger). Environment: ENGRAM_HNSW_EF_SEARCH")
+
+    @field_validator("hnsw_ef_search", mode="before")
+    @classmethod
+    def _check_ef_search(cls, value: object) -> int:
+        """An integer from 1 to 1000, else a ConfigurationError naming the field (and its variable)."""
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 1000:
+            raise ConfigurationError(f"must be an integer from 1 to 1000, got {value!r}", field="hnsw_ef_search",
+                                     hint=f"set hnsw_ef_search or ENGRAM_HNSW_EF_SEARCH; the default is "
+                                          f"{HNSW_EF_SEARCH}")
+        return int(text)
 
     def resolved_url(self) -> str:
         """The store location as a URL: explicit url, then path, then ENGRAM_DATABASE_URL, then the default file."""

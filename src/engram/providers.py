@@ -31,7 +31,8 @@ def open_store(config: EngramConfig) -> Store:
         except ImportError as exc:
             raise ConfigurationError(f"PostgreSQL support is not installed ({exc})", field="url",
                                      hint="pip install 'engramdb[postgres]'") from exc
-        return PostgresStore(url.replace("postgresql+psycopg://", "postgresql://"))
+        return PostgresStore(url.replace("postgresql+psycopg://", "postgresql://"),
+                             hnsw_ef_search=config.hnsw_ef_search)
     raise ConfigurationError(f"unsupported store URL {url!r}", field="url",
                              hint="use sqlite:///path/to/file.db or postgresql://user@host/db")
 

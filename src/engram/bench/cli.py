@@ -284,6 +284,7 @@ def pg_scale(
     data: DataOption,
     url: Annotated[str, typer.Option("--url", help="postgresql://... (benchmark schemas are created in it)")],
     n: Annotated[str, typer.Option("--n", help="corpus store sizes for the HNSW recall sweep")] = "100000",
+    recall: Annotated[bool, typer.Option("--recall/--no-recall", help="run the HNSW recall sweep")] = True,
     ef: Annotated[str, typer.Option("--ef", help="ef_search values to sweep")] = "40,64,100,200,400",
     queries: Annotated[int, typer.Option("--queries", min=1, help="searches per measurement")] = 200,
     out: OutOption = Path("bench-out/pg-scale"),
@@ -296,7 +297,8 @@ def pg_scale(
     console = _console(json_output)
     try:
         with console.status("measuring"):
-            results = run_pg_scale(url, data, out, embedder=default_embedder(), sizes=parse_ints(n, "n"),
+            sizes = parse_ints(n, "n") if recall else ()
+            results = run_pg_scale(url, data, out, embedder=default_embedder(), sizes=sizes,
                                    ef_values=parse_ints(ef, "ef"), queries=queries)
     except EngramError as error:
         _fail(error)

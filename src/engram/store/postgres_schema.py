@@ -32,6 +32,8 @@ def _diacritic_fold_map() -> tuple[str, str]:
 
 
 _FOLD_FROM, _FOLD_TO = _diacritic_fold_map()
+_TEXT_TSV = "to_tsvector('engram_english'::regconfig, engram_fold(text))"
+_KEYS_TSV = "to_tsvector('engram_english'::regconfig, engram_fold(index_keys || E'\\n' || context_keys))"
 
 MIGRATIONS: list[list[str]] = [
     # 1: episodes, memories, sources, history, vectors, full-text index. The text search
@@ -127,6 +129,18 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX memories_search ON memories USING gin (search_tsv)",
         "ALTER TABLE vectors ADD COLUMN turn_embedding vector",
         "CREATE INDEX memories_turns ON memories (user_id, agent_id, run_id, valid_from, seq) WHERE kind = 'episode'",
+    ],
+    # 3: the text and the keys in two tsvectors with a GIN index each, and the combined length (the BM25
+    # document length, as length(search_tsv) was) in a column: lexical search scores from the indexes
+    # and never reads a tsvector (detoasting the scope's vectors was most of its time)
+    [
+        "ALTER TABLE memories DROP COLUMN search_tsv",
+        f"ALTER TABLE memories ADD COLUMN text_tsv tsvector GENERATED ALWAYS AS ({_TEXT_TSV}) STORED",
+        f"ALTER TABLE memories ADD COLUMN keys_tsv tsvector GENERATED ALWAYS AS ({_KEYS_TSV}) STORED",
+        "ALTER TABLE memories ADD COLUMN search_length integer "
+        f"GENERATED ALWAYS AS (length({_TEXT_TSV} || {_KEYS_TSV})) STORED",
+        "CREATE INDEX memories_text_search ON memories USING gin (text_tsv)",
+        "CREATE INDEX memories_keys_search ON memories USING gin (keys_tsv)",
     ],
 ]
 

@@ -26,33 +26,35 @@ _COLUMNS = {
 _STORAGE_TEXT = """to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
-# The scope's rows matching any term (``matched``, with ``eligible`` telling which pass the status,
-# validity and filter conditions), each term's document frequency among them, and the BM25 score of
-# each eligible row; terms are parsed as ``plainto_tsquery`` of the folded term, empty ones dropped.
+# BM25 from the full-text indexes alone: each term's matches in the text and in the keys come from
+# their GIN indexes (``hits``; no row's tsvector is read), which give each term's document frequency
+# in the scope and each row's term frequency (text weight, keys weight); the row's length
+# (``search_length``) and the eligibility conditions come from the row itself. Terms are parsed as
+# ``plainto_tsquery`` of the folded term, empty ones dropped; the average length is sampled.
 LEXICAL_SQL = """
 WITH terms AS MATERIALIZED (
     SELECT DISTINCT plainto_tsquery('engram_english', engram_fold(t)) AS q
     FROM unnest(%s::text[]) AS t WHERE numnode(plainto_tsquery('engram_english', engram_fold(t))) > 0),
+hits AS MATERIALIZED (
+    SELECT t.q, m.id, true AS in_text FROM terms t JOIN memories m ON m.text_tsv @@ t.q WHERE {scope}
+    UNION ALL
+    SELECT t.q, m.id, false FROM terms t JOIN memories m ON m.keys_tsv @@ t.q WHERE {scope}),
+pairs AS MATERIALIZED (
+    SELECT q, id, (CASE WHEN bool_or(in_text) THEN %s ELSE 0 END)
+                  + (CASE WHEN NOT bool_and(in_text) THEN %s ELSE 0 END) AS tf
+    FROM hits GROUP BY q, id),
 stats AS MATERIALIZED (
     SELECT (SELECT count(*) FROM memories m WHERE {scope}) AS total,
-           coalesce((SELECT avg(length(s.search_tsv)) FROM (SELECT m.search_tsv FROM memories m WHERE {scope}
+           coalesce((SELECT avg(s.search_length) FROM (SELECT m.search_length FROM memories m WHERE {scope}
                      LIMIT %s) AS s), 1.0) AS avgdl),
-matched AS MATERIALIZED (
-    SELECT m.id, m.seq, m.search_tsv || ''::tsvector AS search_tsv, ({where}) AS eligible FROM memories m
-    WHERE {scope} AND m.search_tsv @@ (SELECT string_agg('(' || q::text || ')', ' | ')::tsquery FROM terms)),
 weighted AS MATERIALIZED (
-    SELECT t.q, ln(1 + (stats.total - count(m.id) + 0.5) / (count(m.id) + 0.5)) AS idf
-    FROM terms t CROSS JOIN stats LEFT JOIN matched m ON m.search_tsv @@ t.q GROUP BY t.q, stats.total),
-parts AS MATERIALIZED (
-    SELECT m.id, m.seq, length(m.search_tsv) AS dl, ts_filter(m.search_tsv, '{{a}}') AS text_tsv,
-           ts_filter(m.search_tsv, '{{b}}') AS keys_tsv FROM matched m WHERE m.eligible),
-frequencies AS (
-    SELECT p.id, p.seq, p.dl, w.idf, (CASE WHEN p.text_tsv @@ w.q THEN %s ELSE 0 END)
-           + (CASE WHEN p.keys_tsv @@ w.q THEN %s ELSE 0 END) AS tf
-    FROM parts p CROSS JOIN weighted w)
-SELECT f.id, sum(f.idf * f.tf * %s / (f.tf + %s * (1 - %s + %s * f.dl / stats.avgdl)))::float8 AS score
-FROM frequencies f CROSS JOIN stats WHERE f.tf > 0
-GROUP BY f.id, f.seq ORDER BY score DESC, f.seq LIMIT %s
+    SELECT p.q, ln(1 + (stats.total - count(*) + 0.5) / (count(*) + 0.5)) AS idf
+    FROM pairs p CROSS JOIN stats GROUP BY p.q, stats.total)
+SELECT m.id, sum(w.idf * p.tf * %s
+                 / (p.tf + %s * (1 - %s + %s * m.search_length / stats.avgdl)))::float8 AS score
+FROM pairs p JOIN weighted w ON w.q = p.q JOIN memories m ON m.id = p.id CROSS JOIN stats
+WHERE {where}
+GROUP BY m.id, m.seq ORDER BY score DESC, m.seq LIMIT %s
 """
 
 
