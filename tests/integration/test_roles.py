@@ -81,6 +81,9 @@ def test_an_assistant_statement_the_user_confirms_is_found(memory: Memory) -> No
     ("Noted. Your flight is on Tuesday at 9am.", False),
     ("That's awesome! I adopted a puppy last week, his name is Biscuit.", False),
     ("Mount Elbrus, at 5,642 metres.", False),
+    ("Good idea! How about this series?", False),  # a suggestion in question form
+    ("Sure thing! I can give it to you tomorrow, how does that sound?", False),
+    ("Hey Joanna, what's been up since we last chatted? How's it going?", True),
 ])
 def test_acknowledgements_are_told_from_statements(text: str, expected: bool) -> None:
     assert is_acknowledgement(text) is expected

@@ -19,8 +19,9 @@ asks for (``engram.read.assemble``: ``trust_factor`` and ``role_factor``):
 With an LLM, extraction already skips acknowledgements and small talk (``engram.llm.prompts``); its facts
 are weighed by the same trust and question rules.
 
-An acknowledgement is recognised sentence by sentence: each sentence is a question, or a commitment to
-remember ("I'll keep that in mind"), or opens with a phatic phrase ("Got it", "Thanks", "Congratulations",
+An acknowledgement is recognised sentence by sentence: each sentence is a question (unless it proposes
+something, "How about ...?", or leads with a statement, "I can bring it tomorrow, how does that sound?"), a
+commitment to remember ("I'll keep that in mind"), or opens with a phatic phrase ("Got it", "Thanks", "Congratulations",
 "That sounds great") followed by nothing, a few words, or a continuation of the same phrase ("on your new
 job", "for telling me"). A sentence that goes on to say something ("Great, I recommend the Alfama
 district") makes the turn a statement."""
@@ -54,6 +55,10 @@ _CONTINUATION = re.compile(r"^(?:on|for|about|to\s+hear|with|that\s+you|you\s+(?
 _COMMITMENT = re.compile(
     r"^(?:i(?:'|’)ll|i\s+will|i(?:'|’)ve|i\s+have|i(?:'|’)m\s+going\s+to|let\s+me)\s+(?:definitely\s+|be\s+sure\s+to\s+)?"
     r"(?:remember|note|noted|keep|make\s+(?:a\s+)?note|take\s+note|save|store|bear|jot)\b", re.IGNORECASE)
+#: Questions that propose something ("How about this series?", "Have you tried the Alfama district?").
+_SUGGESTION = re.compile(r"^(?:how|what)\s+about\b|^have\s+you\s+(?:tried|considered|thought\s+about|looked\s+into)\b"
+                         r"|^why\s+(?:not|don(?:'|’)t\s+you)\b|^(?:would|do)\s+you\s+(?:like|want)\s+to\s+try\b"
+                         r"|^maybe\b", re.IGNORECASE)
 #: Words a sentence may keep after its phatic opener and still say nothing ("Thanks, Caroline!").
 MAX_TRAILING_WORDS = 3
 #: Words of a continuation that still belong to the phatic phrase ("Well done on finishing your first race").
@@ -62,8 +67,11 @@ MAX_CONTINUATION_WORDS = 12
 
 def _says_nothing(sentence: str) -> bool:
     text = sentence.strip()
-    if not _WORD.search(text) or text.endswith("?"):
+    if not _WORD.search(text):
         return True
+    if text.endswith("?"):
+        lead, comma, _ = text.rpartition(",")
+        return not _SUGGESTION.match(text) and not (comma and not _says_nothing(lead))
     opener = _OPENER.match(text)
     rest = text[opener.end():].strip() if opener else text
     words = _WORD.findall(rest)
