@@ -3,9 +3,14 @@ result of its own when it states something, and first when the question asks wha
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engram import Memory
+from engram.bench.longmemeval import run_longmemeval
+from engram.bench.runner import RunSettings
+from engram.embed.base import Embedder
 from engram.read.query import asks_about_assistant
 from engram.read.roles import is_acknowledgement
 
@@ -68,6 +73,17 @@ def test_an_assistant_statement_the_user_confirms_is_found(memory: Memory) -> No
     ], user_id="u", timestamp="2024-03-01T10:00:00Z")
     hits = memory.search("Who is my dentist?", user_id="u", limit=2)["results"]
     assert hits[0]["memory"].startswith("Your dentist appointment")
+
+
+def test_longmemeval_style_questions_find_whose_words_they_ask_for(tmp_path: Path, embedder: Embedder) -> None:
+    """Two single-session-assistant questions (the evidence is the assistant's turn) and a single-session-user
+    one (the evidence is the user's fact, acknowledged by the assistant), through the benchmark runner."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "longmemeval_assistant.json"
+    run = run_longmemeval(fixture, RunSettings(ks=(1,), budgets=(50,), depth=10), tmp_path, embedder=embedder,
+                          systems=("engram",), qa=False)
+    per_type = run.results["systems"]["engram"]["per_category"]
+    assert per_type["single-session-assistant"]["recall@1"] == 1.0
+    assert per_type["single-session-user"]["recall@1"] == 1.0
 
 
 @pytest.mark.parametrize(("text", "expected"), [
