@@ -31,8 +31,9 @@ TRUST_RANKING_WEIGHT = 0.5
 #: answer (``engram.read.roles``): an assistant's acknowledgement, which restates the user's words, often in
 #: the words a question uses ("your dietary needs"), and the user's words for a question about what the
 #: assistant said. On the fixtures of tests/integration/test_roles.py such a turn scored up to 1.55x the
-#: answer (the acknowledgement over the user's fact: 5 of 8 phrasings came first before this weight; the
-#: user's request over the assistant's recommendation: up to 1.24x); 0.5 puts the answer first with margin.
+#: answer (the acknowledgement over the user's fact: 5 of 8 phrasings came first before this weight), and the
+#: user's request 1.24x (SQLite) to 1.9x (PostgreSQL) the assistant's recommendation it asked for; 0.5 puts
+#: the answer first in all of them (by 6% only in the PostgreSQL case). docs/BENCHMARKS.md, "Assistant turns".
 CONTEXT_WEIGHT = 0.5
 #: A superseded memory's share of its score for questions about the present (past-tense questions and
 #: ``as_of`` before the change keep it whole). The memory that replaced it already inherits its relevance
