@@ -23,7 +23,10 @@ def test_locomo_sessions_follow_session_keys_not_date_keys() -> None:
     assert first.sessions[1].date == datetime(2023, 6, 27, 10, 37, tzinfo=UTC)
     assert len(first.turns) == 9 and len(second.turns) == 4
     assert first.turns[0].text == "Alice: Hi Bob! How was your weekend?"
-    assert first.turns[0].role == "user" and first.turns[1].role == "assistant"
+    assert [turn.role for turn in first.turns[:2]] == ["user", "user"]  # two people talking, told apart by name
+    assert [turn.speaker for turn in first.turns[:2]] == ["Alice", "Bob"]
+    as_assistant = load_locomo(LOCOMO, second_speaker_role="assistant")[0]
+    assert [turn.role for turn in as_assistant.turns[:2]] == ["user", "assistant"]
 
 
 def test_locomo_image_turns_carry_their_caption() -> None:

@@ -163,11 +163,15 @@ def locomo(
     infer: InferOption = False,
     stream: Annotated[bool, typer.Option("--stream", help="Engram ingests one add per turn, in order (as agents "
                                          "write), instead of one add per session")] = False,
+    speaker_b_as_assistant: Annotated[bool, typer.Option(
+        "--speaker-b-as-assistant", help="ingest the second speaker as role 'assistant' (default: both speak as "
+        "'user', by name), to measure the assistant-turn policy on turns that carry facts")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """LoCoMo evidence retrieval: Engram next to BM25 and dense baselines."""
     _accuracy("locomo", data, k, budget, out, limit, depth, systems, qa, json_output, recipe=recipe,
-              speaker_prefix=speaker_prefix, infer=infer, stream=stream)
+              speaker_prefix=speaker_prefix, infer=infer, stream=stream,
+              second_speaker_role="assistant" if speaker_b_as_assistant else "user")
 
 
 @bench_app.command()

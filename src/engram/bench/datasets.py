@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from engram.errors import ValidationError
 
@@ -32,6 +32,8 @@ LONGMEMEVAL_TYPES: tuple[str, ...] = (
     "knowledge-update",
 )
 ABSTENTION_CATEGORY = "abstention"
+#: The role a LoCoMo speaker is ingested as (``load_locomo``).
+SpeakerRole = Literal["user", "assistant"]
 
 _SESSION_KEY = re.compile(r"session_(\d+)")
 _EVIDENCE_ID = re.compile(r"D:?(\d+):(\d+)")
@@ -167,7 +169,8 @@ def locomo_turn_text(raw_turn: dict[str, Any]) -> str:
     return text
 
 
-def _locomo_sessions(conversation: dict[str, Any], speaker_prefix: bool) -> list[Session]:
+def _locomo_sessions(conversation: dict[str, Any], speaker_prefix: bool,
+                     second_speaker_role: SpeakerRole) -> list[Session]:
     speaker_a = conversation.get("speaker_a")
     numbers = sorted(
         int(match.group(1)) for key in conversation if (match := _SESSION_KEY.fullmatch(key))
@@ -192,16 +195,20 @@ def _locomo_sessions(conversation: dict[str, Any], speaker_prefix: bool) -> list
                 turn_id=turn_id[0] if turn_id else f"{session_id}:{index}",
                 session_id=session_id,
                 speaker=speaker,
-                role="user" if speaker == speaker_a else "assistant",
+                role="user" if speaker == speaker_a else second_speaker_role,
                 text=f"{speaker}: {text}" if speaker_prefix and speaker else text,
             ))
         sessions.append(Session(session_id, parse_locomo_date(str(date_text)), tuple(turns)))
     return sessions
 
 
-def load_locomo(path: str | Path, *, speaker_prefix: bool = True) -> list[Conversation]:
+def load_locomo(path: str | Path, *, speaker_prefix: bool = True,
+                second_speaker_role: SpeakerRole = "user") -> list[Conversation]:
     """Load a LoCoMo file (list of samples with ``conversation`` and ``qa``).
 
+    LoCoMo is two people talking: both speak as role ``user``, told apart by ``Turn.speaker`` (the
+    message's ``name``). ``second_speaker_role="assistant"`` ingests ``speaker_b`` as the assistant
+    instead, to measure how the assistant-turn policy treats turns that carry facts.
     ``speaker_prefix`` writes turns as ``"Speaker: text"`` for every system alike. Evidence ids
     are normalised; ids naming turns absent from the conversation are dropped and counted in
     ``Conversation.quirks``."""
@@ -211,7 +218,7 @@ def load_locomo(path: str | Path, *, speaker_prefix: bool = True) -> list[Conver
         if not isinstance(raw_conversation, dict):
             raise ValidationError(f"sample {position} has no conversation object", field="conversation")
         conversation_id = str(sample.get("sample_id", f"locomo-{position}"))
-        sessions = _locomo_sessions(raw_conversation, speaker_prefix)
+        sessions = _locomo_sessions(raw_conversation, speaker_prefix, second_speaker_role)
         if not sessions:
             raise ValidationError(f"{conversation_id} has no sessions", field="conversation")
         known_turns = {turn.turn_id for session in sessions for turn in session.turns}

@@ -19,6 +19,8 @@ Rules:
 the assistant and anyone else speaking) that are worth remembering weeks later: identity, \
 relationships, work, possessions, activities, opinions, likes and dislikes, plans, things that happened.
 - Skip greetings, small talk, questions that carry no information and general knowledge.
+- An acknowledgement that only repeats what someone else said ("Got it, I'll remember your dietary \
+needs") is not a fact of its own: take the fact from, and cite, the message that states it.
 - Each item is one short, self-contained statement in the third person that names the person \
 (write "Caroline adopted a dog", never "I adopted a dog").
 - When an item happened or will happen at a known time, put the resolved date in the text too \

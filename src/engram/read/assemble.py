@@ -6,13 +6,14 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from engram.guard.trust import trust_weight
+from engram.guard.trust import TrustLevel, trust_weight
 from engram.learning.strength import strength_of
 from engram.models import MemoryItem, SearchHit
 from engram.read.fuse import Fused
 from engram.read.query import SearchQuery
 from engram.read.recipes import RetrievalRecipe
 from engram.read.rerank import Scored, sigmoid
+from engram.read.roles import is_acknowledgement
 from engram.timeutil import utcnow
 
 
@@ -32,10 +33,24 @@ def strength_factor(memory: MemoryItem, recipe: RetrievalRecipe, now: datetime) 
     return math.pow(strength_of(memory, now), recipe.strength_weight) if recipe.strength_weight > 0 else 1.0
 
 
-def trust_factor(memory: MemoryItem, recipe: RetrievalRecipe) -> float:
+def trust_factor(memory: MemoryItem, recipe: RetrievalRecipe, query: SearchQuery) -> float:
     """``1 - trust_weight * (1 - weight of the writer's trust level)``: how much of its relevance a memory
-    keeps for being written by a less trusted writer (1 for the user's own words)."""
+    keeps for being written by a less trusted writer (1 for the user's own words, and for the assistant's
+    when the question asks what the assistant said: ``engram.read.roles``)."""
+    if query.about_assistant and memory.trust == TrustLevel.ASSISTANT:
+        return 1.0
     return 1.0 - recipe.trust_weight * (1.0 - trust_weight(memory.trust))
+
+
+def role_factor(memory: MemoryItem, recipe: RetrievalRecipe, query: SearchQuery) -> float:
+    """``context_weight`` for a memory that is context rather than an answer (``engram.read.roles``): an
+    assistant's turn that states nothing of its own ("Got it, I'll remember that."), and the user's words
+    when the question asks what the assistant said; 1 otherwise."""
+    if memory.trust == TrustLevel.USER and query.about_assistant:
+        return recipe.context_weight
+    if memory.is_turn and memory.trust == TrustLevel.ASSISTANT and is_acknowledgement(memory.memory):
+        return recipe.context_weight
+    return 1.0
 
 
 def currency_factor(memory: MemoryItem, query: SearchQuery, recipe: RetrievalRecipe,
@@ -56,8 +71,8 @@ def currency_factor(memory: MemoryItem, query: SearchQuery, recipe: RetrievalRec
 def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query: SearchQuery,
                recipe: RetrievalRecipe, explain: bool,
                passed_over: Collection[str] = ()) -> tuple[list[SearchHit], float]:
-    """Score (relevance x trust x currency x strength factors + recency), order and cut the candidates;
-    attach component scores when ``explain``. Also returns the best score before the threshold cut."""
+    """Score (relevance x trust x role x currency x strength factors + recency), order and cut the
+    candidates; attach component scores when ``explain``. Also returns the best score before the threshold cut."""
     by_id = {memory.id: memory for memory in memories}
     now = utcnow()
     scored: list[tuple[float, float, dict[str, float], Fused, MemoryItem]] = []
@@ -66,10 +81,12 @@ def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query:
         currency = currency_factor(memory, query, recipe, passed_over) if memory is not None else None
         if memory is None or currency is None:
             continue
-        trust, strength = trust_factor(memory, recipe), strength_factor(memory, recipe, now)
-        factor = trust * currency * strength
+        factors = {"trust": trust_factor(memory, recipe, query),
+                   "role": role_factor(memory, recipe, query),
+                   "currency": currency, "strength": strength_factor(memory, recipe, now)}
+        factor = math.prod(factors.values())
         score = item.score * factor + recency_bonus(memory, query.reference_date, recipe)
-        scored.append((score, factor, {"trust": trust, "currency": currency, "strength": strength}, item, memory))
+        scored.append((score, factor, factors, item, memory))
     scored.sort(key=lambda entry: -entry[0])
     hits = []
     for score, factor, factors, item, memory in scored:

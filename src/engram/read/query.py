@@ -17,6 +17,26 @@ _PAST = re.compile(r"\b(?:did|was|were|had|used\s+to|before|previously|formerly|
                    r"|back\s+(?:when|in|then)|ago|old|former|ex|last\s+(?:year|month|time)|first|until|prior)\b",
                    re.IGNORECASE)
 _BEFORE = re.compile(r"\b(?:before|previously|used\s+to|formerly|old|former|ex|prior|originally)\b", re.IGNORECASE)
+_SPEECH_ACT = (r"(?:told|said|say|tell|mentioned?|recommended|recommend|suggested|suggest|gave|give|provided|provide"
+               r"|listed|list|shared|share|explained|explain|described|describe|named|name|proposed|propose|wrote"
+               r"|write|offered|offer|advised|advise|came\s+up\s+with|come\s+up\s+with|pointed\s+out|showed|show"
+               r"|answered|answer|called|call|reminded|warned)")
+#: Words of a question about what the assistant said that name the act of saying, not what was said: its
+#: answer rarely repeats them, the user's request before it often does ("Can you recommend a book?").
+SPEECH_ACT_WORDS = frozenset("""
+told tell said say mentioned mention recommended recommend recommendation recommendations suggested suggest
+suggestion suggestions gave give provided provide listed shared explained described proposed offered advised
+advice reminded remind
+""".split())
+_ABOUT_ASSISTANT = re.compile(
+    rf"\byou\s+(?:(?:just|already|once|also|previously|earlier)\s+)?(?:told|said|mentioned|recommended|suggested|gave|"
+    rf"provided|listed|shared|explained|described|named|proposed|wrote|offered|advised|came\s+up\s+with"
+    rf"|pointed\s+out|showed|answered|called|reminded|warned)\b"
+    rf"|\b(?:did|had|have)\s+you\s+(?:(?:just|already|ever|once|previously)\s+)?{_SPEECH_ACT}\b"
+    r"|\byour\s+(?:(?:previous|earlier|last|first|original)\s+)?(?:recommendations?|suggestions?|advice|answers?"
+    r"|responses?|repl(?:y|ies)|lists?|explanations?)\b"
+    r"|\bremind\s+me\s+(?:of\s+)?what\s+you\b",
+    re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 MAX_TERMS = 64
 
@@ -56,6 +76,7 @@ class SearchQuery:
         return self.as_of or self.reference_date or utcnow()
     show_expired: bool = False
     include_archived: bool = False
+    about_assistant: bool = False
 
 
 def query_terms(text: str) -> tuple[str, ...]:
@@ -84,18 +105,30 @@ def query_tense(text: str) -> str:
     return "past" if _PAST.search(text) else "present"
 
 
+def asks_about_assistant(text: str) -> bool:
+    """True when the question asks what the assistant itself said ("What did you recommend for Lisbon?",
+    "You told me about a book...", "your suggestion"): its statements are then what is asked for
+    (``engram.read.roles``). Requests for new advice ("What would you recommend?") are not."""
+    return bool(_ABOUT_ASSISTANT.search(text.replace("’", "'")))
+
+
 def build_query(text: str, *, scope: Scope, node: FilterNode | None, limit: int, threshold: float | None,
                 reference_date: datetime | None, as_of: datetime | None = None,
                 show_expired: bool = False, include_archived: bool = False) -> SearchQuery:
-    """A search request: content terms, its form and tense, and the time range the text names, resolved
-    against ``reference_date`` (or ``as_of``, or now). With ``as_of``, memories that began later are left
-    out; ``show_expired`` keeps memories whose validity simply ended, ``include_archived`` archived ones."""
+    """A search request: its content terms, form and tense, whether it asks what the assistant said (then
+    without the terms that name the act of saying, ``SPEECH_ACT_WORDS``), and the time range the text names,
+    resolved against ``reference_date`` (or ``as_of``, or now). With ``as_of``, memories that began later are
+    left out; ``show_expired`` keeps memories whose validity simply ended, ``include_archived`` archived ones."""
     if as_of is not None:
         cutoff = Condition("valid_from", "lte", to_storage(as_of))
         node = cutoff if node is None else And((node, cutoff))
     anchor = reference_date or as_of or utcnow()
-    return SearchQuery(text=text, terms=query_terms(text), scope=scope, node=node, limit=limit,
+    about_assistant = asks_about_assistant(text)
+    terms = query_terms(text)
+    if about_assistant:
+        terms = tuple(term for term in terms if term not in SPEECH_ACT_WORDS) or terms
+    return SearchQuery(text=text, terms=terms, scope=scope, node=node, limit=limit,
                        reference_date=reference_date, threshold=threshold,
                        time_range=parse_time_range(text, anchor), form=query_form(text), as_of=as_of,
                        tense=query_tense(text), show_expired=show_expired,
-                       include_archived=include_archived)
+                       include_archived=include_archived, about_assistant=about_assistant)

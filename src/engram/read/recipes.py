@@ -27,6 +27,14 @@ LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {form: dict(deltas)
 LEARNED_BIAS: float = float(_RANKER["feature_bias"])
 #: Default ``trust_weight``: a tool or document record keeps 70% of its relevance, an assistant one 85%.
 TRUST_RANKING_WEIGHT = 0.5
+#: Default ``context_weight``: the share of its relevance a turn keeps when it is context rather than an
+#: answer (``engram.read.roles``): an assistant's acknowledgement, which restates the user's words, often in
+#: the words a question uses ("your dietary needs"), and the user's words for a question about what the
+#: assistant said. On the fixtures of tests/integration/test_roles.py such a turn scored up to 1.55x the
+#: answer (the acknowledgement over the user's fact: 5 of 8 phrasings came first before this weight), and the
+#: user's request 1.24x (SQLite) to 1.9x (PostgreSQL) the assistant's recommendation it asked for; 0.5 puts
+#: the answer first in all of them (by 6% only in the PostgreSQL case). docs/BENCHMARKS.md, "Assistant turns".
+CONTEXT_WEIGHT = 0.5
 #: A superseded memory's share of its score for questions about the present (past-tense questions and
 #: ``as_of`` before the change keep it whole). The memory that replaced it already inherits its relevance
 #: (``engram.read.links``), so any share below 1 ranks the current fact first; a mild one keeps the stale
@@ -68,6 +76,10 @@ class RetrievalRecipe(BaseModel):
     trust_weight: float = Field(TRUST_RANKING_WEIGHT, ge=0, le=1, description="how far a less trusted writer "
                                 "lowers a memory's score: relevance x (1 - trust_weight x (1 - level weight)), "
                                 "level weights user 1, assistant 0.7, tool/document 0.4, unknown 0.2; 0 turns it off")
+    context_weight: float = Field(CONTEXT_WEIGHT, ge=0, le=1, description="share of its score a turn keeps when "
+                                  "it is context, not an answer: an assistant's acknowledgement (thanks, 'got it', "
+                                  "'I'll remember that', questions back), or the user's words when the question asks "
+                                  "what the assistant said (engram.read.roles); 1 turns it off")
     superseded_weight: float = Field(SUPERSEDED_WEIGHT, ge=0, le=1, description="share of its score a memory "
                                      "keeps, for a question about the present, once a newer one superseded it")
     recency_weight: float = Field(0.0, ge=0, description="bonus for memories close to the reference date")
