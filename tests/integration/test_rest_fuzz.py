@@ -397,6 +397,7 @@ class Fuzzer:
             assert ledger.owner.get(memory_id) == owner, f"{owner} reached memory {memory_id}; {where}"
             if call.kind in ("update", "raw-update"):
                 ledger.text[memory_id] = body["memory"]
+                ledger.status[memory_id] = body["status"]  # an edit the guard flags is quarantined
             elif call.kind == "delete":
                 for table in (ledger.owner, ledger.text, ledger.status):
                     del table[memory_id]
