@@ -183,19 +183,18 @@ def _embedded(memories: list[MemoryItem], embedder: Embedder) -> tuple[dict[str,
 def _mixed(store: Store, memories: list[MemoryItem]) -> dict[str, np.ndarray]:
     """The stored vector of each turn among ``memories``: its own vector mixed with its neighbours', as
     ``engram.write.context.refresh`` computes it (turns outside any conversation keep their own)."""
-    mixed: dict[str, np.ndarray] = {}
+    placed: list[tuple[list[MemoryItem], int, list[tuple[int, int]]]] = []
     for memory in memories:
         if not memory.is_turn:
             continue
         sequence = store.turns_around(memory.id, memory.id, CONTEXT_TURNS)
         position = next((index for index, turn in enumerate(sequence) if turn.id == memory.id), None)
-        if position is None:
-            continue
-        near = neighbours(sequence)[position]
-        own = store.get_turn_vectors([sequence[index].id for index in (position, *(p for p, _ in near))])
-        if memory.id in own and all(sequence[p].id in own for p, _ in near):
-            mixed[memory.id] = context_of(sequence, position, near, own).vector
-    return mixed
+        if position is not None:
+            placed.append((sequence, position, neighbours(sequence)[position]))
+    own = store.get_turn_vectors(list({turn.id for sequence, _, _ in placed for turn in sequence}))
+    return {sequence[position].id: context_of(sequence, position, near, own).vector
+            for sequence, position, near in placed
+            if sequence[position].id in own and all(sequence[p].id in own for p, _ in near)}
 
 
 def _report(state: ReembedState, finished: bool, resumed: bool, counts: dict[str, int],

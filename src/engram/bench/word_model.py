@@ -1,5 +1,6 @@
 """Tiny model2vec-style folders for ``StaticEmbedder`` (provider ``static``): word-level tokenizers with
-seeded random word vectors, so tests can switch between cheap, deterministic embedders of any dimension."""
+seeded random word vectors: cheap, deterministic embedders of any dimension, for tests and for measuring
+what surrounds the embedder (``engram.bench.reembed_speed``)."""
 
 from __future__ import annotations
 
