@@ -29,6 +29,7 @@ district") makes the turn a statement."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _SENTENCE = re.compile(r"[^.!?…]+(?:[.!?…]+|$)")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
@@ -83,8 +84,10 @@ def _says_nothing(sentence: str) -> bool:
                                                 and len(words) <= MAX_CONTINUATION_WORDS)
 
 
+@lru_cache(maxsize=8192)
 def is_acknowledgement(text: str) -> bool:
     """True when no sentence of ``text`` states anything: only acknowledgements, thanks, praise, promises to
-    remember, and questions back (see the module docstring)."""
+    remember, and questions back (see the module docstring). Cached: search asks it of every assistant turn
+    among the candidates."""
     sentences = [match.group(0) for match in _SENTENCE.finditer(text.replace("\n", ". "))]
     return all(_says_nothing(sentence) for sentence in sentences)
