@@ -77,7 +77,9 @@ class StoredTurns:
         """The ids ``store.list_memories(query)`` returns, ``tag`` naming the query within the batch."""
         key = (tag, *query.scope.items())
         if key not in self._lists:
-            self._lists[key] = [item.id for item in self.store.list_memories(query)]
+            listed = self.store.list_memories(query)
+            self._rows.update((item.id, item) for item in listed)
+            self._lists[key] = [item.id for item in listed]
         return self._lists[key]
 
     def memories(self, ids: Sequence[str]) -> list[MemoryItem]:
