@@ -75,6 +75,7 @@ def measure_conversation(url: str, data: Path, corpus: ScaleCorpus, out_dir: Pat
             memory.delete_all(user_id="bench")
             for start in range(0, len(messages), 50):
                 memory.add(messages[start:start + 50], user_id="bench", infer=False)
+            memory.store.purge()  # fresh planner statistics (delete_all's purge analysed empty tables)
             memory.search(questions[0], user_id="bench")
         loadavg_before = os.getloadavg()
         for text in questions:

@@ -1,7 +1,8 @@
 """The PostgreSQL store: the same model as ``SQLiteStore`` on PostgreSQL >= 15 with pgvector.
 
-Full-text search uses a weighted ``tsvector`` (text weight A, index keys weight B; English stemming,
-no stop words, diacritics folded; GIN index) ranked with BM25 computed in SQL. Vectors live in a
+Full-text search uses two ``tsvector`` columns, the text and the keys (English stemming, no stop
+words, diacritics folded; a GIN index each), ranked with BM25 computed in SQL from the indexes
+(``postgres_read``, which holds the reads). Vectors live in a
 ``vector(dim)`` column with an HNSW index on inner product: embeddings are unit length, so this is
 cosine similarity and the scores equal SQLite's exact dot products. ``locked`` holds a transaction
 with per-scope-id advisory locks; everything the same thread does inside joins that transaction.
