@@ -1,0 +1,134 @@
+"""Read path, step 3c: supersession at read time, among the best candidates of one question.
+
+The write path closes a stale fact only when the change model is confident (a wrong closure hides a true
+fact for good), so many changes told indirectly ("Austin summers are going to kill me" after "I'm based
+in Portland") stay unlinked. A question narrows the doubt: two of its best candidates that are turns of
+the same speaker from different conversations, on the same topic, are likely about the same thing. For
+each such pair the read model (a logistic over the change model's features, ``engram.write.change_cues``,
+the two candidates' ranks and whom the question is about; fitted on the dev scenarios' questions by
+``engram bench fit-updates``) gives the probability that the newer one replaced the older; from
+``READ_THRESHOLD`` on, a question about the present ranks the newer one first and one about what came
+before ranks the older one first (the two swap scores, so the window keeps its candidates). Nothing is
+stored: the next question decides again. Things that co-exist ("I also adopted a cat") or another
+person's news keep their ranks when their own words give them a low probability."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+
+import numpy as np
+
+from engram.models import MemoryItem
+from engram.read.fuse import Fused
+from engram.read.query import SearchQuery
+from engram.read.rerank import named_speaker_words, without_words
+from engram.store.base import Store
+
+#: How many of the best-ranked current turns are compared with each other.
+READ_WINDOW = 5
+#: Least probability that the newer candidate replaced the older for read time to act: even odds, the
+#: decision that ranks the likelier current fact first (the write path, whose closures last, asks for
+#: more: ``engram.write.supersede.REPLACE_THRESHOLD``).
+READ_THRESHOLD = 0.5
+#: The read model's features: the change model's (``engram.write.change_cues``; not ``closest``, which
+#: here only tells a chain of changes from a single one), whether the newer candidate ranks above the
+#: older, how many places separate them (as a share of the window), and whether the question and the
+#: newer turn are about different people (one the speaker, the other someone else).
+READ_FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
+                 "slot_conflict", "newer_above", "rank_gap", "query_subject")
+
+
+@dataclass(frozen=True)
+class ReadPair:
+    """An older and a newer candidate of the same speaker and the read model's features of the pair."""
+
+    older: MemoryItem
+    newer: MemoryItem
+    features: dict[str, float]
+
+
+@functools.cache
+def read_model() -> dict[str, float]:
+    """The read model's weights and bias (``read_model`` in ``engram/data/models/change_model.json``)."""
+    data = json.loads((files("engram") / "data" / "models" / "change_model.json").read_text(encoding="utf-8"))
+    return {name: float(value) for name, value in data.get("read_model", {}).items()}
+
+
+def read_probability(features: dict[str, float], model: dict[str, float] | None = None) -> float:
+    """``sigmoid(bias + sum(weight * feature))`` with the fitted read model (or ``model``)."""
+    weights = read_model() if model is None else model
+    linear = weights.get("bias", 0.0) + sum(weights.get(name, 0.0) * value for name, value in features.items())
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, linear))))
+
+
+def _comparable(memory: MemoryItem, query: SearchQuery) -> bool:
+    """A current turn (no stored supersession has already settled it at the question's moment)."""
+    return memory.is_turn and (memory.valid_to is None or memory.valid_to > query.moment)
+
+
+def window_pairs(store: Store, ranked_ids: Sequence[str], by_id: dict[str, MemoryItem],
+                 query: SearchQuery) -> list[ReadPair]:
+    """Every (older, newer) pair of the same speaker, from different conversations and on the same topic
+    (own-embedding similarity at least the write path's ``MIN_SIMILARITY``), among the ``READ_WINDOW``
+    best current turns that state something, with its features; oldest newer first (chains pass along)."""
+    from engram.write.change_cues import (
+        asks_only,
+        mainly_about_someone_else,
+        names_someone_else,
+        opens_about_someone_else,
+        pair_features,
+    )
+    from engram.write.context import CONVERSATION_GAP
+    from engram.write.slots import statements
+    from engram.write.supersede import MIN_SIMILARITY, speaker_key
+
+    window = [by_id[i] for i in ranked_ids
+              if i in by_id and _comparable(by_id[i], query) and not asks_only(by_id[i].memory)][:READ_WINDOW]
+    asks_about_other = names_someone_else(without_words(query.text, named_speaker_words(window, query.text)))
+    vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
+    rank = {memory.id: position for position, memory in enumerate(window)}
+    said = {memory.id: statements(memory.memory, speaker_key(memory)) for memory in window if memory.id in vectors}
+    pairs = []
+    for newer in window:
+        if not asks_about_other and opens_about_someone_else(newer.memory):
+            continue  # another person's news does not answer a question about the speaker
+        speaker = speaker_key(newer)
+        older = [m for m in window if m.id in said and newer.id in said and speaker_key(m) == speaker
+                 and m.began_at < newer.began_at - CONVERSATION_GAP]
+        similarity = {m.id: float(np.dot(vectors[m.id], vectors[newer.id])) for m in older}
+        best = max(similarity.values(), default=0.0)
+        for other in (m for m in older if similarity[m.id] >= MIN_SIMILARITY):
+            features = pair_features(other.memory, newer.memory, similarity[other.id], said[other.id],
+                                     said[newer.id], similarity[other.id] == best)
+            features["newer_above"] = float(rank[newer.id] < rank[other.id])
+            features["rank_gap"] = abs(rank[newer.id] - rank[other.id]) / READ_WINDOW
+            features["query_subject"] = float(asks_about_other != mainly_about_someone_else(newer.memory))
+            pairs.append(ReadPair(other, newer, features))
+    return sorted(pairs, key=lambda pair: (pair.newer.began_at, pair.older.began_at))
+
+
+def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[MemoryItem],
+                     query: SearchQuery) -> list[Fused]:
+    """For a question about the present, the newer of each pair the read model accepts and the older swap
+    scores when the older ranks higher; for a ``before`` question the older takes the higher one. Only
+    the order inside the window changes (no candidate leaves it). Other questions keep the ranking."""
+    if query.tense not in ("present", "before") or not read_model():
+        return list(ranked)
+    by_id = {memory.id: memory for memory in memories}
+    scores = {item.memory_id: item for item in ranked}
+    pairs = [pair for pair in window_pairs(store, list(scores), by_id, query)
+             if read_probability(pair.features) >= READ_THRESHOLD]
+    if query.tense == "before":
+        pairs.reverse()
+    for pair in pairs:
+        source, target = (pair.older, pair.newer) if query.tense == "present" else (pair.newer, pair.older)
+        given, kept = scores[source.id], scores[target.id]
+        if kept.score < given.score:
+            scores[target.id] = Fused(target.id, given.score, {**kept.components, "read_time_replaces": 1.0})
+            scores[source.id] = Fused(source.id, kept.score, {**given.components, "read_time_replaced": 1.0})
+    return sorted(scores.values(), key=lambda entry: -entry.score)
