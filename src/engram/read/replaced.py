@@ -36,11 +36,12 @@ READ_WINDOW = 5
 #: more: ``engram.write.supersede.REPLACE_THRESHOLD``).
 READ_THRESHOLD = 0.5
 #: The read model's features: the change model's (``engram.write.change_cues``; not ``closest``, which
-#: here only tells a chain of changes from a single one), whether the newer candidate ranks above the
-#: older, how many places separate them (as a share of the window), and whether the question and the
-#: newer turn are about different people (one the speaker, the other someone else).
+#: here only tells a chain of changes from a single one, nor the attribute statements, which would cost
+#: each search milliseconds per turn and weighed nothing in the fit), whether the newer candidate ranks
+#: above the older, how many places separate them (as a share of the window), and whether the question
+#: and the newer turn are about different people (one the speaker, the other someone else).
 READ_FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
-                 "slot_conflict", "newer_above", "rank_gap", "query_subject")
+                 "newer_above", "rank_gap", "query_subject")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,6 @@ def window_pairs(store: Store, ranked_ids: Sequence[str], by_id: dict[str, Memor
         pair_features,
     )
     from engram.write.context import CONVERSATION_GAP
-    from engram.write.slots import statements
     from engram.write.supersede import MIN_SIMILARITY, speaker_key
 
     window = [by_id[i] for i in ranked_ids
@@ -92,19 +92,18 @@ def window_pairs(store: Store, ranked_ids: Sequence[str], by_id: dict[str, Memor
     asks_about_other = names_someone_else(without_words(query.text, named_speaker_words(window, query.text)))
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
-    said = {memory.id: statements(memory.memory, speaker_key(memory)) for memory in window if memory.id in vectors}
     pairs = []
     for newer in window:
         if not asks_about_other and opens_about_someone_else(newer.memory):
             continue  # another person's news does not answer a question about the speaker
         speaker = speaker_key(newer)
-        older = [m for m in window if m.id in said and newer.id in said and speaker_key(m) == speaker
+        older = [m for m in window if m.id in vectors and newer.id in vectors and speaker_key(m) == speaker
                  and m.began_at < newer.began_at - CONVERSATION_GAP]
         similarity = {m.id: float(np.dot(vectors[m.id], vectors[newer.id])) for m in older}
         best = max(similarity.values(), default=0.0)
         for other in (m for m in older if similarity[m.id] >= MIN_SIMILARITY):
-            features = pair_features(other.memory, newer.memory, similarity[other.id], said[other.id],
-                                     said[newer.id], similarity[other.id] == best)
+            features = pair_features(other.memory, newer.memory, similarity[other.id], [], [],
+                                     similarity[other.id] == best)
             features["newer_above"] = float(rank[newer.id] < rank[other.id])
             features["rank_gap"] = abs(rank[newer.id] - rank[other.id]) / READ_WINDOW
             features["query_subject"] = float(asks_about_other != mainly_about_someone_else(newer.memory))
