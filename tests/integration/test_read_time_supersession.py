@@ -4,6 +4,8 @@ fact; co-existing facts and another person's news keep the query's own ranking."
 
 from __future__ import annotations
 
+import json
+
 from engram import Memory
 
 OLD = "Our dog walker is Jamie, he takes Bramble out at noon on weekdays."
@@ -50,3 +52,14 @@ def test_co_existing_facts_and_other_peoples_news_keep_their_rank(memory: Memory
     assert _ranked(memory, "Do I have a dog?")[0] == dog
     assert _ranked(memory, "What car do I drive?")[0] == car
     assert all(item["valid_to"] is None for item in memory.get_all(user_id="beth")["results"])
+
+
+def test_the_demo_finds_the_move_to_lisbon_first(memory: Memory) -> None:
+    from importlib import resources
+
+    sample = json.loads(resources.files("engram.data").joinpath("sample_conversation.json").read_text("utf-8"))
+    for session in sample["sessions"]:
+        memory.add(session["messages"], user_id=sample["user_id"], timestamp=session["date"])
+    hits = memory.search("Where does Maya live now?", user_id=sample["user_id"], limit=3,
+                         reference_date="2024-07-01T00:00:00Z")["results"]
+    assert "moved to Lisbon" in hits[0]["memory"]

@@ -29,8 +29,10 @@ from engram.read.query import SearchQuery
 from engram.read.rerank import named_speaker_words, without_words
 from engram.store.base import Store
 
-#: How many of the best-ranked current turns are compared with each other.
-READ_WINDOW = 5
+#: How many of the best-ranked current turns are compared with each other. Three, not more: in a store
+#: with many turns per speaker, a wider window pairs the top fact with unrelated news told with change
+#: words (the demo's "Inês arrived yesterday! We went to..." after "I just moved to Lisbon").
+READ_WINDOW = 3
 #: Least probability that the newer candidate replaced the older for read time to act: even odds, the
 #: decision that ranks the likelier current fact first (the write path, whose closures last, asks for
 #: more: ``engram.write.supersede.REPLACE_THRESHOLD``).
@@ -38,10 +40,10 @@ READ_THRESHOLD = 0.5
 #: The read model's features: the change model's (``engram.write.change_cues``; not ``closest``, which
 #: here only tells a chain of changes from a single one, nor the attribute statements, which would cost
 #: each search milliseconds per turn and weighed nothing in the fit), whether the newer candidate ranks
-#: above the older, how many places separate them (as a share of the window), and whether the question
+#: above the older, the log ratio of their relevance scores (within [-5, 5]), and whether the question
 #: and the newer turn are about different people (one the speaker, the other someone else).
 READ_FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
-                 "newer_above", "rank_gap", "query_subject")
+                 "newer_above", "relevance", "query_subject")
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,11 @@ def _comparable(memory: MemoryItem, query: SearchQuery) -> bool:
     return memory.is_turn and (memory.valid_to is None or memory.valid_to > query.moment)
 
 
-def window_pairs(store: Store, ranked_ids: Sequence[str], by_id: dict[str, MemoryItem],
+def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryItem],
                  query: SearchQuery) -> list[ReadPair]:
     """Every (older, newer) pair of the same speaker, from different conversations and on the same topic
     (own-embedding similarity at least the write path's ``MIN_SIMILARITY``), among the ``READ_WINDOW``
-    best current turns that state something, with its features; oldest newer first (chains pass along)."""
+    best current turns that state something, with its features."""
     from engram.write.change_cues import (
         asks_only,
         mainly_about_someone_else,
@@ -87,8 +89,10 @@ def window_pairs(store: Store, ranked_ids: Sequence[str], by_id: dict[str, Memor
     from engram.write.context import CONVERSATION_GAP
     from engram.write.supersede import MIN_SIMILARITY, speaker_key
 
-    window = [by_id[i] for i in ranked_ids
-              if i in by_id and _comparable(by_id[i], query) and not asks_only(by_id[i].memory)][:READ_WINDOW]
+    score = {item.memory_id: item.score for item in ranked}
+    window = [by_id[item.memory_id] for item in ranked if item.memory_id in by_id
+              and _comparable(by_id[item.memory_id], query) and not asks_only(by_id[item.memory_id].memory)]
+    window = window[:READ_WINDOW]
     asks_about_other = names_someone_else(without_words(query.text, named_speaker_words(window, query.text)))
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
@@ -105,29 +109,41 @@ def window_pairs(store: Store, ranked_ids: Sequence[str], by_id: dict[str, Memor
             features = pair_features(other.memory, newer.memory, similarity[other.id], [], [],
                                      similarity[other.id] == best)
             features["newer_above"] = float(rank[newer.id] < rank[other.id])
-            features["rank_gap"] = abs(rank[newer.id] - rank[other.id]) / READ_WINDOW
+            features["relevance"] = _log_ratio(score[newer.id], score[other.id])
             features["query_subject"] = float(asks_about_other != mainly_about_someone_else(newer.memory))
             pairs.append(ReadPair(other, newer, features))
-    return sorted(pairs, key=lambda pair: (pair.newer.began_at, pair.older.began_at))
+    return pairs
+
+
+def _log_ratio(newer: float, older: float) -> float:
+    """``log(newer / older)`` of two relevance scores, within [-5, 5]."""
+    return max(-5.0, min(5.0, math.log(max(newer, 1e-12) / max(older, 1e-12))))
 
 
 def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[MemoryItem],
                      query: SearchQuery) -> list[Fused]:
-    """For a question about the present, the newer of each pair the read model accepts and the older swap
-    scores when the older ranks higher; for a ``before`` question the older takes the higher one. Only
-    the order inside the window changes (no candidate leaves it). Other questions keep the ranking."""
+    """For a question about the present, each candidate (best first) that the read model says a newer one
+    replaced swaps scores with the newest of those, when that one ranks lower; for a ``before`` question,
+    each candidate swaps with the oldest one it replaced. A candidate takes part in one swap at most
+    (relevance is not passed along a chain of guesses), and only the order inside the window changes."""
     if query.tense not in ("present", "before") or not read_model():
         return list(ranked)
     by_id = {memory.id: memory for memory in memories}
+    accepted = [pair for pair in window_pairs(store, ranked, by_id, query)
+                if read_probability(pair.features) >= READ_THRESHOLD]
+    present = query.tense == "present"
     scores = {item.memory_id: item for item in ranked}
-    pairs = [pair for pair in window_pairs(store, list(scores), by_id, query)
-             if read_probability(pair.features) >= READ_THRESHOLD]
-    if query.tense == "before":
-        pairs.reverse()
-    for pair in pairs:
-        source, target = (pair.older, pair.newer) if query.tense == "present" else (pair.newer, pair.older)
+    order = {memory_id: position for position, memory_id in enumerate(scores)}
+    moves = [(pair.older, pair.newer) if present else (pair.newer, pair.older) for pair in accepted]
+    direction = -1.0 if present else 1.0  # the newest replacement first, or the oldest predecessor
+    settled: set[str] = set()
+    for source, target in sorted(moves, key=lambda move: (order[move[0].id],
+                                                          direction * move[1].began_at.timestamp())):
+        if source.id in settled or target.id in settled:
+            continue
         given, kept = scores[source.id], scores[target.id]
         if kept.score < given.score:
             scores[target.id] = Fused(target.id, given.score, {**kept.components, "read_time_replaces": 1.0})
             scores[source.id] = Fused(source.id, kept.score, {**given.components, "read_time_replaced": 1.0})
+        settled.update((source.id, target.id))
     return sorted(scores.values(), key=lambda entry: -entry.score)
