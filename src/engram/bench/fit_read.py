@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.bench.fitting import fit_logistic
+from engram.bench.fitting import fit_logistic, labelled_matrix
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.models import Scope
@@ -71,17 +71,15 @@ def read_examples(scenarios: Sequence[dict[str, Any]], embedder: Embedder) -> li
     return examples
 
 
-def _matrix(examples: Sequence[ReadExample]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([[example.features[name] for name in READ_FEATURES] for example in examples], dtype=np.float64),
-            np.array([example.label for example in examples], dtype=np.float64))
-
-
 def fit_read_model(examples: Sequence[ReadExample]) -> dict[str, float]:
-    """Weights of ``READ_FEATURES`` and the bias, L2-regularised logistic regression."""
-    features, labels = _matrix(examples)
+    """Weights of ``READ_FEATURES`` and the bias, L2-regularised logistic regression in which the scenarios
+    with a replaced pair (changes) and the others (co-existing facts) weigh the same in all: the share of
+    changes in the dev set is not a prior for unseen data."""
+    features, labels = labelled_matrix(examples, READ_FEATURES)
     changed = {example.scenario for example in examples if example.label}
     share = sum(example.scenario in changed for example in examples) / len(examples)
-    balance = np.array([0.5 / share if example.scenario in changed else 0.5 / (1 - share) for example in examples])
+    balance = np.array([0.5 / share if example.scenario in changed else 0.5 / (1 - share)
+                        for example in examples]) if 0 < share < 1 else None
     weights, bias = fit_logistic(features, labels, l2=L2, sample_weight=balance)
     return {"bias": bias, **dict(zip(READ_FEATURES, weights, strict=True))}
 

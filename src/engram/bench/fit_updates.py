@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from engram.bench.fit_read import fit_read_model, read_examples, score_read_model
-from engram.bench.fitting import fit_logistic, leave_one_group_out, rounded, write_model
+from engram.bench.fitting import fit_logistic, labelled_matrix, leave_one_group_out, rounded, write_model
 from engram.bench.updates import load_scenarios
 from engram.embed.base import Embedder
 from engram.read.replaced import READ_FEATURES, READ_THRESHOLD
@@ -87,20 +87,15 @@ def scenario_pairs(scenario: dict[str, Any], embedder: Embedder) -> list[Pair]:
     return pairs
 
 
-def _matrix(pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([[pair.features[name] for name in FEATURES] for pair in pairs], dtype=np.float64),
-            np.array([pair.label for pair in pairs], dtype=np.float64))
-
-
 def _fit(pairs: list[Pair]) -> dict[str, float]:
-    features, labels = _matrix(pairs)
+    features, labels = labelled_matrix(pairs, FEATURES)
     emphasis = np.array([COEXIST_WEIGHT if pair.coexist else 1.0 for pair in pairs])
     weights, bias = fit_logistic(features, labels, l2=L2, sample_weight=emphasis)
     return {"bias": bias, **dict(zip(FEATURES, weights, strict=True))}
 
 
 def _probabilities(model: dict[str, float], pairs: list[Pair]) -> np.ndarray:
-    features, _ = _matrix(pairs)
+    features, _ = labelled_matrix(pairs, FEATURES)
     weights = np.array([model[name] for name in FEATURES])
     return np.asarray(1.0 / (1.0 + np.exp(-(features @ weights + model["bias"]))))
 
@@ -123,7 +118,7 @@ def choose_threshold(model: dict[str, float], pairs: list[Pair]) -> float:
 
 
 def _score(model: dict[str, float], pairs: list[Pair], threshold: float) -> dict[str, float]:
-    _, labels = _matrix(pairs)
+    _, labels = labelled_matrix(pairs, FEATURES)
     probability = _probabilities(model, pairs)
     predicted = probability >= threshold
     true_positive = float(np.sum(predicted & (labels == 1)))

@@ -81,9 +81,9 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
     best current turns that state something, with its features."""
     from engram.write.change_cues import (
         asks_only,
-        mainly_about_someone_else,
         names_someone_else,
         opens_about_someone_else,
+        other_person_than_asked,
         pair_features,
     )
     from engram.write.context import CONVERSATION_GAP
@@ -110,7 +110,7 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
                                      similarity[other.id] == best)
             features["newer_above"] = float(rank[newer.id] < rank[other.id])
             features["relevance"] = _log_ratio(score[newer.id], score[other.id])
-            features["query_subject"] = float(asks_about_other != mainly_about_someone_else(newer.memory))
+            features["query_subject"] = float(other_person_than_asked(asks_about_other, newer.memory))
             pairs.append(ReadPair(other, newer, features))
     return pairs
 
