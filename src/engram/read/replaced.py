@@ -90,9 +90,13 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
     from engram.write.supersede import MIN_SIMILARITY, speaker_key
 
     score = {item.memory_id: item.score for item in ranked}
-    window = [by_id[item.memory_id] for item in ranked if item.memory_id in by_id
-              and _comparable(by_id[item.memory_id], query) and not asks_only(by_id[item.memory_id].memory)]
-    window = window[:READ_WINDOW]
+    window: list[MemoryItem] = []
+    for item in ranked:
+        memory = by_id.get(item.memory_id)
+        if memory is not None and _comparable(memory, query) and not asks_only(memory.memory):
+            window.append(memory)
+            if len(window) == READ_WINDOW:
+                break
     asks_about_other = names_someone_else(without_words(query.text, named_speaker_words(window, query.text)))
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
