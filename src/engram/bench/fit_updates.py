@@ -5,7 +5,9 @@ against the older current turns of the same speaker from an earlier conversation
 topic (own-embedding similarity >= ``MIN_SIMILARITY``) or state one of the same attributes, when the new
 turn passes the cheap pre-check. A pair is positive when the scenario lists it in ``supersedes``. The
 model is a logistic regression over ``engram.write.change_cues.FEATURES``; the report gives pair
-precision/recall on the dev set in-sample, leave-one-kind-out, and on the blind holdout."""
+precision/recall on the dev set in-sample, leave-one-kind-out, and on the blind holdout. The same run
+fits the read model of read-time supersession (``engram.bench.fit_read``) on the dev questions and
+reports it the same three ways (``read_report``)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from engram.bench.fitting import fit_logistic, leave_one_group_out, rounded, write_model
+from engram.bench.fit_read import fit_read_model, read_examples, score_read_model
+from engram.bench.fitting import fit_logistic, labelled_matrix, leave_one_group_out, rounded, write_model
 from engram.bench.updates import load_scenarios
 from engram.embed.base import Embedder
+from engram.read.replaced import READ_FEATURES, READ_THRESHOLD
 from engram.write.change_cues import FEATURES, pair_features
 from engram.write.context import CONVERSATION_GAP
 from engram.write.slots import statements
@@ -83,20 +87,15 @@ def scenario_pairs(scenario: dict[str, Any], embedder: Embedder) -> list[Pair]:
     return pairs
 
 
-def _matrix(pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([[pair.features[name] for name in FEATURES] for pair in pairs], dtype=np.float64),
-            np.array([pair.label for pair in pairs], dtype=np.float64))
-
-
 def _fit(pairs: list[Pair]) -> dict[str, float]:
-    features, labels = _matrix(pairs)
+    features, labels = labelled_matrix(pairs, FEATURES)
     emphasis = np.array([COEXIST_WEIGHT if pair.coexist else 1.0 for pair in pairs])
     weights, bias = fit_logistic(features, labels, l2=L2, sample_weight=emphasis)
     return {"bias": bias, **dict(zip(FEATURES, weights, strict=True))}
 
 
 def _probabilities(model: dict[str, float], pairs: list[Pair]) -> np.ndarray:
-    features, _ = _matrix(pairs)
+    features, _ = labelled_matrix(pairs, FEATURES)
     weights = np.array([model[name] for name in FEATURES])
     return np.asarray(1.0 / (1.0 + np.exp(-(features @ weights + model["bias"]))))
 
@@ -119,7 +118,7 @@ def choose_threshold(model: dict[str, float], pairs: list[Pair]) -> float:
 
 
 def _score(model: dict[str, float], pairs: list[Pair], threshold: float) -> dict[str, float]:
-    _, labels = _matrix(pairs)
+    _, labels = labelled_matrix(pairs, FEATURES)
     probability = _probabilities(model, pairs)
     predicted = probability >= threshold
     true_positive = float(np.sum(predicted & (labels == 1)))
@@ -149,12 +148,30 @@ def fit_updates(embedder: Embedder, out: Path | None = None) -> dict[str, Any]:
     report = {"dev_in_sample": _score(model, pairs, threshold), "holdout": _score(model, held, threshold),
               "leave_one_kind_out": {name: _pooled(by_kind, name)
                                      for name in ("precision", "recall", "false_supersession")}}
-    result = {"model": model, "features": list(FEATURES), "data": dev_name,
+    read, read_report = _fit_read(dev, holdout, embedder)
+    result = {"model": model, "features": list(FEATURES), "read_model": read, "read_features": list(READ_FEATURES),
+              "read_threshold": READ_THRESHOLD, "read_report": read_report, "data": dev_name,
               "data_sha256": hashlib.sha256(data).hexdigest(), "seed": SEED, "l2": L2, "coexist_weight": COEXIST_WEIGHT,
               "embedder": embedder.signature, "threshold": threshold, "report": report}
     target = out or Path(str(resources.files("engram").joinpath("data", "models", MODEL_FILE)))
     write_model(target, result)
     return result
+
+
+def _fit_read(dev: list[dict[str, Any]], holdout: list[dict[str, Any]],
+              embedder: Embedder) -> tuple[dict[str, float], dict[str, Any]]:
+    """The read model (``engram.bench.fit_read``) fitted on the dev questions, with its dev, leave-one-kind-out
+    and holdout scores."""
+    examples = read_examples(dev, embedder)
+    model = rounded(fit_read_model(examples))
+    kinds = [example.kind for example in examples]
+    by_kind = leave_one_group_out(kinds, lambda train: fit_read_model([examples[i] for i in train]),
+                                  lambda fitted, test: score_read_model(fitted, [examples[i] for i in test]))
+    pooled = {name: sum(entry[name] * entry[weight] for entry in by_kind.values())
+              / max(1.0, sum(entry[weight] for entry in by_kind.values()))
+              for name, weight in (("accuracy", "pairs"), ("precision", "predicted"), ("recall", "replaced"))}
+    return model, {"dev_in_sample": score_read_model(model, examples), "leave_one_kind_out": pooled,
+                   "holdout": score_read_model(model, read_examples(holdout, embedder))}
 
 
 def _pooled(report: dict[str, dict[str, float]], metric: str) -> float:

@@ -34,6 +34,12 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, *, l2: float = 1.0, i
     return theta[:-1], float(theta[-1])
 
 
+def labelled_matrix(examples: Sequence[Any], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The feature rows (``example.features`` in ``names`` order) and the 0/1 labels (``example.label``)."""
+    return (np.array([[example.features[name] for name in names] for example in examples], dtype=np.float64),
+            np.array([example.label for example in examples], dtype=np.float64))
+
+
 def sha256_of(path: str | Path) -> str:
     """The sha256 of a file's bytes (which data a fit came from)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

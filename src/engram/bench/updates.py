@@ -12,7 +12,8 @@ call, as agents write, into the scenario's own user; then each question is searc
 
 Supersession is scored directly too: detected pairs of update scenarios (recall), and the false
 supersession rate: the share of distractor scenarios in which an older, still-true turn was closed.
-The same run repeats everything with the detector off (``supersession=False``) as the baseline."""
+The same run repeats everything with the write-time detector off (``supersession=False``); read-time
+supersession (``engram.read.replaced``) stays on in both."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def load_scenarios(source: str) -> tuple[str, list[dict[str, Any]]]:
     return str(data.get("name", source)), scenarios
 
 
-def _ingest(memory: Any, scenario: dict[str, Any]) -> list[str]:
+def ingest_turns(memory: Any, scenario: dict[str, Any]) -> list[str]:
     """Add each turn in its own call; return the memory id of each turn."""
     ids = []
     for turn in scenario["turns"]:
@@ -113,7 +114,7 @@ def run_scenarios(scenarios: list[dict[str, Any]], workdir: Path, embedder: Embe
     with Memory(path=str(workdir / "updates.db"), embedder=embedder,
                 config=EngramConfig(supersession=supersession)) as memory:
         for scenario in scenarios:
-            ids = _ingest(memory, scenario)
+            ids = ingest_turns(memory, scenario)
             outcomes.extend(_ask(memory, scenario, ids))
             closed = _closed_pairs(memory, ids)
             if scenario["type"] == "update":

@@ -6,7 +6,7 @@ a confidence model; ``engram.read.rerank``) and ``rrf`` (reciprocal rank fusion 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from engram.read.fuse import Fused, reciprocal_rank_fusion
 from engram.read.links import follow_links
 from engram.read.query import SearchQuery
 from engram.read.recipes import RetrievalRecipe
+from engram.read.replaced import settle_read_time
 from engram.read.rerank import (
     LEXICAL_NORM_FLOOR,
     candidate_features,
@@ -108,9 +109,19 @@ def rrf_ranking(store: Store, recipe: RetrievalRecipe,
     return fused, memories, confidence_of([c.score for c in rankings.get("dense", [])])
 
 
-def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe, *,
-               explain: bool = False) -> SearchResponse:
-    """Find, rank and assemble the memories that answer ``query``."""
+@dataclass
+class Ranked:
+    """The candidates of a question, best first, before read-time supersession and assembly."""
+
+    fused: list[Fused]
+    memories: list[MemoryItem]
+    passed_over: set[str]
+    confidence: float
+
+
+def rank_candidates(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe) -> Ranked:
+    """Candidates from each signal, ranked by the recipe, with relevance passed along stored
+    supersession links (``engram.read.links``)."""
     wants_dense = recipe.dense_k and (recipe.ranker == "learned" or recipe.dense_weight)
     query_vector = embedder.embed_query(query.text) if wants_dense else None
     rankings = gather_candidates(store, query_vector, query, recipe)
@@ -119,6 +130,15 @@ def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: Ret
     else:
         fused, memories, confidence = rrf_ranking(store, recipe, rankings)
     fused, memories, passed_over = follow_links(store, fused, memories, query)
+    return Ranked(fused, memories, passed_over, confidence)
+
+
+def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe, *,
+               explain: bool = False) -> SearchResponse:
+    """Find, rank and assemble the memories that answer ``query``."""
+    ranked = rank_candidates(store, embedder, query, recipe)
+    memories, passed_over, confidence = ranked.memories, ranked.passed_over, ranked.confidence
+    fused = settle_read_time(store, ranked.fused, memories, query)
     hits, best = build_hits(fused, memories, query=query, recipe=recipe, explain=explain, passed_over=passed_over)
     if query.threshold is not None and not hits:
         confidence = min(confidence, best)  # nothing cleared the threshold: say so in the confidence too

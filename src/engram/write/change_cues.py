@@ -37,12 +37,18 @@ PAST = re.compile(r"\b(?:as a (?:kid|child|teen|teenager)|growing up|when i was|
                   r"used to|years ago|in (?:high school|college|uni)|for a summer|once upon)\b", _FLAGS)
 THIRD_PARTY = re.compile(r"^\W*(?:my|our|his|her)\s+(?:\w+\s+)?(?:brother|sister|wife|husband|partner|mom|mum|"
                          r"mother|dad|father|son|daughter|kid|cousin|friend|mate|colleague|coworker|boss|manager|"
-                         r"twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|team)\b|"
+                         r"twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|team|parents|buddy)\b|"
                          r"^\W*(?:people|the guys|everyone|my other|the \w+ team)\b", _FLAGS)
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|we|we're|we've|us|our)\b", _FLAGS)
+_RELATIVE = re.compile(r"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:brother|sister|wife|husband|partner|mom|mum|mother|"
+                       r"dad|father|son|daughter|kids?|children|cousin|friend|mate|colleague|coworker|boss|manager|"
+                       r"twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|parents|"
+                       r"boyfriend|girlfriend|fianc[ée]e?|team)\b", _FLAGS)
 
 FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
-            "slot_conflict", "slot_same", "closest")
+            "slot_conflict", "slot_same", "closest", "question")
 
 
 @lru_cache(maxsize=8192)
@@ -84,4 +90,30 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
         "slot_conflict": float(any(slots_old[s.slot] != s.value for s in shared)),
         "slot_same": float(any(slots_old[s.slot] == s.value for s in shared)),
         "closest": float(closest),
+        "question": float(asks_only(newer)),
     }
+
+
+def asks_only(text: str) -> bool:
+    """The turn only asks (every sentence a question, nothing said of the speaker: "Best car games for long
+    drives with kids?"): it states no fact, so it neither replaces nor is replaced."""
+    sentences = [sentence.strip() for sentence in _SENTENCE.findall(text) if sentence.strip(" .!?")]
+    return bool(sentences) and all(sentence.endswith("?") for sentence in sentences) and not _FIRST_PERSON.search(text)
+
+
+def names_someone_else(text: str) -> bool:
+    """A question names someone other than the speaker ("Where does my sister live?", "What does Omar do?")."""
+    return bool(_RELATIVE.search(text) or any(word[:1].isupper() and word not in ("I", "I'm", "I've", "I'd")
+                                              for word in text.split()[1:]))
+
+
+def other_person_than_asked(asks_about_someone_else: bool, newer: str) -> bool:
+    """The question and the newer turn are about different people: one about the speaker, the other mainly
+    about someone else (``names_someone_else`` of the question)."""
+    return asks_about_someone_else != _third_party(newer)
+
+
+def opens_about_someone_else(text: str) -> bool:
+    """The text opens with another person ("My colleague Ben bought...", "my parents just moved..."): news
+    about them, which never replaces what the speaker said of themself."""
+    return bool(THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]))

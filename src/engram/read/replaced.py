@@ -1,0 +1,153 @@
+"""Read path, step 3c: supersession at read time, among the best candidates of one question.
+
+The write path closes a stale fact only when the change model is confident (a wrong closure hides a true
+fact for good), so many changes told indirectly ("Austin summers are going to kill me" after "I'm based
+in Portland") stay unlinked. A question narrows the doubt: two of its best candidates that are turns of
+the same speaker from different conversations, on the same topic, are likely about the same thing. For
+each such pair the read model (a logistic over the change model's features, ``engram.write.change_cues``,
+the two candidates' ranks and whom the question is about; fitted on the dev scenarios' questions by
+``engram bench fit-updates``) gives the probability that the newer one replaced the older; from
+``READ_THRESHOLD`` on, a question about the present ranks the newer one first and one about what came
+before ranks the older one first (the two swap scores, so the window keeps its candidates). Nothing is
+stored: the next question decides again. Things that co-exist ("I also adopted a cat") or another
+person's news keep their ranks when their own words give them a low probability."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+
+import numpy as np
+
+from engram.models import MemoryItem
+from engram.read.fuse import Fused
+from engram.read.query import SearchQuery
+from engram.read.rerank import named_speaker_words, without_words
+from engram.store.base import Store
+
+#: How many of the best-ranked current turns are compared with each other. Three, not more: in a store
+#: with many turns per speaker, a wider window pairs the top fact with unrelated news told with change
+#: words (the demo's "Inês arrived yesterday! We went to..." after "I just moved to Lisbon").
+READ_WINDOW = 3
+#: Least probability that the newer candidate replaced the older for read time to act: even odds, the
+#: decision that ranks the likelier current fact first (the write path, whose closures last, asks for
+#: more: ``engram.write.supersede.REPLACE_THRESHOLD``).
+READ_THRESHOLD = 0.5
+#: The read model's features: the change model's (``engram.write.change_cues``; not ``closest``, which
+#: here only tells a chain of changes from a single one, nor the attribute statements, which would cost
+#: each search milliseconds per turn and weighed nothing in the fit), whether the newer candidate ranks
+#: above the older, the log ratio of their relevance scores (within [-5, 5]), and whether the question
+#: and the newer turn are about different people (one the speaker, the other someone else).
+READ_FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
+                 "newer_above", "relevance", "query_subject")
+
+
+@dataclass(frozen=True)
+class ReadPair:
+    """An older and a newer candidate of the same speaker and the read model's features of the pair."""
+
+    older: MemoryItem
+    newer: MemoryItem
+    features: dict[str, float]
+
+
+@functools.cache
+def read_model() -> dict[str, float]:
+    """The read model's weights and bias (``read_model`` in ``engram/data/models/change_model.json``)."""
+    data = json.loads((files("engram") / "data" / "models" / "change_model.json").read_text(encoding="utf-8"))
+    return {name: float(value) for name, value in data.get("read_model", {}).items()}
+
+
+def read_probability(features: dict[str, float], model: dict[str, float] | None = None) -> float:
+    """``sigmoid(bias + sum(weight * feature))`` with the fitted read model (or ``model``)."""
+    weights = read_model() if model is None else model
+    linear = weights.get("bias", 0.0) + sum(weights.get(name, 0.0) * value for name, value in features.items())
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, linear))))
+
+
+def _comparable(memory: MemoryItem, query: SearchQuery) -> bool:
+    """A current turn (no stored supersession has already settled it at the question's moment)."""
+    return memory.is_turn and (memory.valid_to is None or memory.valid_to > query.moment)
+
+
+def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryItem],
+                 query: SearchQuery) -> list[ReadPair]:
+    """Every (older, newer) pair of the same speaker, from different conversations and on the same topic
+    (own-embedding similarity at least the write path's ``MIN_SIMILARITY``), among the ``READ_WINDOW``
+    best current turns that state something, with its features."""
+    from engram.write.change_cues import (
+        asks_only,
+        names_someone_else,
+        opens_about_someone_else,
+        other_person_than_asked,
+        pair_features,
+    )
+    from engram.write.context import CONVERSATION_GAP
+    from engram.write.supersede import MIN_SIMILARITY, speaker_key
+
+    score = {item.memory_id: item.score for item in ranked}
+    window: list[MemoryItem] = []
+    for item in ranked:
+        memory = by_id.get(item.memory_id)
+        if memory is not None and _comparable(memory, query) and not asks_only(memory.memory):
+            window.append(memory)
+            if len(window) == READ_WINDOW:
+                break
+    asks_about_other = names_someone_else(without_words(query.text, named_speaker_words(window, query.text)))
+    vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
+    rank = {memory.id: position for position, memory in enumerate(window)}
+    pairs = []
+    for newer in window:
+        if not asks_about_other and opens_about_someone_else(newer.memory):
+            continue  # another person's news does not answer a question about the speaker
+        speaker = speaker_key(newer)
+        older = [m for m in window if m.id in vectors and newer.id in vectors and speaker_key(m) == speaker
+                 and m.began_at < newer.began_at - CONVERSATION_GAP]
+        similarity = {m.id: float(np.dot(vectors[m.id], vectors[newer.id])) for m in older}
+        best = max(similarity.values(), default=0.0)
+        for other in (m for m in older if similarity[m.id] >= MIN_SIMILARITY):
+            features = pair_features(other.memory, newer.memory, similarity[other.id], [], [],
+                                     similarity[other.id] == best)
+            features["newer_above"] = float(rank[newer.id] < rank[other.id])
+            features["relevance"] = _log_ratio(score[newer.id], score[other.id])
+            features["query_subject"] = float(other_person_than_asked(asks_about_other, newer.memory))
+            pairs.append(ReadPair(other, newer, features))
+    return pairs
+
+
+def _log_ratio(newer: float, older: float) -> float:
+    """``log(newer / older)`` of two relevance scores, within [-5, 5]."""
+    return max(-5.0, min(5.0, math.log(max(newer, 1e-12) / max(older, 1e-12))))
+
+
+def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[MemoryItem],
+                     query: SearchQuery) -> list[Fused]:
+    """For a question about the present, each candidate (best first) that the read model says a newer one
+    replaced swaps scores with the newest of those, when that one ranks lower; for a ``before`` question,
+    each candidate swaps with the oldest one it replaced. A candidate takes part in one swap at most
+    (relevance is not passed along a chain of guesses), and only the order inside the window changes."""
+    if query.tense not in ("present", "before") or not read_model():
+        return list(ranked)
+    by_id = {memory.id: memory for memory in memories}
+    accepted = [pair for pair in window_pairs(store, ranked, by_id, query)
+                if read_probability(pair.features) >= READ_THRESHOLD]
+    present = query.tense == "present"
+    scores = {item.memory_id: item for item in ranked}
+    order = {memory_id: position for position, memory_id in enumerate(scores)}
+    moves = [(pair.older, pair.newer) if present else (pair.newer, pair.older) for pair in accepted]
+    direction = -1.0 if present else 1.0  # the newest replacement first, or the oldest predecessor
+    settled: set[str] = set()
+    for source, target in sorted(moves, key=lambda move: (order[move[0].id],
+                                                          direction * move[1].began_at.timestamp())):
+        if source.id in settled or target.id in settled:
+            continue
+        given, kept = scores[source.id], scores[target.id]
+        if kept.score < given.score:
+            scores[target.id] = Fused(target.id, given.score, {**kept.components, "read_time_replaces": 1.0})
+            scores[source.id] = Fused(source.id, kept.score, {**given.components, "read_time_replaced": 1.0})
+        settled.update((source.id, target.id))
+    return sorted(scores.values(), key=lambda entry: -entry.score)

@@ -1,0 +1,65 @@
+"""Supersession at read time (``engram.read.replaced``): a change that the write path leaves unlinked
+still ranks first for a question about the present; a question about what came before finds the older
+fact; co-existing facts and another person's news keep the query's own ranking."""
+
+from __future__ import annotations
+
+import json
+
+from engram import Memory
+
+OLD = "Our dog walker is Jamie, he takes Bramble out at noon on weekdays."
+NEW = "Jamie went back to uni, so Bramble's got a new walker, Priti. She does 1pm and sends the best photos."
+
+
+def _say(memory: Memory, text: str, when: str) -> str:
+    message = {"role": "user", "name": "Beth", "content": text}
+    return str(memory.add(message, user_id="beth", timestamp=when)["results"][0]["id"])
+
+
+def _ranked(memory: Memory, question: str) -> list[str]:
+    hits = memory.search(question, user_id="beth", reference_date="2024-09-01")["results"]
+    return [hit["id"] for hit in hits]
+
+
+def _walker_changed(memory: Memory) -> tuple[str, str]:
+    old = _say(memory, OLD, "2023-02-10T09:00:00Z")
+    _say(memory, "Can you give me a recipe for a quick weeknight curry?", "2023-09-01T19:00:00Z")
+    new = _say(memory, NEW, "2024-06-20T18:00:00Z")
+    return old, new
+
+
+def test_an_unlinked_change_ranks_the_newer_fact_first_for_the_present(memory: Memory) -> None:
+    old, new = _walker_changed(memory)
+    assert memory.get(old)["valid_to"] is None, "the write path leaves this change unlinked"
+    ranked = _ranked(memory, "Who walks my dog?")
+    assert ranked[0] == new
+    assert old in ranked, "the older fact stays findable"
+
+
+def test_a_question_about_before_finds_the_older_fact(memory: Memory) -> None:
+    old, new = _walker_changed(memory)
+    ranked = _ranked(memory, "Who was my dog walker before Priti?")
+    assert ranked.index(old) < ranked.index(new)
+
+
+def test_co_existing_facts_and_other_peoples_news_keep_their_rank(memory: Memory) -> None:
+    dog = _say(memory, "I have a dog, a scruffy terrier mix called Pixel.", "2023-02-04T11:00:00Z")
+    car = _say(memory, "I drive a Mazda MX-5, the most impractical car I've ever owned.", "2023-02-04T11:05:00Z")
+    _say(memory, "I also adopted a cat last weekend, a grey tabby called Moth. Pixel is very confused.",
+         "2023-10-21T15:00:00Z")
+    _say(memory, "My colleague Ben bought a Porsche 911 and now he won't shut up about it.", "2024-03-02T10:00:00Z")
+    assert _ranked(memory, "Do I have a dog?")[0] == dog
+    assert _ranked(memory, "What car do I drive?")[0] == car
+    assert all(item["valid_to"] is None for item in memory.get_all(user_id="beth")["results"])
+
+
+def test_the_demo_finds_the_move_to_lisbon_first(memory: Memory) -> None:
+    from importlib import resources
+
+    sample = json.loads(resources.files("engram.data").joinpath("sample_conversation.json").read_text("utf-8"))
+    for session in sample["sessions"]:
+        memory.add(session["messages"], user_id=sample["user_id"], timestamp=session["date"])
+    hits = memory.search("Where does Maya live now?", user_id=sample["user_id"], limit=3,
+                         reference_date="2024-07-01T00:00:00Z")["results"]
+    assert "moved to Lisbon" in hits[0]["memory"]
