@@ -15,8 +15,13 @@ matches fit in ``MATCH_BUDGET``, or in three times the rows asked for), with eve
 the query ``(rare) AND (all)`` counts the rare words twice, so their score alone (``rare``, over the
 same rows) is subtracted. Scores are the exact BM25 of the whole query; what can be missed are rows
 holding none of the rare words, whose score comes from the commonest words only (when fewer rows than
-asked for are found, every match is scored). ``engram bench scale`` reports the recall@10 of this
-against the exact query."""
+asked for are found, every match is scored). When even the rarest word matches too many rows (a
+question whose only indexed word is a name in half the scope), only its newest rows are scored
+(``NEWEST_FROM``). ``engram bench scale`` reports the recall@10 of this
+against the exact query.
+
+Either way the FTS index ranks first, alone, and the memory rows (large: text, keys, metadata) are read
+only for its best rows, to apply the scope and filters (``_exact_rows``)."""
 
 from __future__ import annotations
 
@@ -64,6 +69,11 @@ def rowid_range(user_id: str) -> tuple[int, int]:
 SCORE_ALL_UP_TO = 2000
 #: Rows (summed over the words kept) of the rarest words scored when a query matches more.
 MATCH_BUDGET = 500
+#: When even the rarest words match more than ``NEWEST_FROM`` times the budget, only the newest of their
+#: rows (that many) are scored: a bounded cost, at the price of older rows matching only common words.
+NEWEST_FROM = 4
+#: The FTS index's best ``POOL_FACTOR * limit`` rows are filtered by scope first (exact while enough pass).
+POOL_FACTOR = 4
 #: Local writes after which cached word counts are dropped (other connections' writes drop them at once).
 COUNTS_TTL_WRITES = 500
 _SCORE = "bm25(memories_fts, 1.0, 0.5)"
@@ -140,16 +150,42 @@ def bm25_search(connection: sqlite3.Connection, terms: Sequence[str], where: str
         best = _rarest_rows(connection, terms, found, where, params, bounds, limit)
         if len(best) >= limit:
             return best
+    return _exact_rows(connection, any_of(terms), where, params, bounds, limit)
+
+
+def _exact_rows(connection: sqlite3.Connection, query: str, where: str, params: Sequence[object],
+                bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
+    """The best ``limit`` rows by BM25: the FTS index's best ``POOL_FACTOR * limit`` first, filtered by
+    ``where`` (no memory row is read for the others); when too few pass, every match is filtered."""
+    pool = POOL_FACTOR * limit
+    top = connection.execute(f"SELECT rowid, {_SCORE} AS rank FROM memories_fts WHERE {_matching(bounds)} "
+                             "ORDER BY rank LIMIT ?", [query, *bounds, pool]).fetchall()
+    rowids = [rowid & ROWID_MASK for rowid, _ in top]
+    kept: dict[int, str] = {}
+    for start in range(0, len(rowids), 500):
+        chunk = rowids[start:start + 500]
+        kept.update(connection.execute(
+            f"SELECT m.rowid, m.id FROM memories m WHERE m.rowid IN ({', '.join('?' for _ in chunk)}) AND {where}",
+            [*chunk, *params]).fetchall())
+    found = [(kept[rowid], -float(rank)) for rowid, (_, rank) in zip(rowids, top, strict=True) if rowid in kept]
+    if len(found) >= limit or len(top) < pool:
+        return found[:limit]
     rows = connection.execute(
         f"SELECT m.id, {_SCORE} AS rank FROM memories_fts {_JOIN} WHERE {_matching(bounds)} AND {where} "
-        "ORDER BY rank LIMIT ?", [any_of(terms), *bounds, *params, limit]).fetchall()
+        "ORDER BY rank LIMIT ?", [query, *bounds, *params, limit]).fetchall()
     return [(memory_id, -float(rank)) for memory_id, rank in rows]
 
 
 def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: dict[str, int], where: str,
                  params: Sequence[object], bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
     """The best ``limit`` of the rows holding the rarest of ``terms``, scored with all of them."""
-    rare = rarest(terms, found, max(MATCH_BUDGET, 3 * limit), limit)
+    budget = max(MATCH_BUDGET, 3 * limit)
+    rare = rarest(terms, found, budget, limit)
+    if sum(found[term] for term in rare) > NEWEST_FROM * budget:
+        newest = connection.execute(
+            f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {_matching(bounds)} "
+            "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, NEWEST_FROM * budget]).fetchone()[0]
+        bounds = [newest or 0, bounds[1] if bounds else ROWID_MASK | (BUCKETS << ROWID_BITS)]
     if len(rare) == len([term for term in terms if found[term]]):
         doubled = {}
         query = any_of(rare)
