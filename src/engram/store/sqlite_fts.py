@@ -71,7 +71,7 @@ SCORE_ALL_UP_TO = 2000
 MATCH_BUDGET = 500
 #: When even the rarest words match more than ``NEWEST_FROM`` times the budget, only the newest of their
 #: rows (that many) are scored: a bounded cost, at the price of older rows matching only common words.
-NEWEST_FROM = 4
+NEWEST_FROM = 20
 #: The FTS index's best ``POOL_FACTOR * limit`` rows are filtered by scope first (exact while enough pass).
 POOL_FACTOR = 4
 #: Local writes after which cached word counts are dropped (other connections' writes drop them at once).
