@@ -5,6 +5,7 @@ previous schema are migrated."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -92,15 +93,20 @@ def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_p
     store = SQLiteStore(db_path)
     try:
         texts = [f"common filler {i}" for i in range(30)] + ["common rare gem"] * 3 + ["rare gem zircon"]
-        store.apply(ChangeSet(memories=[MemoryItem(memory=text, user_id="u", hash=str(i))
-                                        for i, text in enumerate(texts)]))
+        stored = [MemoryItem(memory=text, user_id="u", hash=str(i)) for i, text in enumerate(texts)]
+        store.apply(ChangeSet(memories=stored))
         query = ListQuery(scope=Scope(user_id="u"), limit=50)
         exact = store._lexical(["common", "rare", "zircon"], query, by_user=True, prune=False)
         assert store.lexical_search(["common", "rare", "zircon"], query) == exact and len(exact) == 34
-        monkeypatch.setattr(sqlite_fts, "MATCH_BUDGET", 10)
-        pruned = store.lexical_search(["common", "rare", "zircon"], query)
+        monkeypatch.setattr(sqlite_fts, "SCORE_ALL_UP_TO", 10)
+        monkeypatch.setattr(sqlite_fts, "MATCH_BUDGET", 1)
+        pruned = store.lexical_search(["common", "rare", "zircon"], replace(query, limit=4))
         assert [c.memory_id for c in pruned] == [c.memory_id for c in exact[:4]]
         assert [c.score for c in pruned] == pytest.approx([c.score for c in exact[:4]])
+        assert store.lexical_search(["common", "rare", "zircon"], replace(query, limit=6)) == exact[:6]
         assert store.lexical_search(["nowhere"], query) == []
+        monkeypatch.setattr(sqlite_fts, "NEWEST_FROM", 1)
+        newest = store.lexical_search(["common"], replace(query, limit=2))
+        assert len(newest) == 2 and {c.memory_id for c in newest} <= {m.id for m in stored[27:33]}
     finally:
         store.close()

@@ -66,6 +66,7 @@ def test_writes_patch_the_cached_scope_without_a_reload(db_path: Path) -> None:
         assert closed.id not in current and len(current) == 48
 
         assert store._scope_vectors(SCOPE) is cached
+        assert not np.any(cached.matrix[[row for row, alive in enumerate(cached.alive[:cached.size]) if not alive]])
         fresh = SQLiteStore(db_path)
         try:
             for query in unit_rows(10, 5):

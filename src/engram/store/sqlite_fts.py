@@ -1,20 +1,27 @@
 """Where a memory's row sits in SQLite's FTS5 index: its rowid there carries a bucket of its user id in
 the high bits (``fts_rowid``), so one user's memories occupy one rowid range of the index.
 
-A search in a user's scope passes that range to FTS5 (``rowid BETWEEN``), which then walks only that
-part of each term's doclist instead of every match in the store before the scope filter: the cost of a
-small scope's lexical search no longer grows with the store (BM25 itself, and so the ranking, is
-unchanged: its statistics stay store-wide). Different users can share a bucket (a hash), so the scope
-filter still applies; memories without a user id are in bucket 0, and searches without one scan all.
+A search in a user's scope passes that range to FTS5 (``rowid BETWEEN``), which then matches and scores
+only the rows in that part of each word's doclists instead of every match in the store before the scope
+filter. BM25's statistics stay store-wide, so the ranking is unchanged (and ``bm25()`` still counts each
+word's rows in the whole store once per query, the part of the cost that grows with the store).
+Different users can share a bucket (a hash), so the scope filter still applies; memories without a
+user id are in bucket 0, and searches without one read the whole index.
 
-In a large scope an OR query of many words matches thousands of rows, and FTS5's ``bm25()`` costs a
-few microseconds per matching row. When a query's words match more than ``MATCH_BUDGET`` rows in
-all (``TermCounts``), ``bm25_search`` scores only the rows that contain one of its rarest words (those
-whose matches fit in the budget), with every word of the query: the query ``(rare) AND (all)`` counts
-the rare words twice, so their score alone (``rare``, over the same rows) is subtracted. Scores are
-the exact BM25 of the whole query; what can be missed are rows holding none of the rare words, whose
-score comes from the commonest words only. ``engram bench scale`` reports the recall@10 of this
-against the exact query."""
+In a large scope an OR query of many words matches thousands of rows, and ``bm25()`` costs a few
+microseconds per matching row. When a query's words match more than ``SCORE_ALL_UP_TO`` rows in all
+(``TermCounts``), ``bm25_search`` scores only the rows holding one of its rarest words (those whose
+matches fit in ``MATCH_BUDGET``, or in three times the rows asked for), with every word of the query:
+the query ``(rare) AND (all)`` counts the rare words twice, so their score alone (``rare``, over the
+same rows) is subtracted. Scores are the exact BM25 of the whole query; what can be missed are rows
+holding none of the rare words, whose score comes from the commonest words only (when fewer rows than
+asked for are found, every match is scored). When even the rarest word matches too many rows (a
+question whose only indexed word is a name in half the scope), only its newest rows are scored
+(``NEWEST_FROM``). ``engram bench scale`` reports the recall@10 of this
+against the exact query.
+
+Either way the FTS index ranks first, alone, and the memory rows (large: text, keys, metadata) are read
+only for its best rows, to apply the scope and filters (``_exact_rows``)."""
 
 from __future__ import annotations
 
@@ -58,11 +65,23 @@ def rowid_range(user_id: str) -> tuple[int, int]:
     return low, low | ROWID_MASK
 
 
-#: Most rows (summed over the query's words) that a lexical query scores directly.
+#: Rows (summed over the query's words) up to which a lexical query scores every match.
+SCORE_ALL_UP_TO = 2000
+#: Rows (summed over the words kept) of the rarest words scored when a query matches more.
 MATCH_BUDGET = 500
+#: When even the rarest words match more than ``NEWEST_FROM`` times the budget, only the newest of their
+#: rows (that many) are scored: a bounded cost, at the price of older rows matching only common words.
+NEWEST_FROM = 20
+#: The FTS index's best ``POOL_FACTOR * limit`` rows are filtered by scope first (exact while enough pass).
+POOL_FACTOR = 4
 #: Local writes after which cached word counts are dropped (other connections' writes drop them at once).
 COUNTS_TTL_WRITES = 500
 _SCORE = "bm25(memories_fts, 1.0, 0.5)"
+_JOIN = f"JOIN memories m ON m.rowid = (memories_fts.rowid & {ROWID_MASK})"
+
+
+def _matching(bounds: Sequence[int]) -> str:
+    return "memories_fts MATCH ?" + (" AND memories_fts.rowid BETWEEN ? AND ?" if bounds else "")
 
 
 def phrase(term: str) -> str:
@@ -97,7 +116,7 @@ class TermCounts:
         if version != self._data_version or len(self._counts) > 100_000:
             self._counts.clear()
             self._data_version = version
-        where = "memories_fts MATCH ?" + (" AND rowid BETWEEN ? AND ?" if bounds else "")
+        where = _matching(bounds)
         found = {}
         for term in terms:
             key = (term, tuple(bounds))
@@ -108,12 +127,13 @@ class TermCounts:
         return found
 
 
-def rarest(terms: Sequence[str], counts: dict[str, int]) -> list[str]:
-    """The rarest of ``terms`` (found at all) whose counts sum to at most ``MATCH_BUDGET`` (at least one)."""
+def rarest(terms: Sequence[str], counts: dict[str, int], budget: int, limit: int) -> list[str]:
+    """The rarest of ``terms`` (found at all) whose counts sum to at most ``budget``, or more until they
+    reach ``limit`` rows."""
     kept: list[str] = []
     total = 0
     for term in sorted((term for term in terms if counts[term]), key=lambda word: counts[word]):
-        if kept and total + counts[term] > MATCH_BUDGET:
+        if total >= limit and total + counts[term] > budget:
             break
         kept.append(term)
         total += counts[term]
@@ -124,25 +144,57 @@ def bm25_search(connection: sqlite3.Connection, terms: Sequence[str], where: str
                 bounds: Sequence[int], limit: int, counts: TermCounts | None) -> list[tuple[str, float]]:
     """``(memory id, BM25 score)`` of the best ``limit`` memories (alias ``m``) ``where`` selects among the
     FTS rows in ``bounds``, best first; with ``counts``, a query matching too many rows scores those holding
-    its rarest words only (see the module docstring)."""
+    its rarest words only (see the module docstring), or all of them when that finds fewer than ``limit``."""
     found = counts.get(connection, terms, bounds) if counts is not None else None
-    fts_where = "memories_fts MATCH ?" + (" AND memories_fts.rowid BETWEEN ? AND ?" if bounds else "")
-    join = f"JOIN memories m ON m.rowid = (memories_fts.rowid & {ROWID_MASK})"
-    if found is None or sum(found.values()) <= MATCH_BUDGET:
-        rows = connection.execute(
-            f"SELECT m.id, {_SCORE} AS rank FROM memories_fts {join} WHERE {fts_where} AND {where} "
-            "ORDER BY rank LIMIT ?", [any_of(terms), *bounds, *params, limit]).fetchall()
-        return [(memory_id, -float(rank)) for memory_id, rank in rows]
-    rare = rarest(terms, found)
+    if found is not None and sum(found.values()) > SCORE_ALL_UP_TO:
+        best = _rarest_rows(connection, terms, found, where, params, bounds, limit)
+        if len(best) >= limit:
+            return best
+    return _exact_rows(connection, any_of(terms), where, params, bounds, limit)
+
+
+def _exact_rows(connection: sqlite3.Connection, query: str, where: str, params: Sequence[object],
+                bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
+    """The best ``limit`` rows by BM25: the FTS index's best ``POOL_FACTOR * limit`` first, filtered by
+    ``where`` (no memory row is read for the others); when too few pass, every match is filtered."""
+    pool = POOL_FACTOR * limit
+    top = connection.execute(f"SELECT rowid, {_SCORE} AS rank FROM memories_fts WHERE {_matching(bounds)} "
+                             "ORDER BY rank LIMIT ?", [query, *bounds, pool]).fetchall()
+    rowids = [rowid & ROWID_MASK for rowid, _ in top]
+    kept: dict[int, str] = {}
+    for start in range(0, len(rowids), 500):
+        chunk = rowids[start:start + 500]
+        kept.update(connection.execute(
+            f"SELECT m.rowid, m.id FROM memories m WHERE m.rowid IN ({', '.join('?' for _ in chunk)}) AND {where}",
+            [*chunk, *params]).fetchall())
+    found = [(kept[rowid], -float(rank)) for rowid, (_, rank) in zip(rowids, top, strict=True) if rowid in kept]
+    if len(found) >= limit or len(top) < pool:
+        return found[:limit]
+    rows = connection.execute(
+        f"SELECT m.id, {_SCORE} AS rank FROM memories_fts {_JOIN} WHERE {_matching(bounds)} AND {where} "
+        "ORDER BY rank LIMIT ?", [query, *bounds, *params, limit]).fetchall()
+    return [(memory_id, -float(rank)) for memory_id, rank in rows]
+
+
+def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: dict[str, int], where: str,
+                 params: Sequence[object], bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
+    """The best ``limit`` of the rows holding the rarest of ``terms``, scored with all of them."""
+    budget = max(MATCH_BUDGET, 3 * limit)
+    rare = rarest(terms, found, budget, limit)
+    if sum(found[term] for term in rare) > NEWEST_FROM * budget:
+        newest = connection.execute(
+            f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {_matching(bounds)} "
+            "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, NEWEST_FROM * budget]).fetchone()[0]
+        bounds = [newest or 0, bounds[1] if bounds else ROWID_MASK | (BUCKETS << ROWID_BITS)]
     if len(rare) == len([term for term in terms if found[term]]):
         doubled = {}
         query = any_of(rare)
     else:
-        doubled = dict(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {fts_where}",
+        doubled = dict(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {_matching(bounds)}",
                                           [any_of(rare), *bounds]).fetchall())
         query = f"({any_of(rare)}) AND ({any_of(terms)})"
     rows = connection.execute(
-        f"SELECT m.id, memories_fts.rowid, {_SCORE} FROM memories_fts {join} WHERE {fts_where} AND {where}",
+        f"SELECT m.id, memories_fts.rowid, {_SCORE} FROM memories_fts {_JOIN} WHERE {_matching(bounds)} AND {where}",
         [query, *bounds, *params]).fetchall()
     scored = sorted((float(rank) - doubled.get(rowid, 0.0), rowid, memory_id) for memory_id, rowid, rank in rows)
     return [(memory_id, -rank) for rank, _, memory_id in scored[:limit]]

@@ -91,8 +91,7 @@ class ScopeVectors:
         """Set one row: overwritten where it is (unless it sits in an IVF list), else appended."""
         row = self.position.get(memory_id)
         if row is not None and (self.lists is None or row >= self.indexed):
-            if not self.matrix.flags.writeable:
-                self.matrix = self.matrix.copy()
+            self._writable()
             self.matrix[row] = vector
             self.valid_to[row] = valid_to
             return
@@ -108,11 +107,18 @@ class ScopeVectors:
         self.size += 1
 
     def remove(self, memory_id: str) -> None:
-        """Mask one row (nothing when the id is not here)."""
+        """Mask one row and zero its vector (nothing when the id is not here): an erased memory's embedding
+        does not linger in the cache."""
         row = self.position.pop(memory_id, None)
         if row is not None:
+            self._writable()
+            self.matrix[row] = 0.0
             self.alive[row] = False
             self.dead += 1
+
+    def _writable(self) -> None:
+        if not self.matrix.flags.writeable:
+            self.matrix = self.matrix.copy()
 
     def stale(self) -> bool:
         """Whether masked rows, or rows appended after the IVF index was built, are many enough to rebuild."""
