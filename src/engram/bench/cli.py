@@ -494,6 +494,8 @@ def _report(out: Path, name: str, results: dict[str, Any], markdown: str, json_o
 def fit_command(
     data: DataOption,
     out: Annotated[Path | None, typer.Option("--out", help="write the model here instead of into the package")] = None,
+    facts: Annotated[str, typer.Option("--facts", help="fact-update scenarios the score is also calibrated on "
+                                       "(dev, holdout, a JSON file, or none)")] = "dev",
     json_output: JsonOption = False,
 ) -> None:
     """Refit the learned ranker on LoCoMo-format data (deterministic: re-running on the same data and
@@ -504,8 +506,8 @@ def fit_command(
 
     console = _console(json_output)
     with console.status("fitting the ranker (one conversation at a time)") as status:
-        result = fit_ranker(data, default_embedder(), out,
-                            on_conversation=lambda name: status.update(f"pooled {name}"))
+        result = fit_ranker(data, default_embedder(), out, on_conversation=lambda name: status.update(f"pooled {name}"),
+                            facts=None if facts == "none" else facts)
     if json_output:
         typer.echo(json.dumps(result, indent=2))
         return
