@@ -46,9 +46,17 @@ def test_bench_updates_scores_both_ways(tmp_path: Path, embedder: Embedder) -> N
 
 
 def test_bench_fit_writes_a_reproducible_ranker_model(tmp_path: Path, embedder: Embedder) -> None:
-    first = fit_ranker(FIXTURES / "locomo_tiny.json", embedder, tmp_path / "ranker.json")
-    again = fit_ranker(FIXTURES / "locomo_tiny.json", embedder, tmp_path / "again.json")
+    facts = tmp_path / "scenarios.json"
+    facts.write_text(json.dumps(SCENARIOS))
+    first = fit_ranker(FIXTURES / "locomo_tiny.json", embedder, tmp_path / "ranker.json", facts=str(facts))
+    again = fit_ranker(FIXTURES / "locomo_tiny.json", embedder, tmp_path / "again.json", facts=str(facts))
     assert first["feature_weights"] == again["feature_weights"] and first["feature_bias"] == again["feature_bias"]
     written = json.loads((tmp_path / "ranker.json").read_text())
     assert set(written["feature_weights"]) == set(written["features"])
     assert written["data_sha256"] and "recall@10_leave_one_conversation_out" in written["report"]
+    assert written == json.loads((tmp_path / "again.json").read_text())
+    assert written["report"]["store_sizes"] == ["facts", "full"]
+    for table in ("calibration_in_sample", "calibration_leave_one_conversation_out"):
+        for size in ("facts", "full"):
+            rows = written["report"][table][size]
+            assert rows["candidates"] == sum(row["candidates"] for row in rows["bins"]) and 0 <= rows["ece"] <= 1

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engram.models import MemoryItem, Scope, SourceRef, TimeRange
+from engram.models import MemoryItem, Scope, SearchHit, SourceRef, TimeRange
 from engram.read.assemble import abstention_features, answerable_confidence
+from engram.read.pipeline import abstention
 from engram.read.query import build_query, query_form
 from engram.read.recipes import RECIPES, RetrievalRecipe
 from engram.read.rerank import (
@@ -53,8 +54,7 @@ def test_candidate_features() -> None:
     assert first["dense"] == 0.5 and first["speaker"] == 1.0 and second["speaker"] == 0.0
     assert (first["time_match"], first["time_near"]) == (0.0, 1.0)  # 7 days after the range
     assert (second["time_match"], second["time_near"]) == (0.0, 0.0)
-    assert first["day_lexical"] == pytest.approx(1.0 / DAY_TOP)
-    assert second["day_dense"] == pytest.approx(0.25 / DAY_TOP)
+    assert first["day_lexical"] == 1.0 and second["day_dense"] == 0.25  # alone on their days
     assert first["length"] == pytest.approx(math.log1p(len("I adopted a cat")))
 
 
@@ -64,8 +64,19 @@ def test_day_features_average_the_best_of_the_same_day() -> None:
     scored = candidate_features(memories, lexical, {}, "q", None)
     best = max(lexical.values())
     assert scored[0].features["day_lexical"] == pytest.approx((4 + 3 + 2) / best / DAY_TOP)
-    assert scored[4].features["day_lexical"] == pytest.approx(5 / best / DAY_TOP)
+    assert scored[4].features["day_lexical"] == pytest.approx(5 / best)
     assert all(item.features["time_match"] == 0.0 for item in scored)
+
+
+def test_lexical_is_a_share_of_the_best_match_whatever_the_store_size() -> None:
+    """BM25 of a match in a one-memory store is ~1e-6 (every term is common): still the best match."""
+    alone = said("I live in Berlin", None)
+    tiny = candidate_features([alone], {alone.id: 1.5e-6}, {alone.id: 0.4}, "where do I live", None)
+    large = candidate_features([alone], {alone.id: 7.2}, {alone.id: 0.4}, "where do I live", None)
+    assert tiny[0].features == large[0].features
+    assert tiny[0].features["lexical"] == 1.0 and tiny[0].features["day_dense"] == 0.4
+    unmatched = candidate_features([alone], {}, {alone.id: 0.1}, "capital of France", None)
+    assert unmatched[0].features["lexical"] == 0.0
 
 
 def test_linear_scores_rank_and_explain() -> None:
@@ -151,9 +162,11 @@ def test_recipes_route_weights_by_form() -> None:
     assert set(RECIPES["balanced"].feature_weights) == set(FEATURES)
 
 
-def test_lexical_feature_is_not_blown_up_when_bm25_is_near_zero() -> None:
-    first, second = said("a", "A"), said("b", "B")
-    tiny = candidate_features([first, second], {first.id: 1e-6, second.id: 5e-7}, {}, "q", None)
-    assert all(item.features["lexical"] <= 1e-6 for item in tiny)
-    no_lexical = candidate_features([first], {}, {first.id: 0.3}, "q", None)
-    assert no_lexical[0].features["lexical"] == 0.0 and no_lexical[0].features["dense"] == 0.3
+def test_abstain_and_confidence_agree_with_the_results() -> None:
+    hit = SearchHit(**said("I live in Berlin", None).model_dump(), score=0.62)
+    assert abstention([hit], 0.62, 0.3, None, 0.5) == (True, 0.3)  # no threshold: the confidence model decides
+    assert abstention([hit], 0.62, 0.98, None, 0.5) == (False, 0.98)
+    assert abstention([hit], 0.62, 0.3, 0.1, 0.5) == (False, 0.62)  # a hit cleared the caller's cut
+    assert abstention([], 0.05, 0.98, 0.1, 0.5) == (True, 0.05)  # none did: confidence at most the best score
+    abstain, confidence = abstention([], 0.8, 0.98, 0.9, 0.5)
+    assert abstain and confidence < 0.5

@@ -541,6 +541,8 @@ def _report(out: Path, name: str, results: dict[str, Any], markdown: str, json_o
 def fit_command(
     data: DataOption,
     out: Annotated[Path | None, typer.Option("--out", help="write the model here instead of into the package")] = None,
+    facts: Annotated[str, typer.Option("--facts", help="fact-update scenarios the score is also calibrated on "
+                                       "(dev, holdout, a JSON file, or none)")] = "dev",
     json_output: JsonOption = False,
 ) -> None:
     """Refit the learned ranker on LoCoMo-format data (deterministic: re-running on the same data and
@@ -551,13 +553,40 @@ def fit_command(
 
     console = _console(json_output)
     with console.status("fitting the ranker (one conversation at a time)") as status:
-        result = fit_ranker(data, default_embedder(), out,
-                            on_conversation=lambda name: status.update(f"pooled {name}"))
+        result = fit_ranker(data, default_embedder(), out, on_conversation=lambda name: status.update(f"pooled {name}"),
+                            facts=None if facts == "none" else facts)
     if json_output:
         typer.echo(json.dumps(result, indent=2))
         return
     for name, value in result["report"].items():
         console.print(f"{name}: {value if isinstance(value, dict) else round(value, 4)}")
+
+
+@bench_app.command("calibration")
+def calibration_command(
+    out: Annotated[Path, typer.Option("--out", help="folder for the reliability plot")] = Path("docs/bench"),
+    model: Annotated[Path | None, typer.Option("--model", exists=True, dir_okay=False,
+                                               help="a ranker.json (default: the shipped one)")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """How well the ranker's score reads as a probability, per store size (10, 50, 200 turns, full
+    conversations): the reliability tables ``engram bench fit`` measured, in-sample and leave-one-
+    conversation-out, as markdown tables and a plot (``ranker_calibration.png`` in ``--out``)."""
+    from engram.bench.calibration import PLOT_FILE, in_size_order, markdown_table, plot_reliability
+    from engram.read.recipes import RANKER_MODEL_PATH
+
+    report = json.loads((model or RANKER_MODEL_PATH).read_text(encoding="utf-8"))["report"]
+    plot = plot_reliability(report, out / PLOT_FILE)
+    if json_output:
+        typer.echo(json.dumps({"plot": str(plot) if plot else None,
+                               "in_sample": report["calibration_in_sample"],
+                               "leave_one_conversation_out": report["calibration_leave_one_conversation_out"]},
+                              indent=2))
+        return
+    for title, key in (("In-sample", "calibration_in_sample"),
+                       ("Leave one conversation out", "calibration_leave_one_conversation_out")):
+        typer.echo(f"## {title}\n\n{markdown_table(in_size_order(report, key))}")
+    typer.echo(f"plot: {plot}" if plot else "plot not drawn: matplotlib (the bench extra) is not installed")
 
 
 if __name__ == "__main__":

@@ -2,32 +2,41 @@
 
 Every conversation is ingested through ``Memory.add`` (one add per session); for every question with
 evidence, the read path's own candidate step and features (``engram.read.pipeline`` /
-``engram.read.rerank``) describe each pooled candidate, labelled 1 when it cites an evidence turn. A
-logistic regression over the features, plus one offset per feature for each question form (``when``,
-``hypothetical``), is fitted by Newton's method (deterministic), so its output is a calibrated
-probability that a candidate is evidence. The report gives recall@10 of the pooled ranking in-sample
-and leave-one-conversation-out (each conversation ranked by weights fitted on the others)."""
+``engram.read.rerank``) describe each pooled candidate, labelled 1 when it cites an evidence turn. The
+feature weights, plus one offset per feature for each question form (``when``, ``hypothetical``), are
+fitted listwise on the full conversations (deterministic gradient ascent from zero). The score
+``sigmoid(bias + linear)`` is then calibrated (the linear score's scale and the bias, by Newton's method)
+on stores of several sizes: each conversation in full and subsampled to ``STORE_SIZES`` turns (the
+evidence turns of a few questions plus turns drawn with a fixed seed), each size weighing alike, so that
+the score is the probability that a memory is relevant in a tiny store as in a large one. The report gives
+recall@10 of the pooled ranking (full conversations) and the reliability of the score per store size,
+in-sample and leave-one-conversation-out (each conversation scored by a model fitted on the others)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from itertools import pairwise
+import random
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
 
-from engram.bench.datasets import Conversation, load_locomo
+from engram.bench.calibration import by_store_size
+from engram.bench.datasets import Conversation, Question, load_locomo
 from engram.bench.fitting import fit_logistic, rounded, sha256_of, write_model
 from engram.bench.systems import EngramSystem, turn_ids_of_hit
+from engram.bench.updates import _ingest, load_scenarios
 from engram.embed.base import Embedder
 from engram.read.pipeline import dense_scores, gather_candidates
 from engram.read.query import build_query
 from engram.read.recipes import RANKER_MODEL_PATH, RECIPES
-from engram.read.rerank import FEATURES, candidate_features
+from engram.read.rerank import FEATURES, Scored, candidate_features
 
 FORMS = ("hypothetical", "when")
 L2 = 1.0
@@ -36,11 +45,17 @@ ITERATIONS = 1200
 STEP = 5.0
 SEED = 0  # the fit is deterministic (Newton's method from zero); recorded for the provenance format
 TOP_K = 10
+#: Sizes (turns) of the subsampled stores the score is calibrated on, besides each full conversation.
+STORE_SIZES = (10, 50, 200)
+FULL = "full"
+#: The store size label of the fact-update scenarios' pools (a handful of turns per user).
+FACTS = "facts"
 
 
 @dataclass
 class Pool:
-    """The candidates of one question: feature rows, whether each cites evidence, the turns each cites."""
+    """The candidates of one question: feature rows, whether each cites evidence, the turns each cites,
+    and the size of the store they come from (``FULL`` or a number of turns)."""
 
     conversation: str
     form: str
@@ -48,36 +63,135 @@ class Pool:
     labels: np.ndarray
     cited: list[tuple[str, ...]]
     evidence: frozenset[str]
+    store_size: str = FULL
 
 
-def question_pools(conversation: Conversation, embedder: Embedder, workdir: Path) -> list[Pool]:
-    """Ingest one conversation and describe every evidence question's candidate pool."""
+class _RepeatingEmbedder(Embedder):
+    """Remembers every vector it computed: subsampled stores embed the same texts again (the default
+    embedder embeds one text at a time, so a remembered vector is the one it would compute)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [text for text in dict.fromkeys(texts) if ("doc", text) not in self._vectors]
+        if missing:
+            self._vectors.update(zip((("doc", text) for text in missing), self.inner.embed(missing), strict=True))
+        return np.array([self._vectors["doc", text] for text in texts], dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        if ("query", text) not in self._vectors:
+            self._vectors["query", text] = self.inner.embed_query(text)
+        return self._vectors["query", text]
+
+    @property
+    def signature(self) -> str:
+        return self.inner.signature
+
+
+def scored_candidates(memory: Any, embedder: Embedder, text: str, user_id: str, reference_date: datetime | None,
+                      as_of: datetime | None = None) -> tuple[str, list[Scored]]:
+    """The query form and the features of every pooled candidate of ``text``, as the read path sees them."""
+    query = build_query(text, scope=memory._scope(user_id, None, None, None), node=None, limit=100, threshold=None,
+                        reference_date=reference_date, as_of=as_of)
+    vector = embedder.embed_query(query.text)
+    rankings = gather_candidates(memory.store, vector, query, RECIPES["balanced"])
+    lexical = {c.memory_id: c.score for c in rankings.get("lexical", [])}
+    ids = list(dict.fromkeys([*lexical, *(c.memory_id for c in rankings.get("dense", []))]))
+    memories = memory.store.get_memories(ids)
+    dense = dense_scores(memory.store, vector, rankings.get("dense", []), ids)
+    return query.form, candidate_features(memories, lexical, dense, query.text, query.time_range)
+
+
+def pool_of(conversation: str, form: str, scored: Sequence[Scored], cited: list[tuple[str, ...]],
+            evidence: frozenset[str], store_size: str) -> Pool:
+    """A question's pool: its candidates' feature rows, labelled 1 when they cite evidence."""
+    return Pool(conversation, form, np.array([[item.features[name] for name in FEATURES] for item in scored]),
+                np.array([bool(evidence & set(turns)) for turns in cited], dtype=np.float64), cited, evidence,
+                store_size)
+
+
+def question_pools(conversation: Conversation, embedder: Embedder, workdir: Path, store_size: str = FULL,
+                   questions: Sequence[Question] | None = None) -> list[Pool]:
+    """Ingest one conversation and describe the candidate pool of each of ``questions`` (default: every
+    question with evidence)."""
     system = EngramSystem(embedder)
     system.ingest(conversation, workdir)
-    memory = system._memory
-    recipe = RECIPES["balanced"]
     pools = []
     try:
-        for question in conversation.questions:
+        for question in conversation.questions if questions is None else questions:
             if not question.retrieval_scored:
                 continue
-            query = build_query(question.question, scope=memory._scope(conversation.conversation_id, None, None, None),
-                                node=None, limit=100, threshold=None, reference_date=question.reference_date)
-            vector = embedder.embed_query(query.text)
-            rankings = gather_candidates(memory.store, vector, query, recipe)
-            lexical = {c.memory_id: c.score for c in rankings.get("lexical", [])}
-            ids = list(dict.fromkeys([*lexical, *(c.memory_id for c in rankings.get("dense", []))]))
-            memories = memory.store.get_memories(ids)
-            dense = dense_scores(memory.store, vector, rankings.get("dense", []), ids)
-            scored = candidate_features(memories, lexical, dense, query.text, query.time_range)
-            evidence = frozenset(question.evidence_turns)
+            form, scored = scored_candidates(system._memory, embedder, question.question, conversation.conversation_id,
+                                             question.reference_date)
             cited = [turn_ids_of_hit(item.memory.model_dump(mode="json")) for item in scored]
-            pools.append(Pool(conversation.conversation_id, query.form,
-                              np.array([[item.features[name] for name in FEATURES] for item in scored]),
-                              np.array([bool(evidence & set(turns)) for turns in cited], dtype=np.float64),
-                              cited, evidence))
+            pools.append(pool_of(conversation.conversation_id, form, scored, cited,
+                                 frozenset(question.evidence_turns), store_size))
     finally:
         system.close()
+    return pools
+
+
+def fact_pools(scenarios: str, embedder: Embedder, workdir: Path) -> list[Pool]:
+    """Pools of the fact-update scenarios (``engram bench updates``; ``dev`` is bundled): a few dated
+    first-person turns per user, one ``add`` each, and questions such as "What city do I live in?" whose
+    answer is one turn. This is what a new user's store looks like, and what LoCoMo (long dialogues
+    between two named people, questions in the third person) does not show the calibration."""
+    from engram import Memory
+
+    _, loaded = load_scenarios(scenarios)
+    pools = []
+    with Memory(path=str(workdir / "facts.db"), embedder=embedder) as memory:
+        for scenario in loaded:
+            ids = _ingest(memory, scenario)
+            for question in scenario["questions"]:
+                as_of = question.get("as_of") if question["kind"] == "as_of" else None
+                form, scored = scored_candidates(memory, embedder, question["question"], scenario["id"],
+                                                 parse_instant(question.get("reference_date")), parse_instant(as_of))
+                wanted = frozenset(ids[index] for index in [question["answer_turn"], *question.get("also_correct", [])])
+                pools.append(pool_of(f"facts:{scenario['kind']}", form, scored,
+                                     [(item.memory.id,) for item in scored], wanted, FACTS))
+    return pools
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    """An ISO-8601 instant of the scenario files, or None."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def subsampled_stores(conversation: Conversation, size: int) -> Iterator[tuple[Conversation, list[Question]]]:
+    """Stores of ``size`` turns drawn from ``conversation``, with the questions each is asked: questions are
+    grouped (shuffled with a fixed seed) while their evidence turns fill at most half the store, and the
+    rest is drawn from the other turns. Questions whose evidence alone would fill more are left out."""
+    turns = {turn.turn_id for turn in conversation.turns}
+    if len(turns) <= size:
+        return
+    draw = random.Random(zlib.crc32(f"{SEED}:{conversation.conversation_id}:{size}".encode()))
+    questions = [q for q in conversation.questions if q.retrieval_scored and turns & set(q.evidence_turns)]
+    draw.shuffle(questions)
+    groups: list[tuple[list[Question], set[str]]] = []
+    for question in questions:
+        evidence = turns & set(question.evidence_turns)
+        if len(evidence) > size // 2:
+            continue
+        if not groups or len(groups[-1][1] | evidence) > size // 2:
+            groups.append(([], set()))
+        groups[-1][0].append(question)
+        groups[-1][1].update(evidence)
+    for group, evidence in groups:
+        kept = evidence | set(draw.sample(sorted(turns - evidence), size - len(evidence)))
+        sessions = [replace(session, turns=tuple(turn for turn in session.turns if turn.turn_id in kept))
+                    for session in conversation.sessions]
+        yield replace(conversation, sessions=[session for session in sessions if session.turns]), group
+
+
+def conversation_pools(conversation: Conversation, embedder: Embedder, workdir: Path) -> list[Pool]:
+    """The question pools of a conversation in full and of its stores subsampled to ``STORE_SIZES``."""
+    pools = question_pools(conversation, embedder, workdir)
+    for size in STORE_SIZES:
+        for store, questions in subsampled_stores(conversation, size):
+            pools.extend(question_pools(store, embedder, workdir, str(size), questions))
     return pools
 
 
@@ -105,14 +219,28 @@ def listwise_weights(pools: Sequence[Pool], *, iterations: int = ITERATIONS, ste
     return weights
 
 
-def fit(pools: Sequence[Pool]) -> dict[str, Any]:
-    """The ranker's weights and per-form offsets (listwise), then a logistic calibration of the linear
-    score (scale and bias) so that ``sigmoid(bias + linear)`` is the probability that a candidate is
-    evidence."""
-    direction = listwise_weights(pools)
+def size_weights(pools: Sequence[Pool]) -> np.ndarray:
+    """One weight per candidate so that every store size weighs alike in the calibration (mean weight 1)."""
+    sizes = np.concatenate([[pool.store_size] * len(pool.labels) for pool in pools])
+    names, counts = np.unique(sizes, return_counts=True)
+    per_size = dict(zip(names, len(sizes) / (len(names) * counts), strict=True))
+    return np.array([per_size[size] for size in sizes])
+
+
+def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | None = None) -> dict[str, Any]:
+    """The ranker's weights and per-form offsets (listwise, on the full conversations), then a logistic
+    calibration of the linear score (scale and bias) on the stores of every size, each size weighing alike,
+    so that ``sigmoid(bias + linear)`` is the probability that a candidate is evidence. ``directions``
+    keeps the listwise weights per set of full conversations, for folds that share them."""
+    full = [pool for pool in pools if pool.store_size == FULL]
+    key = frozenset(pool.conversation for pool in full)
+    cache = {} if directions is None else directions
+    if key not in cache:
+        cache[key] = listwise_weights(full)
+    direction = cache[key]
     linear = np.concatenate([design(pool) @ direction for pool in pools])
     labels = np.concatenate([pool.labels for pool in pools])
-    scale, bias = fit_logistic(linear[:, None], labels, l2=0.0)
+    scale, bias = fit_logistic(linear[:, None], labels, l2=0.0, sample_weight=size_weights(pools))
     weights = direction * float(scale[0])
     count = len(FEATURES)
     return {"feature_weights": rounded(dict(zip(FEATURES, weights[:count], strict=True))),
@@ -121,60 +249,88 @@ def fit(pools: Sequence[Pool]) -> dict[str, Any]:
             "feature_bias": round(bias, 4)}
 
 
+def model_weights(model: dict[str, Any]) -> np.ndarray:
+    """The model's feature weights and per-form offsets, in ``design`` column order."""
+    return np.array([*(model["feature_weights"][name] for name in FEATURES),
+                     *(model["form_weights"][form][name] for form in FORMS for name in FEATURES)])
+
+
 def recall_at_k(model: dict[str, Any], pools: Sequence[Pool], k: int = TOP_K) -> float:
-    """Mean share of each question's evidence turns cited by its top ``k`` pooled candidates."""
-    weights = np.array([*(model["feature_weights"][name] for name in FEATURES),
-                        *(model["form_weights"][form][name] for form in FORMS for name in FEATURES)])
+    """Mean share of each question's evidence turns cited by its top ``k`` pooled candidates (full
+    conversations only)."""
+    weights = model_weights(model)
     scores = []
     for pool in pools:
+        if pool.store_size != FULL:
+            continue
         order = np.argsort(-(design(pool) @ weights), kind="stable")[:k]
         covered = {turn for index in order for turn in pool.cited[index]} & pool.evidence
         scores.append(len(covered) / len(pool.evidence))
     return float(np.mean(scores)) if scores else 0.0
 
 
-def calibration(model: dict[str, Any], pools: Sequence[Pool], bins: int = 10) -> list[dict[str, float]]:
-    """Reliability of the score ``sigmoid(bias + linear)`` as the probability that a candidate is evidence:
-    per bin of predicted probability, the candidates, the mean prediction and the observed rate."""
-    weights = np.array([*(model["feature_weights"][name] for name in FEATURES),
-                        *(model["form_weights"][form][name] for form in FORMS for name in FEATURES)])
-    linear = np.concatenate([design(pool) @ weights for pool in pools]) + model["feature_bias"]
-    predicted = 1.0 / (1.0 + np.exp(-np.clip(linear, -60, 60)))
-    labels = np.concatenate([pool.labels for pool in pools])
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    rows = []
-    for low, high in pairwise(edges):
-        inside = (predicted >= low) & ((predicted < high) | (high == 1.0))
-        if inside.any():
-            rows.append({"from": round(float(low), 2), "to": round(float(high), 2), "candidates": int(inside.sum()),
-                         "predicted": round(float(predicted[inside].mean()), 4),
-                         "observed": round(float(labels[inside].mean()), 4)})
-    return rows
+def scores_of(model: dict[str, Any], pool: Pool) -> np.ndarray:
+    """The score ``sigmoid(bias + linear)`` of each candidate of ``pool``."""
+    linear = design(pool) @ model_weights(model) + model["feature_bias"]
+    return 1.0 / (1.0 + np.exp(-np.clip(linear, -60, 60)))
+
+
+def calibration_sizes(pools: Sequence[Pool]) -> list[str]:
+    """The store sizes among ``pools``, smallest first (the fact scenarios, the subsampled stores, full)."""
+    present = {pool.store_size for pool in pools}
+    return [size for size in (FACTS, *(str(size) for size in STORE_SIZES), FULL) if size in present]
+
+
+def calibration(scored: Sequence[tuple[Pool, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """Reliability of the scores (each pool with its candidates' scores) per store size."""
+    top: dict[str, list[float]] = defaultdict(list)
+    for pool, scores in scored:
+        if len(scores):
+            top[pool.store_size].append(float(scores.max()))
+    order = calibration_sizes([pool for pool, _ in scored])
+    ordered = sorted(scored, key=lambda entry: order.index(entry[0].store_size))
+    return by_store_size(np.concatenate([scores for _, scores in ordered]),
+                         np.concatenate([pool.labels for pool, _ in ordered]),
+                         [pool.store_size for pool, scores in ordered for _ in scores], top)
 
 
 def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
-               on_conversation: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Fit on every conversation of ``data``; report in-sample and leave-one-conversation-out recall@10;
-    write the model JSON (into the package, or ``out``)."""
+               on_conversation: Callable[[str], None] | None = None, facts: str | None = "dev") -> dict[str, Any]:
+    """Fit on every conversation of ``data`` (and the fact-update scenarios ``facts``, for the calibration);
+    report recall@10 and the score's reliability per store size, in-sample and leave-one-out (a LoCoMo
+    conversation, or a kind of fact, at a time); write the model JSON (into the package, or ``out``)."""
     conversations = load_locomo(data)
     pools: list[Pool] = []
+    repeating = _RepeatingEmbedder(embedder)
     with TemporaryDirectory() as folder:
         for conversation in conversations:
-            pools.extend(question_pools(conversation, embedder, Path(folder)))
+            pools.extend(conversation_pools(conversation, repeating, Path(folder)))
             if on_conversation is not None:
                 on_conversation(conversation.conversation_id)
-    model = fit(pools)
-    names = sorted({pool.conversation for pool in pools})
-    held_out = {name: recall_at_k(fit([p for p in pools if p.conversation != name]),
-                                  [p for p in pools if p.conversation == name]) for name in names}
+        if facts is not None:
+            pools.extend(fact_pools(facts, repeating, Path(folder)))
+    directions: dict[frozenset[str], np.ndarray] = {}
+    model = fit(pools, directions)
+    held_out_recall: dict[str, float] = {}
+    held_out_scores: list[tuple[Pool, np.ndarray]] = []
+    for name in sorted({pool.conversation for pool in pools}):
+        others = fit([pool for pool in pools if pool.conversation != name], directions)
+        own = [pool for pool in pools if pool.conversation == name]
+        if any(pool.store_size == FULL for pool in own):
+            held_out_recall[name] = recall_at_k(others, own)
+        held_out_scores.extend((pool, scores_of(others, pool)) for pool in own)
     shipped = json.loads(RANKER_MODEL_PATH.read_text(encoding="utf-8"))
+    full = [pool for pool in pools if pool.store_size == FULL]
     report = {"recall@10_in_sample": recall_at_k(model, pools),
-              "recall@10_leave_one_conversation_out": float(np.mean([held_out[n] for n in names])),
-              "recall@10_per_held_out_conversation": held_out,
+              "recall@10_leave_one_conversation_out": float(np.mean(list(held_out_recall.values()))),
+              "recall@10_per_held_out_conversation": held_out_recall,
               "recall@10_weights_before": recall_at_k(shipped, pools),
-              "calibration_in_sample": calibration(model, pools),
-              "questions": len(pools), "candidates": int(sum(len(p.labels) for p in pools))}
+              "calibration_in_sample": calibration([(pool, scores_of(model, pool)) for pool in pools]),
+              "calibration_leave_one_conversation_out": calibration(held_out_scores),
+              "store_sizes": calibration_sizes(pools),
+              "questions": len(full), "candidates": int(sum(len(p.labels) for p in full)),
+              "calibration_questions": len(pools), "calibration_candidates": int(sum(len(p.labels) for p in pools))}
     result = {**model, "features": list(FEATURES), "forms": list(FORMS), "data_sha256": sha256_of(data),
-              "seed": SEED, "l2": L2, "embedder": embedder.signature, "report": report}
+              "facts": facts, "seed": SEED, "l2": L2, "embedder": embedder.signature, "report": report}
     write_model(out or RANKER_MODEL_PATH, result)
     return result

@@ -74,6 +74,8 @@ def search(
     filters: Annotated[str | None, typer.Option(help="filters as JSON, e.g. '{\"kind\": \"fact\"}'")] = None,
     explain: Annotated[bool, typer.Option(help="show each hit's component scores")] = False,
     include_archived: Annotated[bool, typer.Option("--include-archived", help="also archived memories")] = False,
+    threshold: Annotated[float | None, typer.Option(help="leave out hits scoring below this (the score is the "
+                                                    "probability, 0-1, that a memory is relevant)")] = None,
     db: DbOption = None, url: UrlOption = None, user_id: UserOption = None, agent_id: AgentOption = None,
     run_id: RunOption = None, as_json: JsonOption = False,
 ) -> None:
@@ -81,7 +83,7 @@ def search(
     with open_memory(db, url) as memory:
         result = memory.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit,
                                reference_date=reference_date, filters=_json_option(filters, "--filters"),
-                               explain=explain, include_archived=include_archived)
+                               explain=explain, include_archived=include_archived, threshold=threshold)
 
     def render(r: dict[str, Any]) -> None:
         render_memories(r["results"], title=f"search: {query}", scores=True)

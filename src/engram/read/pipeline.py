@@ -5,6 +5,7 @@ a confidence model; ``engram.read.rerank``) and ``rrf`` (reciprocal rank fusion 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from engram.embed.base import Embedder
 from engram.learning.feedback import recall_change
-from engram.models import MemoryItem, SearchResponse
+from engram.models import MemoryItem, SearchHit, SearchResponse
 from engram.read.assemble import (
     abstention_features,
     answerable_confidence,
@@ -25,7 +26,7 @@ from engram.read.query import SearchQuery
 from engram.read.recipes import RetrievalRecipe
 from engram.read.replaced import settle_read_time
 from engram.read.rerank import (
-    LEXICAL_NORM_FLOOR,
+    DISTINCTIVE_BM25,
     candidate_features,
     linear_scores,
     named_speaker_words,
@@ -66,9 +67,9 @@ def dense_scores(store: Store, query_vector: np.ndarray | None, found: Sequence[
 def topic_similarity(store: Store, embedder: Embedder, query: SearchQuery, memories: Sequence[MemoryItem],
                      lexical: dict[str, float], dense: dict[str, float]) -> float | None:
     """None when a memory shares a distinctive word with the query (best BM25 at least
-    ``LEXICAL_NORM_FLOOR``); else the best dense similarity to the query with the speakers' names left
+    ``DISTINCTIVE_BM25``); else the best dense similarity to the query with the speakers' names left
     out (names inflate similarity to everything that person said), embedding the query again if needed."""
-    if max(lexical.values(), default=0.0) >= LEXICAL_NORM_FLOOR or not memories:
+    if max(lexical.values(), default=0.0) >= DISTINCTIVE_BM25 or not memories:
         return None
     names = named_speaker_words(memories, query.text)
     stripped = without_words(query.text, names)
@@ -140,10 +141,23 @@ def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: Ret
     memories, passed_over, confidence = ranked.memories, ranked.passed_over, ranked.confidence
     fused = settle_read_time(store, ranked.fused, memories, query)
     hits, best = build_hits(fused, memories, query=query, recipe=recipe, explain=explain, passed_over=passed_over)
-    if query.threshold is not None and not hits:
-        confidence = min(confidence, best)  # nothing cleared the threshold: say so in the confidence too
+    abstain, confidence = abstention(hits, best, confidence, query.threshold, recipe.abstain_threshold)
     if recipe.reinforce and hits:
         store.apply(recall_change(list(hits), now=utcnow()))
         store.touch([hit.id for hit in hits])
-    return SearchResponse(results=hits, abstain=not hits or confidence < recipe.abstain_threshold,
-                          confidence=round(confidence, 6), time_range=query.time_range)
+    return SearchResponse(results=hits, abstain=abstain, confidence=round(confidence, 6), time_range=query.time_range)
+
+
+def abstention(hits: Sequence[SearchHit], best: float, confidence: float, threshold: float | None,
+               abstain_threshold: float) -> tuple[bool, float]:
+    """``abstain`` and ``confidence`` that agree with the results. Without a ``threshold``: abstain when
+    there is no hit or the confidence is below ``abstain_threshold``. With one, the caller's cut decides:
+    a hit that cleared it means memory holds something relevant (abstain false, and the confidence is at
+    least that hit's score: a memory relevant with probability p answers with at least p); no hit means
+    abstain, with the confidence at most the best score (``best``, before the cut) and below
+    ``abstain_threshold``."""
+    if threshold is None:
+        return not hits or confidence < abstain_threshold, confidence
+    if hits:
+        return False, max(confidence, hits[0].score)
+    return True, min(confidence, best, math.nextafter(abstain_threshold, 0.0))

@@ -3,19 +3,22 @@ linear model whose weights were fitted on LoCoMo and checked leave-one-conversat
 
 Features of a candidate memory (all computed from the candidate pool, no extra index):
 
-- ``lexical``: its BM25 score over text + index keys, divided by the best in the pool (at least
-  ``LEXICAL_NORM_FLOOR``, so that in a tiny store, where every term is common and BM25 is ~0, noise
-  is not blown up to full scale);
+- ``lexical``: its BM25 score over text + index keys, divided by the best in the pool (1 for the best
+  lexical match; BM25's term weights depend on the store's size, a share of the best does much less:
+  in a one-memory store a match scores ~1e-6 but is still the best one);
 - ``dense``: cosine similarity of the query and its stored vector;
 - ``speaker``: 1 when the person who said it is named in the query;
 - ``time_match`` / ``time_near``: its event time falls in the query's time range / in the range or
   the 14 days after it (events are told a little after they happen);
 - ``time_mention``: its text says when something happens (a date, "last week": what "When..." asks for);
-- ``day_lexical`` / ``day_dense``: the mean of the 3 best ``lexical`` / ``dense`` values of the pool
-  memories from the same day: a conversation that matches as a whole lifts each of its turns;
+- ``day_lexical`` / ``day_dense``: the mean of the (up to) 3 best ``lexical`` / ``dense`` values of the
+  pool memories from the same day: a conversation that matches as a whole lifts each of its turns (a
+  memory alone on its day has its own values, whatever the size of the store);
 - ``length``: ``log(1 + characters)``: longer turns carry more facts.
 
-The score is ``sigmoid(bias + sum(weight_f * feature_f))``: a probability-like relevance in (0, 1)."""
+The score is ``sigmoid(bias + sum(weight_f * feature_f))``: the probability that the memory is relevant
+to the query, calibrated by ``engram bench fit`` on stores of 10, 50, 200 and all turns of each LoCoMo
+conversation (each size weighted alike), so that it reads the same in a tiny store and a large one."""
 
 from __future__ import annotations
 
@@ -32,8 +35,9 @@ from engram.read.timeparse import mentions_time
 
 FEATURES = ("lexical", "dense", "speaker", "time_match", "time_near", "time_mention", "day_lexical", "day_dense",
             "length")
-#: Smallest divisor of the lexical feature (BM25 of a distinctive term match is typically 2-15).
-LEXICAL_NORM_FLOOR = 1.0
+#: A best BM25 at least this high means some memory shares a distinctive word with the query (BM25 of a
+#: distinctive term match is typically 2-15; in a tiny store every term is common and BM25 is ~0).
+DISTINCTIVE_BM25 = 1.0
 #: How many of a day's best pool values its ``day_*`` features average.
 DAY_TOP = 3
 #: Days after a query's time range that still count as ``time_near``.
@@ -86,13 +90,13 @@ def memory_day(memory: MemoryItem) -> date:
 def candidate_features(memories: Sequence[MemoryItem], lexical: Mapping[str, float], dense: Mapping[str, float],
                        query_text: str, time_range: TimeRange | None) -> list[Scored]:
     """Feature values of every candidate memory (see the module docstring)."""
-    best_lexical = max([LEXICAL_NORM_FLOOR, *lexical.values()])
+    best_lexical = max(lexical.values(), default=0.0)
     names = query_names(query_text)
     scored = []
     for memory in memories:
         raw = lexical.get(memory.id, 0.0)
         features = {
-            "lexical": raw / best_lexical,
+            "lexical": raw / best_lexical if best_lexical > 0 else 0.0,
             "dense": dense.get(memory.id, 0.0),
             "speaker": float(speaker_named(memory, names)),
             "time_mention": float(mentions_time(memory.memory)),
@@ -116,14 +120,14 @@ def time_features(memory: MemoryItem, time_range: TimeRange | None) -> dict[str,
 
 
 def add_day_features(scored: Sequence[Scored]) -> None:
-    """Set ``day_lexical``/``day_dense``: the mean of the ``DAY_TOP`` best values of the same day (zeros pad)."""
+    """Set ``day_lexical``/``day_dense``: the mean of the (up to) ``DAY_TOP`` best values of the same day."""
     by_day: dict[date, list[Scored]] = defaultdict(list)
     for item in scored:
         by_day[memory_day(item.memory)].append(item)
     for group in by_day.values():
         for name in ("lexical", "dense"):
             best = sorted((item.features[name] for item in group), reverse=True)[:DAY_TOP]
-            value = sum(best) / DAY_TOP
+            value = sum(best) / len(best)
             for item in group:
                 item.features[f"day_{name}"] = value
 

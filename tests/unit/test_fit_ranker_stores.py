@@ -1,0 +1,44 @@
+"""``engram bench fit`` calibrates the score on stores of several sizes drawn from each conversation:
+each keeps the evidence of the questions it is asked, has exactly the size asked for, and the draw is
+the same on every run; the calibration weighs every size alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from engram.bench.datasets import Conversation, Question, Session, Turn
+from engram.bench.fit_ranker import FULL, Pool, size_weights, subsampled_stores
+
+DAY = datetime(2023, 5, 8, tzinfo=UTC)
+
+
+def conversation(turns: int = 60) -> Conversation:
+    sessions = [Session(f"D{s}", DAY, tuple(Turn(f"D{s}:{t}", f"D{s}", "Ana", "user", f"turn {s} {t}")
+                                             for t in range(1, 21))) for s in range(1, turns // 20 + 1)]
+    questions = [Question(f"q{i}", f"question {i}", "a", "single-hop", (f"D{i % 3 + 1}:{i + 1}", f"D1:{i + 2}"),
+                          (), DAY) for i in range(12)]
+    return Conversation("conv", sessions, questions)
+
+
+def test_subsampled_stores_keep_the_evidence_and_the_size() -> None:
+    stores = list(subsampled_stores(conversation(), 10))
+    assert stores and sum(len(questions) for _, questions in stores) == 12
+    for store, questions in stores:
+        kept = {turn.turn_id for turn in store.turns}
+        assert len(kept) == 10
+        assert all(set(question.evidence_turns) <= kept for question in questions)
+    again = list(subsampled_stores(conversation(), 10))
+    assert [[t.turn_id for t in s.turns] for s, _ in stores] == [[t.turn_id for t in s.turns] for s, _ in again]
+    assert list(subsampled_stores(conversation(), 60)) == []  # not smaller than the conversation
+
+
+def test_every_store_size_weighs_alike() -> None:
+    def pool(size: str, candidates: int) -> Pool:
+        return Pool("c", "default", np.zeros((candidates, 1)), np.zeros(candidates), [()] * candidates,
+                    frozenset(), size)
+
+    weights = size_weights([pool("10", 10), pool(FULL, 90), pool(FULL, 100)])
+    assert weights[:10].sum() == weights[10:].sum()
+    assert np.isclose(weights.mean(), 1.0)
