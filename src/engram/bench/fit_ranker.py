@@ -31,7 +31,7 @@ from engram.bench.calibration import by_store_size
 from engram.bench.datasets import Conversation, Question, load_locomo
 from engram.bench.fitting import fit_logistic, rounded, sha256_of, write_model
 from engram.bench.systems import EngramSystem, turn_ids_of_hit
-from engram.bench.updates import _ingest, load_scenarios
+from engram.bench.updates import ingest_turns, load_scenarios
 from engram.embed.base import Embedder
 from engram.read.pipeline import dense_scores, gather_candidates
 from engram.read.query import build_query
@@ -144,7 +144,7 @@ def fact_pools(scenarios: str, embedder: Embedder, workdir: Path) -> list[Pool]:
     pools = []
     with Memory(path=str(workdir / "facts.db"), embedder=embedder) as memory:
         for scenario in loaded:
-            ids = _ingest(memory, scenario)
+            ids = ingest_turns(memory, scenario)
             for question in scenario["questions"]:
                 as_of = question.get("as_of") if question["kind"] == "as_of" else None
                 form, scored = scored_candidates(memory, embedder, question["question"], scenario["id"],
