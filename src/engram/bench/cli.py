@@ -559,7 +559,7 @@ def fit_command(
         typer.echo(json.dumps(result, indent=2))
         return
     for name, value in result["report"].items():
-        console.print(f"{name}: {value if isinstance(value, dict) else round(value, 4)}")
+        console.print(f"{name}: {round(value, 4) if isinstance(value, float) else value}")
 
 
 @bench_app.command("calibration")

@@ -230,7 +230,8 @@ def size_weights(pools: Sequence[Pool]) -> np.ndarray:
 def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | None = None) -> dict[str, Any]:
     """The ranker's weights and per-form offsets (listwise, on the full conversations), then a logistic
     calibration of the linear score (scale and bias) on the stores of every size, each size weighing alike,
-    so that ``sigmoid(bias + linear)`` is the probability that a candidate is evidence. ``directions``
+    so that ``sigmoid(bias + linear)`` is the probability that a candidate is evidence (``score_scale`` is
+    that calibration's scale: the read path applies its factors on the listwise scale). ``directions``
     keeps the listwise weights per set of full conversations, for folds that share them."""
     full = [pool for pool in pools if pool.store_size == FULL]
     key = frozenset(pool.conversation for pool in full)
@@ -246,7 +247,7 @@ def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | No
     return {"feature_weights": rounded(dict(zip(FEATURES, weights[:count], strict=True))),
             "form_weights": {form: rounded(dict(zip(FEATURES, weights[count * (i + 1):count * (i + 2)], strict=True)))
                              for i, form in enumerate(FORMS)},
-            "feature_bias": round(bias, 4)}
+            "feature_bias": round(bias, 4), "score_scale": round(float(scale[0]), 4)}
 
 
 def model_weights(model: dict[str, Any]) -> np.ndarray:

@@ -68,6 +68,20 @@ def currency_factor(memory: MemoryItem, query: SearchQuery, recipe: RetrievalRec
     return recipe.superseded_weight if query.tense == "present" else 1.0
 
 
+def weighted(score: float, factor: float, recipe: RetrievalRecipe) -> float:
+    """A relevance times the trust/role/currency/strength ``factor``. For the learned ranker the factor
+    multiplies the score's odds by ``factor ** score_scale``, so the order it gives is the listwise fit's
+    with ``log(factor)`` added, whatever the steepness of the score's calibration; for RRF, a product."""
+    if recipe.ranker != "learned":
+        return score * factor
+    if factor <= 0.0 or score <= 0.0:
+        return 0.0
+    if factor == 1.0:
+        return score
+    odds = min(score, 1.0 - 1e-12) / (1.0 - min(score, 1.0 - 1e-12))
+    return sigmoid(math.log(odds) + recipe.score_scale * math.log(factor))
+
+
 def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query: SearchQuery,
                recipe: RetrievalRecipe, explain: bool,
                passed_over: Collection[str] = ()) -> tuple[list[SearchHit], float]:
@@ -75,7 +89,7 @@ def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query:
     candidates; attach component scores when ``explain``. Also returns the best score before the threshold cut."""
     by_id = {memory.id: memory for memory in memories}
     now = utcnow()
-    scored: list[tuple[float, float, dict[str, float], Fused, MemoryItem]] = []
+    scored: list[tuple[float, float, dict[str, float], Fused, MemoryItem]] = []  # score, recency, ...
     for item in fused:
         memory = by_id.get(item.memory_id)
         currency = currency_factor(memory, query, recipe, passed_over) if memory is not None else None
@@ -84,16 +98,15 @@ def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query:
         factors = {"trust": trust_factor(memory, recipe, query),
                    "role": role_factor(memory, recipe, query),
                    "currency": currency, "strength": strength_factor(memory, recipe, now)}
-        factor = math.prod(factors.values())
-        score = item.score * factor + recency_bonus(memory, query.reference_date, recipe)
-        scored.append((score, factor, factors, item, memory))
+        recency = recency_bonus(memory, query.reference_date, recipe)
+        scored.append((weighted(item.score, math.prod(factors.values()), recipe) + recency, recency, factors, item,
+                       memory))
     scored.sort(key=lambda entry: -entry[0])
     hits = []
-    for score, factor, factors, item, memory in scored:
+    for score, recency, factors, item, memory in scored:
         if query.threshold is not None and score < query.threshold:
             continue
-        details = ({**item.components, "fused": item.score, **factors, "recency": score - item.score * factor}
-                   if explain else None)
+        details = {**item.components, "fused": item.score, **factors, "recency": recency} if explain else None
         hits.append(SearchHit(**memory.model_dump(), score=round(score, 6), explain=details))
         if len(hits) >= query.limit:
             break

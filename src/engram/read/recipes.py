@@ -25,6 +25,9 @@ LEARNED_WEIGHTS: dict[str, float] = dict(_RANKER["feature_weights"])
 LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {form: dict(deltas)
                                                      for form, deltas in _RANKER["form_weights"].items()}
 LEARNED_BIAS: float = float(_RANKER["feature_bias"])
+#: The calibration's scale of the listwise linear score (``engram.bench.fit_ranker.fit``): ranking factors act
+#: on that listwise scale, whatever the calibration (``engram.read.assemble.weighted``).
+LEARNED_SCORE_SCALE: float = float(_RANKER["score_scale"])
 #: Default ``trust_weight``: a tool or document record keeps 70% of its relevance, an assistant one 85%.
 TRUST_RANKING_WEIGHT = 0.5
 #: Default ``context_weight``: the share of its relevance a turn keeps when it is context rather than an
@@ -66,6 +69,8 @@ class RetrievalRecipe(BaseModel):
         default_factory=lambda: {form: dict(deltas) for form, deltas in LEARNED_FORM_WEIGHTS.items()},
         description="learned ranker: per query form, amounts added to the feature weights")
     feature_bias: float = Field(LEARNED_BIAS, description="learned ranker: bias inside the score's sigmoid")
+    score_scale: float = Field(LEARNED_SCORE_SCALE, gt=0, description="learned ranker: the calibration's scale "
+                               "of the listwise score; a factor f multiplies a score's odds by f ** score_scale")
     confidence_weights: dict[str, float] = Field(default_factory=lambda: dict(CONFIDENCE_WEIGHTS),
                                                  description="learned ranker: weights of the confidence model")
     confidence_bias: float = Field(CONFIDENCE_BIAS)
