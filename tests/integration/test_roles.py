@@ -12,6 +12,7 @@ from engram.bench.longmemeval import run_longmemeval
 from engram.bench.runner import RunSettings
 from engram.embed.base import Embedder
 from engram.read.query import asks_about_assistant
+from engram.read.recipes import CONTEXT_WEIGHT
 from engram.read.roles import is_acknowledgement
 
 ACKNOWLEDGED = "Got it, I'll remember your dietary needs."
@@ -36,7 +37,7 @@ def test_the_users_fact_comes_before_the_assistants_acknowledgement(memory: Memo
     for number, fact in enumerate(DIETARY_FACTS):
         hits = memory.search("dietary restrictions?", user_id=f"u{number}", explain=True)["results"]
         assert [hit["memory"] for hit in hits] == [fact, ACKNOWLEDGED], fact
-        assert hits[1]["explain"]["role"] == 0.5 and hits[0]["explain"]["role"] == 1.0
+        assert hits[1]["explain"]["role"] == CONTEXT_WEIGHT and hits[0]["explain"]["role"] == 1.0
     assert len(memory.episodes(user_id="u0")) == 2  # every message is still an episode
 
 
@@ -56,7 +57,7 @@ def test_a_question_about_what_the_assistant_said_finds_its_recommendation(memor
         hits = memory.search(question, user_id="u", limit=3, explain=True)["results"]
         assert hits[0]["memory"].startswith("I'd suggest SPQR"), question
         assert hits[0]["explain"]["trust"] == 1.0
-        assert hits[1]["memory"].startswith("Can you recommend") and hits[1]["explain"]["role"] == 0.5
+        assert hits[1]["memory"].startswith("Can you recommend") and hits[1]["explain"]["role"] == CONTEXT_WEIGHT
     plain = memory.search("Roman history book", user_id="u", explain=True)["results"]
     recommendation = next(hit for hit in plain if hit["memory"].startswith("I'd suggest SPQR"))
     assert recommendation["explain"]["trust"] == 0.85  # otherwise the assistant's statements keep 85%

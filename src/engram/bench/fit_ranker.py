@@ -230,8 +230,10 @@ def size_weights(pools: Sequence[Pool]) -> np.ndarray:
 def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | None = None) -> dict[str, Any]:
     """The ranker's weights and per-form offsets (listwise, on the full conversations), then a logistic
     calibration of the linear score (scale and bias) on the stores of every size, each size weighing alike,
-    so that ``sigmoid(bias + linear)`` is the probability that a candidate is evidence (``score_scale`` is
-    that calibration's scale: the read path applies its factors on the listwise scale). ``directions``
+    so that ``sigmoid(bias + linear)`` is the probability that a candidate is evidence. ``score_scale`` is
+    that calibration's scale over the scale of the same calibration on the conversations alone: the fact
+    scenarios flatten the score, and the read path's factors (trust, role, currency), chosen on dialogue,
+    keep their strength by multiplying the odds by ``factor ** score_scale``. ``directions``
     keeps the listwise weights per set of full conversations, for folds that share them."""
     full = [pool for pool in pools if pool.store_size == FULL]
     key = frozenset(pool.conversation for pool in full)
@@ -243,11 +245,15 @@ def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | No
     labels = np.concatenate([pool.labels for pool in pools])
     scale, bias = fit_logistic(linear[:, None], labels, l2=0.0, sample_weight=size_weights(pools))
     weights = direction * float(scale[0])
+    conversations = [pool for pool in pools if pool.store_size != FACTS]
+    dialogue_scale, _ = fit_logistic(np.concatenate([design(pool) @ direction for pool in conversations])[:, None],
+                                     np.concatenate([pool.labels for pool in conversations]), l2=0.0,
+                                     sample_weight=size_weights(conversations))
     count = len(FEATURES)
     return {"feature_weights": rounded(dict(zip(FEATURES, weights[:count], strict=True))),
             "form_weights": {form: rounded(dict(zip(FEATURES, weights[count * (i + 1):count * (i + 2)], strict=True)))
                              for i, form in enumerate(FORMS)},
-            "feature_bias": round(bias, 4), "score_scale": round(float(scale[0]), 4)}
+            "feature_bias": round(bias, 4), "score_scale": round(float(scale[0] / dialogue_scale[0]), 4)}
 
 
 def model_weights(model: dict[str, Any]) -> np.ndarray:

@@ -70,8 +70,9 @@ def currency_factor(memory: MemoryItem, query: SearchQuery, recipe: RetrievalRec
 
 def weighted(score: float, factor: float, recipe: RetrievalRecipe) -> float:
     """A relevance times the trust/role/currency/strength ``factor``. For the learned ranker the factor
-    multiplies the score's odds by ``factor ** score_scale``, so the order it gives is the listwise fit's
-    with ``log(factor)`` added, whatever the steepness of the score's calibration; for RRF, a product."""
+    multiplies the score's odds by ``factor ** score_scale`` (``engram.read.recipes.LEARNED_SCORE_SCALE``), so
+    a factor moves a memory as far in the ranking whatever the steepness of the score's calibration; for
+    RRF, a product."""
     if recipe.ranker != "learned":
         return score * factor
     if factor <= 0.0 or score <= 0.0:
