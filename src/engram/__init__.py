@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from engram import errors
 
 if TYPE_CHECKING:
+    from engram.async_memory import AsyncMemory
     from engram.client import Client
     from engram.config import EmbedderConfig, EngramConfig, LLMConfig
-    from engram.memory import AsyncMemory, Memory
+    from engram.memory import Memory
     from engram.models import (
         AddResponse,
         Episode,
@@ -31,7 +32,7 @@ __version__ = "0.2.0"
 _LAZY: dict[str, str] = {
     "Client": "engram.client",
     "EmbedderConfig": "engram.config", "EngramConfig": "engram.config", "LLMConfig": "engram.config",
-    "AsyncMemory": "engram.memory", "Memory": "engram.memory",
+    "AsyncMemory": "engram.async_memory", "Memory": "engram.memory",
     "AddResponse": "engram.models", "Episode": "engram.models", "HistoryEvent": "engram.models",
     "MemoryItem": "engram.models", "Scope": "engram.models", "SearchHit": "engram.models",
     "SearchResponse": "engram.models", "SourceRef": "engram.models",

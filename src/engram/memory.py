@@ -1,4 +1,4 @@
-"""The facade: ``Memory`` (sync) and ``AsyncMemory`` (async), one implementation.
+"""The facade: ``Memory`` (sync; ``engram.async_memory.AsyncMemory`` is its generated async twin).
 
 Each public method validates its input, resolves the scope, and hands off to the write pipeline
 (``engram.write``) or the read pipeline (``engram.read``); storage is reached only through ``Store``."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from engram.compat import mem0 as compat
 from engram.config import EngramConfig
@@ -38,8 +38,6 @@ if TYPE_CHECKING:  # the pipelines are imported by the methods that run them: li
     from engram.learning.profile import ProfileCache
     from engram.llm.base import LLM
     from engram.write.pipeline import WriteContext
-
-T = TypeVar("T")
 
 #: Largest paging offset (far beyond any store; keeps the value inside a signed 64-bit SQL integer).
 MAX_OFFSET = 2**62
@@ -384,7 +382,6 @@ class Memory:
                 entry["statuses"][kind.removeprefix("status:")] = count
         return sorted(found.values(), key=lambda e: tuple(e[k] or "" for k in ("user_id", "agent_id", "run_id")))
 
-
     # -- learning from use (engram.learning) ------------------------------------------------------
 
     def feedback(self, memory_id: str, useful: bool = True, note: str | None = None, *,
@@ -394,16 +391,12 @@ class Memory:
         not useful: it fades sooner. Returns the memory's new strength."""
         from engram.learning import facade as learning
 
-
-
         return learning.give_feedback(self, memory_id, useful, note, given_by)
 
     def strength(self, memory_id: str, *, reference_date: Any = None) -> dict[str, Any]:
         """How strongly a memory is remembered now (or at ``reference_date``): ``strength``, ``uses``,
         ``stability_days``, ``last_used_at`` (formula in docs/LEARNING.md)."""
         from engram.learning import facade as learning
-
-
 
         return learning.strength(self, memory_id, reference_date)
 
@@ -416,8 +409,6 @@ class Memory:
         report of every memory archived (or, with ``dry_run``, that would be)."""
         from engram.learning import facade as learning
 
-
-
         return learning.forget(self, user_id=user_id, agent_id=agent_id, run_id=run_id, threshold=threshold,
                                dry_run=dry_run, reference_date=reference_date)
 
@@ -428,8 +419,6 @@ class Memory:
         left out. Offline it quotes the most profile-worthy memories; with an LLM it rewrites them. Every line
         cites its memory ids. Cached per scope and rebuilt only when the scope's memories change."""
         from engram.learning import facade as learning
-
-
 
         return learning.profile(self, user_id=user_id, agent_id=agent_id, run_id=run_id, max_tokens=max_tokens,
                                 refresh=refresh)
@@ -442,8 +431,6 @@ class Memory:
         similarity of the task with ``search_experiences`` (mem0's ``procedural_memory`` maps here)."""
         from engram.learning import experience_api
 
-
-
         return experience_api.add_experience(self, task=task, outcome=outcome, steps=steps, lesson=lesson,
                                              metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id)
 
@@ -454,8 +441,6 @@ class Memory:
         its outcome, steps and lesson: ``{"results": [...], "lesson": ...}``. With an LLM (and ``distil``),
         ``lesson`` is one lesson drawn from these cases, ``{"text", "cites": [case ids]}``; offline None."""
         from engram.learning import experience_api
-
-
 
         return experience_api.search_experiences(self, task, user_id=user_id, agent_id=agent_id, run_id=run_id,
                                                  limit=limit, outcome=outcome, distil=distil)
@@ -470,8 +455,6 @@ class Memory:
         and less-than-``min_trust`` memories are left out. Returns ``{"rows": [...], "manifest": {...}}``;
         the manifest lists every memory id used."""
         from engram.learning import training_api
-
-
 
         return training_api.export_training(self, fmt=format, user_id=user_id, agent_id=agent_id, run_id=run_id,
                                             min_trust=min_trust, replay=replay, replay_ratio=replay_ratio, seed=seed)
@@ -596,59 +579,16 @@ def embedder_hint(stored: str) -> str:
             "(Memory.reembed())")
 
 
-#: Public ``Memory`` attributes that are not operations, so ``AsyncMemory`` has no awaitable twin of them.
-SYNC_ONLY = frozenset({"from_config", "store", "embedder", "config", "recipe", "llm", "guard"})
-
-
-def public_methods(cls: type) -> list[str]:
-    """The names of ``cls``'s public operations (what ``AsyncMemory`` mirrors)."""
-    return sorted(name for name, value in vars(cls).items()
-                  if not name.startswith("_") and name not in SYNC_ONLY and callable(value))
-
-
 def _flag(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError("must be true or false", field=field)
     return value
 
 
-def _in_thread(method: Callable[..., T]) -> Callable[..., Any]:
-    """An async twin of a ``Memory`` method that runs it in a worker thread, with the same signature."""
-    name = method.__name__
+def __getattr__(name: str) -> Any:
+    """``engram.memory.AsyncMemory`` (its home before it moved to ``engram.async_memory``)."""
+    if name == "AsyncMemory":
+        from engram.async_memory import AsyncMemory
 
-    @functools.wraps(method)
-    async def twin(self: AsyncMemory, *args: Any, **kwargs: Any) -> Any:
-        import asyncio  # only asyncio code pays for it (the CLI's start-up does not)
-
-        return await asyncio.to_thread(getattr(self.sync, name), *args, **kwargs)
-
-    return twin
-
-
-class AsyncMemory:
-    """``Memory`` for asyncio code: every public method of ``Memory``, awaited, with the same parameters;
-    the work runs in worker threads. Built from ``Memory``'s method list, so the two cannot drift."""
-
-    def __init__(self, path: str | None = None, url: str | None = None, *, config: EngramConfig | None = None,
-                 store: Store | None = None, embedder: Embedder | None = None, llm: LLM | None = None) -> None:
-        self.sync = Memory(path, url, config=config, store=store, embedder=embedder, llm=llm)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any] | EngramConfig) -> AsyncMemory:
-        """Build from a config dict, as ``Memory.from_config``."""
-        instance = cls.__new__(cls)
-        instance.sync = Memory.from_config(config)
-        return instance
-
-    if TYPE_CHECKING:
-        def __getattr__(self, name: str) -> Any: ...
-
-    async def __aenter__(self) -> AsyncMemory:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-for _name in public_methods(Memory):
-    setattr(AsyncMemory, _name, _in_thread(getattr(Memory, _name)))
+        return AsyncMemory
+    raise AttributeError(f"module 'engram.memory' has no attribute {name!r}")

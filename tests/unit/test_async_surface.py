@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 from engram import AsyncMemory, Memory
-from engram.memory import SYNC_ONLY, public_methods
+from engram.async_memory import SYNC_ONLY, public_methods
 
 
 def test_async_memory_has_every_public_method_of_memory() -> None:
