@@ -4,6 +4,7 @@ available (SQLite always; PostgreSQL when ENGRAM_TEST_PG_URL names a server, as 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +47,16 @@ def memory(store_url: str, embedder: Embedder) -> Iterator[Memory]:
 def db_path(tmp_path: Path) -> Path:
     """A fresh SQLite file path (for tests that are about SQLite files themselves)."""
     return tmp_path / "engram.db"
+
+
+@pytest.fixture
+def schema_url() -> Iterator[str]:
+    """A PostgreSQL URL for a fresh, empty schema of ENGRAM_TEST_PG_URL's database, dropped afterwards."""
+    import psycopg
+
+    if not PG_URL:
+        pytest.skip("ENGRAM_TEST_PG_URL is not set (CI starts PostgreSQL with .ci/postgres.sh)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield f"{PG_URL}?schema={schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

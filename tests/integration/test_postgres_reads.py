@@ -6,8 +6,6 @@ connections checked only after sitting idle, and ``hnsw_ef_search`` as an ``Engr
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,17 +20,6 @@ from engram.write.verbatim import source_ref
 PG_URL = os.environ.get("ENGRAM_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="ENGRAM_TEST_PG_URL is not set")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def schema_url() -> Iterator[str]:
-    import psycopg
-
-    assert PG_URL is not None
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_URL}?schema={schema}"
-    with psycopg.connect(PG_URL, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def _turns(count: int, user: str = "u") -> tuple[list[Episode], list[MemoryItem]]:

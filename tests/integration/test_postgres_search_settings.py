@@ -4,8 +4,6 @@ the one-statement lexical query ranks as BM25 over the scope only, binary vector
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -16,17 +14,6 @@ from engram.store.base import ChangeSet, ListQuery
 
 PG_URL = os.environ.get("ENGRAM_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="ENGRAM_TEST_PG_URL is not set")
-
-
-@pytest.fixture
-def schema_url() -> Iterator[str]:
-    import psycopg
-
-    assert PG_URL is not None
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_URL}?schema={schema}"
-    with psycopg.connect(PG_URL, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def test_ef_search_is_validated_and_used(schema_url: str) -> None:
