@@ -79,8 +79,8 @@ def weighted(score: float, factor: float, recipe: RetrievalRecipe) -> float:
         return 0.0
     if factor == 1.0:
         return score
-    odds = min(score, 1.0 - 1e-12) / (1.0 - min(score, 1.0 - 1e-12))
-    return sigmoid(math.log(odds) + recipe.score_scale * math.log(factor))
+    capped = min(score, 1.0 - 1e-12)
+    return sigmoid(math.log(capped / (1.0 - capped)) + recipe.score_scale * math.log(factor))
 
 
 def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query: SearchQuery,
@@ -90,7 +90,7 @@ def build_hits(fused: Sequence[Fused], memories: Sequence[MemoryItem], *, query:
     candidates; attach component scores when ``explain``. Also returns the best score before the threshold cut."""
     by_id = {memory.id: memory for memory in memories}
     now = utcnow()
-    scored: list[tuple[float, float, dict[str, float], Fused, MemoryItem]] = []  # score, recency, ...
+    scored: list[tuple[float, float, dict[str, float], Fused, MemoryItem]] = []  # score, recency, factors
     for item in fused:
         memory = by_id.get(item.memory_id)
         currency = currency_factor(memory, query, recipe, passed_over) if memory is not None else None
