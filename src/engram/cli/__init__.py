@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 def _bench_command() -> Command:
     try:
         from engram.bench.cli import bench_app
+        from engram.bench.cli_support import SPEED_PANEL
         from engram.bench.serve import serve_command
     except ImportError as exc:
         raise ConfigurationError(f"the benchmarks need more packages ({exc})", field="bench",
                                  hint="pip install 'engramdb[bench]'") from exc
-    bench_app.command("serve")(serve_command)
+    bench_app.command("serve", rich_help_panel=SPEED_PANEL)(serve_command)
     return typer.main.get_command(bench_app)
 
 

@@ -1,0 +1,219 @@
+"""``engram bench`` commands that measure memory quality beyond retrieval (red team, facts that change,
+feedback, experience) and refit the shipped models (``fit``, ``fit-updates``, ``calibration``)."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from engram.bench.cli_support import (
+    QUALITY_PANEL,
+    DataOption,
+    JsonOption,
+    KOption,
+    OutOption,
+    RichProgress,
+    command_line,
+    console_for,
+    fail,
+    parse_ints,
+    progress_bar,
+    write_report,
+)
+from engram.bench.report import fmt, write_json
+from engram.errors import EngramError
+
+
+class RedTeamSplit(StrEnum):
+    """The parts of the red-team set: tuned on, or never seen while tuning."""
+
+    DEV = "dev"
+    HOLDOUT = "holdout"
+
+
+def redteam(
+    out: OutOption = Path("bench-out/redteam"),
+    users: Annotated[int | None, typer.Option("--users", min=1, help="first N red-team users only")] = None,
+    split: Annotated[RedTeamSplit | None, typer.Option("--split", help="only the dev (tuned-on) or holdout "
+                                                       "(blind) users")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Memory poisoning: attack success (poisoned record in the top 5 for its target) with and without
+    the guard, and the guard's false positives on benign records."""
+    from engram.bench.redteam import run_redteam
+    from engram.bench.suite import default_embedder
+
+    results = run_redteam(out, default_embedder(), limit_users=users, split=split.value if split else None)
+    if json_output:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    console = console_for(False)
+    for label in ("without_guard", "with_guard"):
+        data = results[label]
+        success = data["attack_success"]
+        console.print(f"{label}: attack success {success['all']:.1%} (dev {success.get('split:dev', 0):.1%}, "
+                      f"holdout {success.get('split:holdout', 0):.1%}); attacks quarantined "
+                      f"{data['attacks_quarantined']:.1%}; benign quarantined {data['benign_quarantined']:.1%}")
+    console.print(f"Results: {out / 'redteam.json'}")
+
+
+def updates(
+    data: Annotated[str, typer.Option("--data", help="bundled split (dev, holdout) or a scenario JSON file")] = "dev",
+    out: OutOption = Path("bench-out/updates"),
+    json_output: JsonOption = False,
+) -> None:
+    """Facts that change: current-fact@1, past and as_of questions, supersession detection and false
+    supersession on distractors; with and without the offline detector, one add per turn."""
+    from engram.bench.suite import default_embedder
+    from engram.bench.updates import load_scenarios, run_updates
+
+    console = console_for(json_output)
+    try:
+        total = len(load_scenarios(data)[1]) * 2
+        with progress_bar(console) as progress:
+            hook = RichProgress(progress)
+            hook.start(total)
+            results = run_updates(data, out, default_embedder(), on_scenario=lambda: hook.advance(data, 1))
+    except EngramError as error:
+        fail(error)
+        return
+    results["command"] = command_line()
+    write_json(out / "updates.json", results)
+    if json_output:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    table = Table(title=f"{results['data']}: {results['updates']} updates, {results['distractors']} distractors")
+    table.add_column("metric")
+    for label in ("engram", "without_supersession"):
+        table.add_column(label, justify="right")
+    kinds = ("current_fact", "still_true", "past", "as_of")
+    for label_name, path in [*((f"{kind}@1", ("questions", kind, "at_1")) for kind in kinds),
+                             ("supersession recall", ("supersession", "detection_recall", "")),
+                             ("false supersession", ("supersession", "false_supersession_rate", ""))]:
+        table.add_row(label_name, *(fmt(_lookup(results[label], path)) for label in ("engram", "without_supersession")))
+    console.print(table)
+    console.print(f"Results: {out / 'updates.json'}")
+
+
+def _lookup(data: dict[str, Any], path: tuple[str, str, str]) -> Any:
+    """``data[a][b][c]`` (``c`` empty: ``data[a][b]``), None where a key is missing."""
+    value: Any = data
+    for key in (part for part in path if part):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def fit_updates_command(
+    out: Annotated[Path | None, typer.Option("--out", help="write the model here instead of into the package")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Refit the offline supersession model on the dev scenarios (deterministic: re-running reproduces
+    the shipped engram/data/models/change_model.json); report dev, leave-one-kind-out and holdout."""
+    from engram.bench.fit_updates import fit_updates
+    from engram.bench.suite import default_embedder
+
+    result = fit_updates(default_embedder(), out)
+    if json_output:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    console = console_for(False)
+    for name, entry in result["report"].items():
+        console.print(f"{name}: precision {entry['precision']:.3f}, recall {entry['recall']:.3f}")
+    console.print("model: " + ", ".join(f"{name} {value:+.2f}" for name, value in result["model"].items()))
+
+
+def feedback(
+    data: DataOption,
+    k: KOption = "5,10",
+    out: OutOption = Path("bench-out/feedback"),
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="first N conversations only")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Feedback on earlier questions' evidence: recall on later ones by strength weight, and what forgetting
+    would archive (docs/LEARNING.md)."""
+    from engram.bench.feedback import render_markdown, run_feedback
+
+    try:
+        results = run_feedback(data, out, ks=parse_ints(k, "k"), limit=limit)
+    except EngramError as error:
+        fail(error)
+        return
+    write_report(out, "feedback", results, render_markdown(results, command_line()), json_output)
+
+
+def experience(
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="rounds of recurring tasks")] = 6,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the scripted environment")] = 7,
+    out: OutOption = Path("bench-out/experience"),
+    json_output: JsonOption = False,
+) -> None:
+    """Scripted recurring tasks: success and repeat-failure rate per round with and without experience
+    memory (a mechanism test; docs/LEARNING.md)."""
+    from engram.bench.experience import render_markdown, run_experience
+
+    results = run_experience(out, rounds=rounds, seed=seed)
+    write_report(out, "experience", results, render_markdown(results, command_line()), json_output)
+
+
+def fit_command(
+    data: DataOption,
+    out: Annotated[Path | None, typer.Option("--out", help="write the model here instead of into the package")] = None,
+    facts: Annotated[str, typer.Option("--facts", help="fact-update scenarios the score is also calibrated on "
+                                       "(dev, holdout, a JSON file, or none)")] = "dev",
+    json_output: JsonOption = False,
+) -> None:
+    """Refit the learned ranker on LoCoMo-format data (deterministic: re-running on the same data and
+    embedder reproduces engram/data/models/ranker.json); report recall@10 in-sample and leave-one-
+    conversation-out."""
+    from engram.bench.fit_ranker import fit_ranker
+    from engram.bench.suite import default_embedder
+
+    console = console_for(json_output)
+    with console.status("fitting the ranker (one conversation at a time)") as status:
+        result = fit_ranker(data, default_embedder(), out, on_conversation=lambda name: status.update(f"pooled {name}"),
+                            facts=None if facts == "none" else facts)
+    if json_output:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for name, value in result["report"].items():
+        console.print(f"{name}: {round(value, 4) if isinstance(value, float) else value}")
+
+
+def calibration_command(
+    out: Annotated[Path, typer.Option("--out", help="folder for the reliability plot")] = Path("docs/bench"),
+    model: Annotated[Path | None, typer.Option("--model", exists=True, dir_okay=False,
+                                               help="a ranker.json (default: the shipped one)")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """How well the ranker's score reads as a probability, per store size (10, 50, 200 turns, full
+    conversations): the reliability tables ``engram bench fit`` measured, in-sample and leave-one-
+    conversation-out, as markdown tables and a plot (``ranker_calibration.png`` in ``--out``)."""
+    from engram.bench.calibration import PLOT_FILE, in_size_order, markdown_table, plot_reliability
+    from engram.read.recipes import RANKER_MODEL_PATH
+
+    report = json.loads((model or RANKER_MODEL_PATH).read_text(encoding="utf-8"))["report"]
+    plot = plot_reliability(report, out / PLOT_FILE)
+    if json_output:
+        typer.echo(json.dumps({"plot": str(plot) if plot else None,
+                               "in_sample": report["calibration_in_sample"],
+                               "leave_one_conversation_out": report["calibration_leave_one_conversation_out"]},
+                              indent=2))
+        return
+    for title, key in (("In-sample", "calibration_in_sample"),
+                       ("Leave one conversation out", "calibration_leave_one_conversation_out")):
+        typer.echo(f"## {title}\n\n{markdown_table(in_size_order(report, key))}")
+    typer.echo(f"plot: {plot}" if plot else "plot not drawn: matplotlib (the bench extra) is not installed")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to ``app`` (``engram bench``), grouped in their own ``--help`` panel."""
+    commands = (("redteam", redteam), ("updates", updates), ("fit-updates", fit_updates_command),
+                ("feedback", feedback), ("experience", experience), ("fit", fit_command),
+                ("calibration", calibration_command))
+    for name, command in commands:
+        app.command(name, rich_help_panel=QUALITY_PANEL)(command)
