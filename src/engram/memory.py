@@ -10,6 +10,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from engram.arguments import (
+    flag_argument,
+    limit_argument,
+    offset_argument,
+    scope_argument,
+    text_argument,
+    threshold_argument,
+)
 from engram.compat import mem0 as compat
 from engram.config import EngramConfig
 from engram.errors import ConfigurationError, NotFoundError, ValidationError
@@ -17,9 +25,6 @@ from engram.filters import Condition, parse_filters
 from engram.learning import DEFAULT_PROFILE_TOKENS
 from engram.learning.strength import FORGET_THRESHOLD
 from engram.models import (
-    AddResponse,
-    AnswerResponse,
-    Episode,
     MemoryItem,
     MemoryStatus,
     Scope,
@@ -38,10 +43,6 @@ if TYPE_CHECKING:  # the pipelines are imported by the methods that run them: li
     from engram.learning.profile import ProfileCache
     from engram.llm.base import LLM
     from engram.write.pipeline import WriteContext
-
-#: Largest paging offset (far beyond any store; keeps the value inside a signed 64-bit SQL integer).
-MAX_OFFSET = 2**62
-
 
 class Memory:
     """Long-term memory for agents. Embedded SQLite by default::
@@ -71,18 +72,9 @@ class Memory:
         mapped by ``engram.compat.mem0_config``; see docs/MEM0.md)."""
         if isinstance(config, EngramConfig):
             return cls(config=config)
-        if not isinstance(config, dict):
-            raise ConfigurationError(f"config must be a dict, got {type(config).__name__}", field="config")
-        from engram.compat.mem0_config import engram_config_from_mem0, is_mem0_config
+        from engram.compat.mem0_config import config_from_dict
 
-        if is_mem0_config(config):
-            config = engram_config_from_mem0(config)
-        try:
-            return cls(config=EngramConfig.model_validate(config))
-        except Exception as exc:
-            if isinstance(exc, ConfigurationError):
-                raise
-            raise ConfigurationError(f"invalid configuration: {exc}", field="config") from exc
+        return cls(config=config_from_dict(config))
 
     # -- providers ------------------------------------------------------------------------------
 
@@ -115,7 +107,7 @@ class Memory:
                 if stored != self._embedder.signature:
                     from engram.reembed import signature_error
 
-                    raise signature_error(stored, self._embedder.signature, embedder_hint(stored))
+                    raise signature_error(stored, self._embedder.signature)
                 self._embedder_checked = True
             return self._embedder
 
@@ -153,19 +145,10 @@ class Memory:
         """Retry LLM extraction for episodes left pending (all scopes when none is given)."""
         if self.llm is None:
             raise ConfigurationError("maintain needs an LLM", field="llm", hint="set ENGRAM_LLM_BASE_URL and _MODEL")
-        from engram.llm.base import UsageLog
-        from engram.write.pipeline import llm_pending
+        from engram.write.scope_ops import run_maintain
 
         scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
-        pending = self._store.list_episodes(scope, limit=self._limit(limit), extraction="pending")
-        by_scope: dict[Scope, list[Episode]] = {}
-        for episode in pending:
-            by_scope.setdefault(episode.scope, []).append(episode)
-        report = AddResponse(results=[], episodes=[e.id for e in pending], infer="llm")
-        for group_scope, group in by_scope.items():
-            llm_pending(self._writer(), group, group_scope, report, UsageLog())
-        return {"processed": len(pending), "still_pending": len(report.pending), "results":
-                [event.model_dump(mode="json") for event in report.results], "notes": report.notes}
+        return run_maintain(self._writer(), scope, limit_argument(limit, self.config.limits))
 
     def update(self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
                expiration_date: Any = compat.UNSET, data: str | None = None) -> dict[str, Any]:
@@ -180,7 +163,7 @@ class Memory:
         if text is None or metadata is not None:
             stored = self._get_item(memory_id)
             text, metadata = stored.memory if text is None else text, compat.merged_metadata(stored.metadata, metadata)
-        text = self._text(text, "text")
+        text = text_argument(text, "text", max_chars=self.config.limits.max_content_chars)
         new_metadata = validate_metadata(metadata, self.config.limits) if metadata is not None else None
         updated = run_update(self._writer(), self._get_item(memory_id), text, new_metadata, validity=validity)
         return {"message": "Memory updated successfully!", "id": memory_id, "memory": text,
@@ -204,32 +187,20 @@ class Memory:
         """Delete every memory and episode of one scope (at least one id is required). With filters beyond
         the scope ids, only the memories that match them go (quarantined and superseded ones included),
         each with its own episode when nothing else cites it."""
-        from engram.write.pipeline import run_delete
+        from engram.write.scope_ops import run_delete_scope
 
         scope = self._scope(user_id, agent_id, run_id, filters)
-        node = parse_filters(filters).node
-        with self._store.locked(scope):
-            memory_ids, episode_ids = self._store.scope_ids(scope)
-            if node is None:
-                run_delete(self._store, self._store.get_memories(memory_ids), delete_episodes=episode_ids,
-                           whole_scope=True)
-                memories_count = len(memory_ids)
-            else:
-                matching = self._store.list_memories(ListQuery(scope=scope, node=node, limit=max(1, len(memory_ids)),
-                                                               include_quarantined=True, include_archived=True))
-                run_delete(self._store, matching)
-                memories_count = len(matching)
-            remaining_episodes = len(self._store.scope_ids(scope)[1])
-        self._store.purge()
-        return {"message": "Memories deleted successfully!", "deleted_memories": memories_count,
-                "deleted_episodes": len(episode_ids) - remaining_episodes}
+        memories, episodes = run_delete_scope(self._store, scope, parse_filters(filters).node)
+        return {"message": "Memories deleted successfully!", "deleted_memories": memories,
+                "deleted_episodes": episodes}
 
     def quarantined(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None,
                     limit: int = 100, offset: int = 0) -> dict[str, Any]:
         """Memories the guard quarantined (all scopes when none is given), newest first, with its verdict."""
         scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
         query = ListQuery(scope=scope, node=Condition("status", "eq", MemoryStatus.QUARANTINED.value),
-                          include_quarantined=True, limit=self._limit(limit), offset=self._offset(offset))
+                          include_quarantined=True, limit=limit_argument(limit, self.config.limits),
+                          offset=offset_argument(offset))
         return {"results": [item.model_dump(mode="json") for item in self._store.list_memories(query)],
                 "total": self._store.count_memories(query)}
 
@@ -287,13 +258,13 @@ class Memory:
         from engram.read.pipeline import run_search
         from engram.read.query import build_query
 
-        text = self._text(query, "query", max_chars=self.config.limits.max_query_chars)
+        text = text_argument(query, "query", max_chars=self.config.limits.max_query_chars)
         search_query = build_query(
             text, scope=scope, node=parse_filters(filters).node,
-            limit=self._limit(limit), threshold=self._threshold(threshold),
+            limit=limit_argument(limit, self.config.limits), threshold=threshold_argument(threshold),
             reference_date=to_utc(reference_date, field="reference_date") if reference_date is not None else None,
             as_of=to_utc(as_of, field="as_of") if as_of is not None else None, show_expired=show_expired,
-            include_archived=_flag(include_archived, "include_archived"),
+            include_archived=flag_argument(include_archived, "include_archived"),
         )
         return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
 
@@ -306,16 +277,11 @@ class Memory:
             raise ConfigurationError("answer needs an LLM", field="llm",
                                      hint="set ENGRAM_LLM_BASE_URL and ENGRAM_LLM_MODEL, or pass llm=...")
         scope = self._scope(user_id, agent_id, run_id, filters)
-        from engram.llm.base import UsageLog
-        from engram.read.answer import answer_question
+        from engram.read.answer import cited_answer
 
         found = self._search(question, scope, filters, limit, reference_date, None, False)
-        usage = UsageLog()
         when = to_utc(reference_date, field="reference_date") if reference_date is not None else None
-        reply = answer_question(self.llm, question, found.results, when, usage=usage)
-        cited = [hit for hit in found.results if hit.id in set(reply.cited_ids)]
-        return AnswerResponse(answer=reply.answer, abstained=reply.abstained, citations=cited,
-                              memories=found.results, usage=usage.summary().to_dict()).model_dump(mode="json")
+        return cited_answer(self.llm, question, found, when)
 
     def get(self, memory_id: str) -> dict[str, Any] | None:
         """One memory by id, or ``None`` when there is none (as in mem0)."""
@@ -336,8 +302,9 @@ class Memory:
         node = parse_filters(filters).node
         node = node if compat.check_show_expired(show_expired) else compat.without_expired(node)
         scope = self._scope(user_id, agent_id, run_id, filters)
-        query = ListQuery(scope=scope, node=node, limit=self._limit(limit), offset=self._offset(offset),
-                          include_archived=_flag(include_archived, "include_archived"))
+        archived = flag_argument(include_archived, "include_archived")
+        query = ListQuery(scope=scope, node=node, limit=limit_argument(limit, self.config.limits),
+                          offset=offset_argument(offset), include_archived=archived)
         items = self._store.list_memories(query)
         return {"results": [item.model_dump(mode="json") for item in items],
                 "total": self._store.count_memories(query)}
@@ -358,8 +325,9 @@ class Memory:
                  limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
         """The raw record of one scope, in event-time order."""
         scope = self._scope(user_id, agent_id, run_id, None)
-        return [e.model_dump(mode="json") for e in self._store.list_episodes(scope, limit=self._limit(limit),
-                                                                              offset=self._offset(offset))]
+        found = self._store.list_episodes(scope, limit=limit_argument(limit, self.config.limits),
+                                          offset=offset_argument(offset))
+        return [episode.model_dump(mode="json") for episode in found]
 
     def stats(self, *, user_id: str | None = None, agent_id: str | None = None,
               run_id: str | None = None) -> dict[str, Any]:
@@ -372,15 +340,9 @@ class Memory:
         """Every stored scope (inside the given ids, or all), with its counts of episodes and of
         memories by status: ``[{"user_id", "agent_id", "run_id", "episodes", "memories", "statuses"}]``."""
         scope = validate_scope(user_id, agent_id, run_id, self.config.limits, required=False)
-        found: dict[Scope, dict[str, Any]] = {}
-        for where, kind, count in self._store.scope_counts(None if scope.is_empty() else scope):
-            entry = found.setdefault(where, {**where.model_dump(), "episodes": 0, "memories": 0, "statuses": {}})
-            if kind == "episodes":
-                entry["episodes"] += count
-            else:
-                entry["memories"] += count
-                entry["statuses"][kind.removeprefix("status:")] = count
-        return sorted(found.values(), key=lambda e: tuple(e[k] or "" for k in ("user_id", "agent_id", "run_id")))
+        from engram.write.scope_ops import scope_summaries
+
+        return scope_summaries(self._store.scope_counts(None if scope.is_empty() else scope))
 
     # -- learning from use (engram.learning) ------------------------------------------------------
 
@@ -514,15 +476,7 @@ class Memory:
                             llm=self.llm)
 
     def _scope(self, user_id: Any, agent_id: Any, run_id: Any, filters: Any) -> Scope:
-        from_filters = parse_filters(filters).scope
-        merged: dict[str, Any] = {}
-        for field, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
-            inner = getattr(from_filters, field)
-            if value is not None and inner is not None and value != inner:
-                raise ValidationError(f"given both as {value!r} and as {inner!r} in filters", field=field)
-            merged[field] = value if value is not None else inner
-        return validate_scope(merged["user_id"], merged["agent_id"], merged["run_id"], self.config.limits,
-                              required=True)
+        return scope_argument(user_id, agent_id, run_id, filters, self.config.limits)
 
     def _get_item(self, memory_id: Any) -> MemoryItem:
         if not isinstance(memory_id, str) or not memory_id:
@@ -535,54 +489,6 @@ class Memory:
         if not found:
             raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
         return found[0]
-
-    def _text(self, value: Any, field: str, *, max_chars: int | None = None) -> str:
-        if not isinstance(value, str):
-            raise ValidationError(f"must be a string, got {type(value).__name__}", field=field)
-        if not value.strip():
-            raise ValidationError("must not be empty", field=field)
-        limit = max_chars or self.config.limits.max_content_chars
-        if len(value) > limit:
-            raise ValidationError(f"{len(value)} characters is over the limit of {limit}", field=field)
-        check_text(value, field)
-        return value
-
-    def _limit(self, limit: Any) -> int:
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= self.config.limits.max_limit:
-            raise ValidationError(f"must be an integer from 1 to {self.config.limits.max_limit}", field="limit")
-        return limit
-
-    @staticmethod
-    def _offset(offset: Any) -> int:
-        if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
-            raise ValidationError(f"must be an integer from 0 to {MAX_OFFSET}", field="offset")
-        return offset
-
-    @staticmethod
-    def _threshold(threshold: Any) -> float | None:
-        if threshold is None:
-            return None
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-            raise ValidationError("must be a number", field="threshold")
-        return float(threshold)
-
-
-#: The settings that select the embedders of earlier defaults, by the signature their stores record.
-EARLIER_DEFAULTS = {"onnx:all-MiniLM-L6-v2-int8:384": "ENGRAM_EMBED_PROVIDER=onnx"}
-
-
-def embedder_hint(stored: str) -> str:
-    """How to open a store built with another embedder: select that one, or move the data to a new store."""
-    setting = EARLIER_DEFAULTS.get(stored)
-    same = f"select it ({setting}, the default before 0.2)" if setting else "configure the same embedder"
-    return (f"{same}, or move the store to the configured one in place with `engram reembed` "
-            "(Memory.reembed())")
-
-
-def _flag(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError("must be true or false", field=field)
-    return value
 
 
 def __getattr__(name: str) -> Any:

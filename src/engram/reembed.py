@@ -32,11 +32,10 @@ import numpy as np
 
 from engram.embed.base import Embedder
 from engram.errors import ConfigurationError, ReembedPendingError, ValidationError
-from engram.learning.experience import EXPERIENCE_KIND
 from engram.models import MemoryItem
 from engram.store.base import Store
 from engram.write.context import CONTEXT_TURNS, context_of, neighbours
-from engram.write.keys import embedding_text
+from engram.write.keys import embedding_input
 
 #: Prefix of the embedder setting while a re-embedding is under way (the rest is its JSON progress).
 PENDING_PREFIX = "reembed:"
@@ -96,9 +95,22 @@ class ReembedReport:
         return asdict(self)
 
 
-def signature_error(stored: str, wanted: str, hint: str) -> ConfigurationError:
+#: The settings that select the embedders of earlier defaults, by the signature their stores record.
+EARLIER_DEFAULTS = {"onnx:all-MiniLM-L6-v2-int8:384": "ENGRAM_EMBED_PROVIDER=onnx"}
+
+
+def embedder_hint(stored: str) -> str:
+    """How to open a store built with another embedder: select that one, or move the data to a new store."""
+    setting = EARLIER_DEFAULTS.get(stored)
+    same = f"select it ({setting}, the default before 0.2)" if setting else "configure the same embedder"
+    return (f"{same}, or move the store to the configured one in place with `engram reembed` "
+            "(Memory.reembed())")
+
+
+def signature_error(stored: str, wanted: str) -> ConfigurationError:
     """The error for opening a store recorded as ``stored`` with an embedder of signature ``wanted``:
-    a ``ReembedPendingError`` while a re-embedding is under way, else a ``ConfigurationError`` (``hint``)."""
+    a ``ReembedPendingError`` while a re-embedding is under way, else a ``ConfigurationError`` saying how
+    to open it (``embedder_hint``)."""
     state = ReembedState.parse(stored)
     if state is not None:
         return ReembedPendingError(
@@ -106,18 +118,7 @@ def signature_error(stored: str, wanted: str, hint: str) -> ConfigurationError:
             f"{state.done} of {state.total} memories done); its vectors are not usable until that finishes",
             field="embedder", hint="run `engram reembed` (or Memory.reembed()) with the target embedder to finish")
     return ConfigurationError(f"this store was built with embedder {stored!r}, not {wanted!r}", field="embedder",
-                              hint=hint)
-
-
-def embedding_input(memory: MemoryItem) -> str:
-    """The text the write path embeds for ``memory``: ``"Speaker: text"`` for a turn, the task for an
-    experience, the text itself for facts and other kinds."""
-    if memory.is_turn:
-        return embedding_text(memory)
-    task = memory.metadata.get("task")
-    if memory.kind == EXPERIENCE_KIND and isinstance(task, str):
-        return task
-    return memory.memory
+                              hint=embedder_hint(stored))
 
 
 def reembed_store(store: Store, embedder: Embedder, *, batch_size: int = DEFAULT_BATCH_SIZE,

@@ -17,7 +17,7 @@ from engram.errors import ValidationError
 from engram.models import Episode, HistoryEvent, MemoryItem, MemoryStatus
 from engram.store.base import ChangeSet, Store
 from engram.write.context import refresh
-from engram.write.keys import embedding_text
+from engram.write.keys import embedding_input
 
 if TYPE_CHECKING:
     from engram.guard import Guard
@@ -168,7 +168,7 @@ def _flush(store: Store, batch: ChangeSet, to_embed: list[MemoryItem], embedder:
     """Apply one batch; memories without a usable vector are embedded again, and the turns among them
     get their conversation context rebuilt from their neighbours."""
     if to_embed:
-        matrix = embedder.embed([embedding_text(memory) for memory in to_embed])
+        matrix = embedder.embed([embedding_input(memory) for memory in to_embed])
         batch.vectors.update({memory.id: matrix[i] for i, memory in enumerate(to_embed)})
         batch.turn_vectors.update({memory.id: matrix[i] for i, memory in enumerate(to_embed) if memory.is_turn})
     store.apply(batch)

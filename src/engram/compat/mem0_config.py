@@ -11,6 +11,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
+from engram.config import EngramConfig
 from engram.errors import ConfigurationError
 
 #: Top-level keys only mem0's config has.
@@ -29,6 +30,19 @@ _EMBED_MODELS = {"openai": "text-embedding-3-small", "ollama": "nomic-embed-text
                  "nomic-embed-text-v1.5.f16.gguf", "huggingface": "multi-qa-MiniLM-L6-cos-v1"}
 _OPENAI_COMPATIBLE_HINT = ("use provider 'openai' with config.openai_base_url set to the service's "
                            "OpenAI-compatible endpoint, or one of ollama, lmstudio, vllm, azure_openai")
+
+
+def config_from_dict(config: object) -> EngramConfig:
+    """The ``EngramConfig`` of an Engram or mem0-style config dict; a ``ConfigurationError`` naming what is
+    wrong otherwise."""
+    if not isinstance(config, dict):
+        raise ConfigurationError(f"config must be a dict, got {type(config).__name__}", field="config")
+    if is_mem0_config(config):
+        config = engram_config_from_mem0(config)
+    try:
+        return EngramConfig.model_validate(config)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"invalid configuration: {exc}", field="config") from exc
 
 
 def is_mem0_config(config: dict[str, Any]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engram.arguments import limit_argument, text_argument
 from engram.errors import EngramError, ValidationError
 from engram.filters import Condition
 from engram.learning.experience import (
@@ -63,14 +64,15 @@ def add_experience(memory: Memory, *, task: Any, outcome: Any, steps: Any, lesso
 def search_experiences(memory: Memory, task: Any, *, user_id: Any, agent_id: Any, run_id: Any, limit: Any,
                        outcome: Any, distil: Any) -> dict[str, Any]:
     """The most similar past cases (see ``Memory.search_experiences``)."""
-    text = memory._text(task, "task", max_chars=memory.config.limits.max_query_chars)
+    text = text_argument(task, "task", max_chars=memory.config.limits.max_query_chars)
     scope = memory._scope(user_id, agent_id, run_id, None)
     if outcome is not None and outcome not in OUTCOMES:
         raise ValidationError(f"must be one of {', '.join(OUTCOMES)}, or None for both", field="outcome")
     if not isinstance(distil, bool):
         raise ValidationError("must be true or false", field="distil")
     query = ListQuery(scope=scope, node=Condition("outcome", "eq", outcome) if outcome else None,
-                      limit=memory._limit(limit), include_invalid=False, kinds=(EXPERIENCE_KIND,))
+                      limit=limit_argument(limit, memory.config.limits), include_invalid=False,
+                      kinds=(EXPERIENCE_KIND,))
     found = memory.store.vector_search(memory.embedder.embed([text])[0], query)
     scores = {candidate.memory_id: candidate.score for candidate in found}
     items = memory.store.get_memories(list(scores))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from engram.arguments import text_argument
 from engram.errors import ValidationError
 from engram.learning.feedback import feedback_change, plan_forgetting
 from engram.learning.profile import build_profile
@@ -24,8 +25,8 @@ def give_feedback(memory: Memory, memory_id: str, useful: object, note: object, 
     """Record one feedback signal on a memory (see ``Memory.feedback``)."""
     if not isinstance(useful, bool):
         raise ValidationError("must be true or false", field="useful")
-    checked_note = memory._text(note, "note", max_chars=MAX_NOTE_CHARS) if note is not None else None
-    giver = memory._text(given_by, "given_by", max_chars=memory.config.limits.max_id_chars) \
+    checked_note = text_argument(note, "note", max_chars=MAX_NOTE_CHARS) if note is not None else None
+    giver = text_argument(given_by, "given_by", max_chars=memory.config.limits.max_id_chars) \
         if given_by is not None else None
     current = memory._get_item(memory_id)
     with memory.store.locked(current.scope):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from engram.errors import ValidationError
 from engram.llm import prompts
 from engram.llm.base import LLM, UsageLog
-from engram.models import SearchHit
+from engram.models import AnswerResponse, SearchHit, SearchResponse
 from engram.timeutil import utcnow
 
 ABSTAIN_TEXT = "I don't know"
@@ -83,6 +83,16 @@ def answer_question(
     if output.abstain or text.casefold().rstrip(".!") in _ABSTAIN_PHRASES:
         return Answer(answer=ABSTAIN_TEXT, abstained=True, llm_calls=1)
     return Answer(answer=text, cited_ids=_cited_ids(output.citations, shown), llm_calls=1)
+
+
+def cited_answer(llm: LLM, question: str, found: SearchResponse, reference_date: datetime | None) -> dict[str, Any]:
+    """``Memory.answer``'s reply: the answer to ``question`` from the hits of ``found``, the hits it cites,
+    every hit shown, and the LLM usage."""
+    usage = UsageLog()
+    reply = answer_question(llm, question, found.results, reference_date, usage=usage)
+    cited = [hit for hit in found.results if hit.id in set(reply.cited_ids)]
+    return AnswerResponse(answer=reply.answer, abstained=reply.abstained, citations=cited, memories=found.results,
+                          usage=usage.summary().to_dict()).model_dump(mode="json")
 
 
 def memory_date(hit: SearchHit) -> datetime:

@@ -1,4 +1,5 @@
-"""Write path, embedding text: what is embedded for a memory (``"Speaker: text"``), one row per memory.
+"""Write path, embedding text: what is embedded for a memory (``"Speaker: text"`` for a turn), one row per
+memory; ``embedding_input`` is the one rule every path that embeds a stored memory follows.
 
 How a turn is also found by its conversation (context keys, neighbour-mixed vectors) is
 ``engram.write.context``."""
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engram.embed.base import Embedder
+from engram.learning.experience import EXPERIENCE_KIND
 from engram.models import MemoryItem
 
 
@@ -23,6 +25,17 @@ def embedding_text(memory: MemoryItem) -> str:
     if not label or text.startswith(f"{label}:"):
         return text
     return f"{label}: {text}"
+
+
+def embedding_input(memory: MemoryItem) -> str:
+    """The text embedded for a stored memory on every path (add, update, import, reembed): ``embedding_text``
+    for a turn, the task for an experience, the text itself for facts and other kinds."""
+    if memory.is_turn:
+        return embedding_text(memory)
+    task = memory.metadata.get("task")
+    if memory.kind == EXPERIENCE_KIND and isinstance(task, str):
+        return task
+    return memory.memory
 
 
 def turn_embeddings(memories: Sequence[MemoryItem], embedder: Embedder) -> np.ndarray:

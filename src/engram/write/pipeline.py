@@ -42,7 +42,7 @@ from engram.timeutil import utcnow
 from engram.write.context import batch_vectors, refresh
 from engram.write.infer import infer
 from engram.write.ingest import to_episodes
-from engram.write.keys import embedding_text, turn_embeddings
+from engram.write.keys import embedding_input, turn_embeddings
 from engram.write.screen import screen_memories, screen_text
 from engram.write.verbatim import verbatim_memories
 
@@ -182,7 +182,7 @@ def run_update(context: WriteContext, current: MemoryItem, text: str, metadata: 
     the change's writer and verdict with it. A turn's neighbours are re-indexed with its new words."""
     from engram.write.supersede import restated
 
-    own = context.embedder.embed([embedding_text(current.model_copy(update={"memory": text}))])[0]
+    own = context.embedder.embed([embedding_input(current.model_copy(update={"memory": text}))])[0]
     verdict = screen_text(context.guard, context.store, current, text, writer_role, own)
     with context.store.locked(current.scope):
         stored = context.store.get_memories([current.id])
