@@ -26,6 +26,7 @@ from engram.cli.common import (
     store_args,
 )
 from engram.errors import ValidationError
+from engram.jsonl import jsonl_objects
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -49,17 +50,7 @@ def _read_text(path: Path, limit: int) -> str:
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValidationError(f"invalid JSON: {exc.msg}", field=f"{path.name}:{number}") from None
-            if not isinstance(record, dict):
-                raise ValidationError("each line must be a JSON object", field=f"{path.name}:{number}")
-            yield record
+    return (record for _, record in jsonl_objects(path, field="file"))
 
 
 def _noting_users(records: Iterator[dict[str, Any]], users: set[str]) -> Iterator[dict[str, Any]]:

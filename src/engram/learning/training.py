@@ -13,7 +13,6 @@ Replay (GeRe): general samples from a JSONL file are mixed in, ``replay_ratio`` 
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from engram.errors import ValidationError
 from engram.guard.trust import TRUST_WEIGHTS, TrustLevel, trust_weight
+from engram.jsonl import jsonl_objects
 from engram.learning.experience import EXPERIENCE_KIND
 from engram.models import HistoryEventType, MemoryItem, Scope
 from engram.store.base import ListQuery, Store
@@ -135,18 +135,8 @@ def read_replay(path: str | Path | None, fmt: str) -> list[dict[str, Any]]:
     if path is None:
         return []
     rows = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise ValidationError(f"cannot read {path}: {error.strerror}", field="replay") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValidationError(f"line {number} is not JSON: {error.msg}", field="replay") from None
-        if not isinstance(row, dict) or any(key not in row for key in FORMAT_KEYS[fmt]):
+    for number, row in jsonl_objects(path, field="replay"):
+        if any(key not in row for key in FORMAT_KEYS[fmt]):
             raise ValidationError(f"line {number} lacks {', '.join(FORMAT_KEYS[fmt])}", field="replay",
                                   hint=f"replay samples must be {fmt} rows")
         rows.append(_row({key: row[key] for key in FORMAT_KEYS[fmt]}, [], "replay", [], "replay"))
