@@ -215,8 +215,10 @@ class Memory:
         return {"message": "Memory released from quarantine", "id": memory_id}
 
     def reset(self) -> None:
-        """Remove everything, for every scope."""
-        self._store.reset()
+        """Remove everything, for every scope; the emptied store takes the embedder that writes to it next."""
+        with self._embedder_lock:
+            self._store.reset()
+            self._embedder_checked = False
         self._store.purge()
 
     def backup(self, target: str) -> None:

@@ -253,3 +253,23 @@ def test_the_cli_reembeds_with_progress_resumes_and_reports_json(tmp_path: Path,
     assert refused.returncode == 2 and "engram reembed" in refused.stderr
     unknown = engram("reembed", "--provider", "nope", "--json")
     assert unknown.returncode == 2 and json.loads(unknown.stderr)["error"]["field"] == "provider"
+
+
+def test_a_reset_store_takes_the_next_embedder(urls: tuple[str, str], models: tuple[Path, Path]) -> None:
+    """``reset`` empties the store and forgets its embedder: another one (another dimension too) may
+    write, and from then on the store holds that one's vectors and refuses the first."""
+    url, _ = urls
+    old, new = static(models[0]), static(models[1])
+    with Memory(url=url, embedder=old) as memory:
+        memory.add("I adopted a puppy called Rex.", user_id="ana", infer=False)
+        memory.reset()
+        memory.add("My sister moved to Lisbon.", user_id="ana", infer=False)
+    with Memory(url=url, embedder=new) as memory:
+        with pytest.raises(ConfigurationError, match="built with embedder"):
+            memory.search("sister", user_id="ana")
+        memory.reset()
+        memory.add("My sister moved to Lisbon.", user_id="ana", infer=False)
+        assert memory.search("where does my sister live", user_id="ana")["results"][0]["memory"] == (
+            "My sister moved to Lisbon.")
+    with Memory(url=url, embedder=old) as memory, pytest.raises(ConfigurationError, match="built with embedder"):
+        memory.search("sister", user_id="ana")

@@ -16,6 +16,9 @@ from engram.models import Episode, HistoryEvent, MemoryItem, MemoryStatus, Scope
 if TYPE_CHECKING:
     import numpy as np
 
+#: The ``meta`` key under which a store records the signature of the embedder its vectors came from.
+EMBEDDER_SETTING = "embedder"
+
 
 @dataclass(frozen=True)
 class TurnContext:
@@ -187,7 +190,8 @@ class Store(ABC):
 
     @abstractmethod
     def reset(self) -> None:
-        """Remove everything from the store (all scopes)."""
+        """Remove everything from the store (all scopes), the record of the embedder its vectors came from
+        (``EMBEDDER_SETTING``) included: an empty store takes whichever embedder writes to it next."""
 
     @abstractmethod
     def stats(self, scope: Scope | None = None) -> dict[str, int | str]:
@@ -203,7 +207,7 @@ class Store(ABC):
 
     def embedder_signature(self, signature: str) -> str:
         """Record the embedder signature on first use; return the one the store was built with."""
-        return self.setting("embedder", signature)
+        return self.setting(EMBEDDER_SETTING, signature)
 
     @abstractmethod
     def purge(self) -> None:

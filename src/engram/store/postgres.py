@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool
 from engram.config import HNSW_EF_SEARCH
 from engram.errors import ConfigurationError, EngramError, StorageError
 from engram.models import Episode, HistoryEvent, MemoryItem, Scope
-from engram.store.base import ChangeSet, Store
+from engram.store.base import EMBEDDER_SETTING, ChangeSet, Store
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.postgres_read import (
     EPISODE_COLUMNS,
@@ -291,6 +291,8 @@ class PostgresStore(PostgresReads, Store):
     def reset(self) -> None:
         with self._connection() as connection:
             connection.execute("TRUNCATE memory_sources, vectors, memories, history, episodes")
+            connection.execute("DELETE FROM meta WHERE key = %s", (EMBEDDER_SETTING,))
+            release_vector_dim(connection)
 
     def scope_counts(self, scope: Scope | None = None) -> list[tuple[Scope, str, int]]:
         where, params = scope_clause(scope.items() if scope else [], alias="")

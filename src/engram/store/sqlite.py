@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from engram._lazy import LazyModule
 from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
-from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
+from engram.store.base import EMBEDDER_SETTING, MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.sqlite_fts import SQL_FUNCTION, TermCounts, bm25_search, fts_rowid, rowid_range
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
@@ -258,6 +258,7 @@ class SQLiteStore(Store):
             self._vectors.clear()
             for table in ("memory_sources", "vectors", "memories_fts", "memories", "history", "episodes"):
                 connection.execute(f"DELETE FROM {table}")
+            connection.execute("DELETE FROM meta WHERE key = ?", (EMBEDDER_SETTING,))
 
     # -- reads ----------------------------------------------------------------------------------
 
