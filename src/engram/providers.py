@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from engram.config import EmbedderConfig, EngramConfig, LLMConfig
 from engram.errors import ConfigurationError
+from engram.store.urls import store_target
 
 if TYPE_CHECKING:
     from engram.embed.base import Embedder
@@ -16,25 +17,21 @@ if TYPE_CHECKING:
 
 def open_store(config: EngramConfig) -> Store:
     """The store named by the config's url/path (``sqlite:///file`` or ``postgresql://...``)."""
-    url = config.resolved_url()
-    if url.startswith("sqlite:///") or "://" not in url:
+    target = store_target(config.resolved_url())
+    if target.backend == "sqlite":
         from engram.store.sqlite import SQLiteStore
 
-        path = url.removeprefix("sqlite:///")
+        path = target.location
         if not path or path == ":memory:":
             raise ConfigurationError("an SQLite store needs a file path", field="path",
                                      hint="e.g. Memory(path='engram.db')")
         return SQLiteStore(sqlite_file(path), synchronous=config.sqlite_synchronous)
-    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        try:
-            from engram.store.postgres import PostgresStore
-        except ImportError as exc:
-            raise ConfigurationError(f"PostgreSQL support is not installed ({exc})", field="url",
-                                     hint="pip install 'engramdb[postgres]'") from exc
-        return PostgresStore(url.replace("postgresql+psycopg://", "postgresql://"),
-                             hnsw_ef_search=config.hnsw_ef_search)
-    raise ConfigurationError(f"unsupported store URL {url!r}", field="url",
-                             hint="use sqlite:///path/to/file.db or postgresql://user@host/db")
+    try:
+        from engram.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise ConfigurationError(f"PostgreSQL support is not installed ({exc})", field="url",
+                                 hint="pip install 'engramdb[postgres]'") from exc
+    return PostgresStore(config.resolved_url(), hnsw_ef_search=config.hnsw_ef_search)
 
 
 def sqlite_file(path: str) -> Path:

@@ -10,16 +10,16 @@ import pytest
 
 from engram.bench.serve import ServeBenchSettings, bench_targets, run_serve_bench
 from engram.errors import ValidationError
-from engram.server.keys import open_key_store
+from engram.store.key_store import open_key_store
 
 
 def test_serve_benchmark_runs_clean(store_url: str, tmp_path: Path) -> None:
     if store_url.startswith("sqlite:///"):
         targets = bench_targets(str(tmp_path / "bench.db"), None, tmp_path, "synthetic")
     else:
-        from engram.store.postgres import split_schema
+        from engram.store.urls import postgres_location
 
-        targets = bench_targets(None, split_schema(store_url)[0], tmp_path, "synthetic")
+        targets = bench_targets(None, postgres_location(store_url)[0], tmp_path, "synthetic")
         assert targets[0][1].endswith("schema=engram_bench_serve_synthetic")
     settings = ServeBenchSettings(clients=3, duration_s=1.5, add_fraction=0.5, prefill=5, embedder="synthetic")
     results = run_serve_bench(settings, targets, tmp_path / "out")

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import engram.cli.server  # noqa: F401  (registers serve, keys, mcp on the app)
 from engram.cli.common import app
 from engram.errors import NotFoundError, ScopeMissingError, ValidationError
-from engram.server.keys import TOKEN_PREFIX, open_key_store
+from engram.store.key_store import TOKEN_PREFIX, open_key_store
 
 runner = CliRunner()
 
@@ -37,9 +37,9 @@ def stored_rows(store_url: str) -> list[tuple[object, ...]]:
             return connection.execute("SELECT * FROM api_keys").fetchall()
     import psycopg
 
-    from engram.store.postgres import split_schema
+    from engram.store.urls import postgres_location
 
-    url, schema = split_schema(store_url)
+    url, schema = postgres_location(store_url)
     with psycopg.connect(url) as connection:
         return connection.execute(f"SELECT * FROM {schema or 'public'}.api_keys").fetchall()
 

@@ -11,9 +11,9 @@ import httpx
 
 from engram import Memory
 from engram.client import Client
-from engram.server.keys import KeyStore, open_key_store
 from engram.server.rest import ServerLimits, create_app
 from engram.server.runtime import BackgroundServer
+from engram.store.key_store import KeyStore, open_key_store
 
 UNLIMITED = ServerLimits(rate_per_second=0)
 

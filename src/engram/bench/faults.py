@@ -198,9 +198,9 @@ def store_checks(settings: FaultSettings, path: Path, prefix: str) -> dict[str, 
     import psycopg
     from psycopg import sql
 
-    from engram.store.postgres import split_schema
+    from engram.store.urls import postgres_location
 
-    base, schema = split_schema(settings.url.replace("postgresql+psycopg://", "postgresql://", 1))
+    base, schema = postgres_location(settings.url)
     with psycopg.connect(base, autocommit=True) as pg:
         pg.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema or "public")))
         orphans = _orphans(pg.execute, "%s", like, ORPHAN_QUERIES)
@@ -282,7 +282,7 @@ def summarise(settings: FaultSettings, rows: Sequence[dict[str, Any]], checks: d
     delays = [row["delay_ms"] for row in rows]
     safe = asdict(settings)
     if settings.url:
-        from engram.store.postgres import redact_url
+        from engram.store.urls import redact_url
 
         safe["url"] = redact_url(settings.url)
     return {

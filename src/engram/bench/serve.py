@@ -103,9 +103,9 @@ def _serve_process(url: str, embedder: str, port_pipe: Any) -> None:
 
     from engram.bench.scale import SyntheticEmbedder
     from engram.memory import Memory
-    from engram.server.keys import open_key_store
     from engram.server.rest import ServerLimits, create_app
     from engram.server.runtime import bind_socket
+    from engram.store.key_store import open_key_store
 
     memory = Memory(url=url, embedder=SyntheticEmbedder(384) if embedder == "synthetic" else None)
     memory.embedder.embed(["warm up"])
@@ -192,7 +192,7 @@ def _wait_healthy(base_url: str, process: Any, timeout_s: float = 180.0) -> None
 
 def run_backend(backend: str, url: str, settings: ServeBenchSettings) -> dict[str, Any]:
     """One backend: start the server, prefill, run the timed mix, verify, clean up, summarise."""
-    from engram.server.keys import open_key_store
+    from engram.store.key_store import open_key_store
 
     tag = secrets.token_hex(3)
     users = [f"bench-{tag}-{number}" for number in range(settings.clients)]

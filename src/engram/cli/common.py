@@ -92,11 +92,10 @@ def store_args(db: str | None, url: str | None) -> str:
 def store_file(db: str | None, url: str | None) -> Path | None:
     """The SQLite file ``--db``/``--url`` (or the environment) names; None for a server database."""
     from engram.config import EngramConfig
+    from engram.store.urls import store_target
 
-    resolved = EngramConfig(path=db, url=url).resolved_url()
-    if resolved.startswith("sqlite:///") or "://" not in resolved:
-        return Path(resolved.removeprefix("sqlite:///")).expanduser()
-    return None
+    target = store_target(EngramConfig(path=db, url=url).resolved_url())
+    return Path(target.location).expanduser() if target.backend == "sqlite" else None
 
 
 def require_store(db: str | None, url: str | None) -> None:

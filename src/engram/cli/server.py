@@ -25,7 +25,7 @@ from engram.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from engram.server.keys import KeyStore
+    from engram.store.key_store import KeyStore
 
 keys_app = typer.Typer(help="API keys for `engram serve`, bound to a user/agent scope, stored hashed.",
                        no_args_is_help=True)
@@ -36,7 +36,7 @@ HostOption = Annotated[str, typer.Option("--host", help="address to bind (loopba
 
 @contextmanager
 def _key_store(db: str | None, url: str | None, *, create: bool = False) -> Iterator[KeyStore]:
-    from engram.server.keys import open_key_store
+    from engram.store.key_store import open_key_store
 
     with created_store(db, url, create=create):
         keys = open_key_store(db, url)

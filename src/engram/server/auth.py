@@ -27,7 +27,7 @@ from engram.errors import (
 )
 from engram.filters import parse_filters
 from engram.models import Scope
-from engram.server.keys import KeyStore
+from engram.store.key_store import KeyStore
 
 if TYPE_CHECKING:
     from engram.memory import Memory

@@ -21,8 +21,8 @@ from engram.server.auth import (
     authenticate,
     credentials,
 )
-from engram.server.keys import KeyStore
 from engram.server.problems import problem_response
+from engram.store.key_store import KeyStore
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED_ROUTE = "unmatched"

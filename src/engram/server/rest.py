@@ -31,7 +31,6 @@ from engram.server.auth import (
     scope_of,
     visible,
 )
-from engram.server.keys import KeyStore
 from engram.server.middleware import GuardMiddleware, Metrics, MetricsMiddleware, principal_of
 from engram.server.problems import field_of, is_json_content_type, problem_response, unparsable_body
 from engram.server.schemas import (
@@ -48,6 +47,7 @@ from engram.server.schemas import (
     UpdateResponse,
 )
 from engram.server.ui import create_ui_app
+from engram.store.key_store import KeyStore
 
 logger = logging.getLogger("engram.server")
 

@@ -18,7 +18,6 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
@@ -48,6 +47,7 @@ from engram.store.postgres_schema import (
     stored_vector_dim,
 )
 from engram.store.postgres_sql import scope_clause
+from engram.store.urls import postgres_location, redact_url
 from engram.timeutil import utcnow
 
 _CHUNK = 500
@@ -67,26 +67,6 @@ _UPSERT_MEMORY = (
 def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), _CHUNK):
         yield list(items[start:start + _CHUNK])
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def split_schema(url: str) -> tuple[str, str | None]:
-    """Remove Engram's own ``schema=`` query parameter from ``url``; return the URL and the schema."""
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    schema = next((value for key, value in pairs if key == "schema"), None)
-    if schema is None:
-        return url, None
-    query = urlencode([(key, value) for key, value in pairs if key != "schema"])
-    return urlunsplit(parts._replace(query=query)), schema
 
 
 def _lock_keys(schema: str, scope: Scope) -> list[int]:
@@ -117,7 +97,7 @@ class PostgresStore(PostgresReads, Store):
         if min_pool_size < 0 or max_pool_size < max(1, min_pool_size):
             raise ConfigurationError("need 0 <= min_pool_size <= max_pool_size and max_pool_size >= 1",
                                      field="max_pool_size")
-        self.url, url_schema = split_schema(url.replace("postgresql+psycopg://", "postgresql://", 1))
+        self.url, url_schema = postgres_location(url)
         self.schema = schema or url_schema or "public"
         if not _SCHEMA_NAME.fullmatch(self.schema):
             raise ConfigurationError(f"invalid schema name {self.schema!r}", field="schema",

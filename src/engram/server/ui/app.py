@@ -26,7 +26,6 @@ from engram import __version__
 from engram.errors import AuthenticationError, EngramError, PayloadTooLargeError, StorageError
 from engram.memory import Memory
 from engram.server.auth import owned_memory
-from engram.server.keys import KeyStore
 from engram.server.ui import actions, pages
 from engram.server.ui.actions import NOTICES, PREFIX, Confirm, Form, link
 from engram.server.ui.session import (
@@ -41,6 +40,7 @@ from engram.server.ui.session import (
     check_origin,
     local_viewer,
 )
+from engram.store.key_store import KeyStore
 
 logger = logging.getLogger("engram.server.ui")
 

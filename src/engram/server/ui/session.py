@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 from engram.errors import AuthenticationError, PermissionDeniedError
 from engram.server.auth import Principal, authenticate
-from engram.server.keys import KeyStore
 from engram.server.runtime import is_loopback
+from engram.store.key_store import KeyStore
 
 SESSION_COOKIE = "engram_ui_session"
 LOGIN_COOKIE = "engram_ui_login"

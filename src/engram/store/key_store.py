@@ -23,6 +23,7 @@ from engram.config import EngramConfig, Limits
 from engram.errors import ConfigurationError, NotFoundError, StorageError, ValidationError
 from engram.models import Scope
 from engram.providers import sqlite_file
+from engram.store.urls import postgres_location, redact_url, store_target
 from engram.timeutil import from_storage, to_storage, utcnow
 from engram.write.ingest import validate_scope
 
@@ -201,12 +202,11 @@ class PostgresKeyStore(KeyStore):
             from psycopg import sql
             from psycopg_pool import ConnectionPool
 
-            from engram.store.postgres import redact_url, split_schema
         except ImportError as exc:
             raise ConfigurationError(f"PostgreSQL support is not installed ({exc})", field="url",
                                      hint="pip install 'engramdb[postgres]'") from exc
         self._psycopg_error = psycopg.Error
-        plain_url, schema = split_schema(url.replace("postgresql+psycopg://", "postgresql://", 1))
+        plain_url, schema = postgres_location(url)
         self._schema = schema or "public"
         self._redacted = redact_url(plain_url)
         search_path = sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self._schema))
@@ -269,12 +269,9 @@ class PostgresKeyStore(KeyStore):
 def open_key_store(path: str | None = None, url: str | None = None) -> KeyStore:
     """The key store of the database a ``Memory(path=..., url=...)`` would open (same resolution rules)."""
     resolved = EngramConfig(path=path, url=url).resolved_url()
-    if resolved.startswith("sqlite:///") or "://" not in resolved:
-        file = resolved.removeprefix("sqlite:///")
-        if not file or file == ":memory:":
-            raise ConfigurationError("API keys need an SQLite file path", field="path")
-        return SQLiteKeyStore(file)
-    if resolved.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    target = store_target(resolved)
+    if target.backend == "postgres":
         return PostgresKeyStore(resolved)
-    raise ConfigurationError(f"unsupported store URL {resolved!r}", field="url",
-                             hint="use sqlite:///path/to/file.db or postgresql://user@host/db")
+    if not target.location or target.location == ":memory:":
+        raise ConfigurationError("API keys need an SQLite file path", field="path")
+    return SQLiteKeyStore(target.location)
