@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -47,6 +47,11 @@ class Scope(BaseModel):
     def contains(self, other: Scope) -> bool:
         """True when a record stored under ``other`` is visible to a query in this scope."""
         return all(getattr(other, key) == value for key, value in self.items())
+
+
+#: Where an episode stands with LLM fact extraction: never to be extracted (no LLM), waiting for a retry
+#: (``engram maintain``), or done.
+ExtractionState = Literal["none", "pending", "done"]
 
 
 class MemoryKind(StrEnum):
@@ -87,7 +92,7 @@ class Episode(BaseModel):
     recorded_at: datetime = Field(default_factory=utcnow)
     metadata: dict[str, Any] = Field(default_factory=dict)
     hash: str = ""
-    extraction: str = "none"
+    extraction: ExtractionState = "none"
 
     @property
     def scope(self) -> Scope:

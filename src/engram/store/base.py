@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from engram.errors import ConfigurationError
 from engram.filters import FilterNode
-from engram.models import Episode, HistoryEvent, MemoryItem, MemoryStatus, Scope
+from engram.models import Episode, ExtractionState, HistoryEvent, MemoryItem, MemoryStatus, Scope
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,7 +54,7 @@ class ChangeSet:
     delete_episodes_if_orphaned: list[str] = field(default_factory=list)
     erase_history_text: list[str] = field(default_factory=list)
     history_scopes: dict[str, Scope] = field(default_factory=dict)
-    update_episode_extraction: dict[str, str] = field(default_factory=dict)
+    update_episode_extraction: dict[str, ExtractionState] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not (self.episodes or self.memories or self.history or self.delete_memories or self.delete_episodes
@@ -132,7 +132,7 @@ class Store(ABC):
 
     @abstractmethod
     def list_episodes(self, scope: Scope, *, limit: int = 1000, offset: int = 0,
-                      extraction: str | None = None) -> list[Episode]:
+                      extraction: ExtractionState | None = None) -> list[Episode]:
         """Episodes in a scope in event-time order (optionally only one extraction state)."""
 
     @abstractmethod

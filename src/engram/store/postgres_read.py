@@ -18,7 +18,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engram.errors import StorageError, ValidationError
-from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
+from engram.models import Episode, ExtractionState, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import MAX_TURN_SPAN, Candidate, ListQuery
 from engram.store.postgres_sql import LEXICAL_SQL, scope_clause, where_clause
 
@@ -170,7 +170,7 @@ class PostgresReads:
         return [found[i] for i in ids if i in found]
 
     def list_episodes(self, scope: Scope, *, limit: int = 1000, offset: int = 0,
-                      extraction: str | None = None) -> list[Episode]:
+                      extraction: ExtractionState | None = None) -> list[Episode]:
         where, params = scope_clause(scope.items(), alias="")
         if extraction is not None:
             where += " AND extraction = %s"

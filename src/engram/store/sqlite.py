@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from engram._lazy import LazyModule
 from engram.errors import StorageError
-from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
+from engram.models import Episode, ExtractionState, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.store.base import EMBEDDER_SETTING, MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.sqlite_fts import SQL_FUNCTION, TermCounts, bm25_search, fts_rowid, rowid_range
@@ -312,7 +312,7 @@ class SQLiteStore(Store):
         return [found[i] for i in ids if i in found]
 
     def list_episodes(self, scope: Scope, *, limit: int = 1000, offset: int = 0,
-                      extraction: str | None = None) -> list[Episode]:
+                      extraction: ExtractionState | None = None) -> list[Episode]:
         conditions = [f"{column} = ?" for column, _ in scope.items()]
         params: list[object] = [value for _, value in scope.items()]
         if extraction is not None:
