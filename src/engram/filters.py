@@ -13,7 +13,7 @@ Accepted forms::
     {"user_id": "alice", ...}                              # scope ids may sit in filters too
 
 Fields name metadata keys, except the memory columns in ``COLUMN_FIELDS`` and ``trust``: the trust
-level derived from ``writer`` (``engram.guard.trust``), compared by rank, user > assistant >
+level derived from ``writer`` (``engram.trust``), compared by rank, user > assistant >
 tool = document > unknown. It is rewritten into conditions on ``writer``.
 
 The wildcard ``"*"`` is mem0's "any value": as in mem0's pgvector store, it matches memories whose
@@ -31,10 +31,10 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from engram.errors import FilterError, ValidationError
-from engram.guard.trust import TRUST_WEIGHTS, WRITER_KINDS, TrustLevel
 from engram.models import Scope
 from engram.textcheck import check_text
 from engram.timeutil import to_storage, to_utc
+from engram.trust import TRUST_WEIGHTS, WRITER_KINDS, TrustLevel
 
 Operator = Literal["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "startswith", "exists"]
 OPERATORS: frozenset[str] = frozenset({"eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "startswith"})

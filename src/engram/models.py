@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from engram.guard.trust import trust_of_writer
 from engram.timeutil import utcnow
+from engram.trust import trust_of_writer
 
 
 def new_id() -> str:

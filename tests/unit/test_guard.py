@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from engram.bench.redteam_data import GuardEvaluation, RedTeamSet, build_redteam_set, evaluate_guard, main
 from engram.errors import ValidationError
 from engram.guard import Guard, GuardContext, TrustLevel, derive_provenance, trust_of_writer
-from engram.guard.trust import TRUST_WEIGHTS, trust_weight
+from engram.trust import TRUST_WEIGHTS, trust_level_weight
 
 REQUIRED_PATTERNS = {
     "bridging_query", "rare_trigger", "false_answer", "grafted_procedure", "delayed_instruction",
@@ -45,8 +45,8 @@ def test_trust_levels_are_ordered_user_assistant_tool_unknown() -> None:
     weights = [TRUST_WEIGHTS[level] for level in (TrustLevel.USER, TrustLevel.ASSISTANT, TrustLevel.TOOL,
                                                    TrustLevel.UNKNOWN)]
     assert weights == sorted(weights, reverse=True) and len(set(weights)) == 4
-    assert trust_weight("document") == trust_weight(TrustLevel.TOOL)
-    assert trust_weight("tool:web_search") == trust_weight(TrustLevel.TOOL)
+    assert trust_level_weight("document") == trust_level_weight(TrustLevel.TOOL)
+    assert trust_level_weight("tool:web_search") == trust_level_weight(TrustLevel.TOOL)
 
 
 @pytest.mark.parametrize(("role", "metadata", "name", "writer", "trust"), [

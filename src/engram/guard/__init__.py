@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from engram.guard.trust import TRUST_WEIGHTS, Provenance, TrustLevel, derive_provenance, trust_of_writer
+from engram.trust import TRUST_WEIGHTS, Provenance, TrustLevel, derive_provenance, trust_of_writer
 
 if TYPE_CHECKING:
     from engram.guard.anomaly import AnomalySettings, GuardContext

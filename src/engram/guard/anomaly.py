@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from engram.errors import ValidationError
-from engram.guard.trust import TRUST_WEIGHTS, TrustLevel, trust_of_writer
+from engram.trust import TRUST_WEIGHTS, TrustLevel, trust_of_writer
 
 _TOKEN = re.compile(r"[^\W_]+(?:[.,:'-][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d")

@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engram.errors import LLMError
 from engram.guard.screen import Verdict
-from engram.guard.trust import TrustLevel, trust_of_writer, trust_weight
 from engram.llm import prompts
 from engram.llm.base import LLM, UsageLog
 from engram.models import MemoryItem, MemoryStatus
 from engram.store.base import ListQuery, Store
+from engram.trust import TrustLevel, trust_level_weight, trust_of_writer
 
 #: Most records one add sends to the model; the most suspicious are chosen first.
 MAX_RECORDS = 12
@@ -111,7 +111,7 @@ class ConsensusOutcome:
 
 def needs_check(verdict: Verdict) -> bool:
     """Whether a record the offline guard judged ``verdict`` goes to the consensus check."""
-    less_trusted = trust_weight(verdict.trust) < trust_weight(TrustLevel.USER)
+    less_trusted = trust_level_weight(verdict.trust) < trust_level_weight(TrustLevel.USER)
     return not verdict.quarantine and (less_trusted or verdict.score > 0)
 
 
@@ -123,7 +123,8 @@ def consensus_check(llm: LLM, store: Store, memories: Sequence[MemoryItem], verd
     if not qualified:
         return ConsensusOutcome(list(memories))
     notes = []
-    chosen = sorted(qualified, key=lambda i: (-verdicts[i].score, trust_weight(verdicts[i].trust), i))[:MAX_RECORDS]
+    order = sorted(qualified, key=lambda i: (-verdicts[i].score, trust_level_weight(verdicts[i].trust), i))
+    chosen = order[:MAX_RECORDS]
     chosen.sort()
     if len(qualified) > len(chosen):
         notes.append(f"consensus check covered {len(chosen)} of {len(qualified)} records that qualified; "
@@ -153,13 +154,13 @@ def related_trusted(store: Store, memory: MemoryItem, vector: np.ndarray | None,
     trusted: current stored ones (not quarantined, not superseded) and ``new_trusted`` of the same add."""
     if vector is None:
         return []
-    floor = trust_weight(trust_of_writer(memory.writer))
+    floor = trust_level_weight(trust_of_writer(memory.writer))
     found = store.vector_search(vector, ListQuery(scope=memory.scope, limit=SEARCH_POOL, include_invalid=False))
     scores = {candidate.memory_id: candidate.score for candidate in found}
     pool = [(scores[item.id], item) for item in store.get_memories(list(scores))]
     pool += [(float(np.dot(vector, other_vector)), other) for other, other_vector in new_trusted
              if other.id != memory.id]
-    trusted = [(score, item) for score, item in pool if trust_weight(trust_of_writer(item.writer)) >= floor]
+    trusted = [(score, item) for score, item in pool if trust_level_weight(trust_of_writer(item.writer)) >= floor]
     trusted.sort(key=lambda pair: -pair[0])
     return [item for _, item in trusted[:RELATED_PER_RECORD]]
 

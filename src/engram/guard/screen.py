@@ -13,7 +13,7 @@ from typing import Any
 from engram.errors import ValidationError
 from engram.guard.anomaly import AnomalySettings, GuardContext, score_anomalies
 from engram.guard.patterns import combine, score_patterns
-from engram.guard.trust import TrustLevel, derive_provenance
+from engram.trust import TrustLevel, derive_provenance
 
 DEFAULT_THRESHOLD = 0.5
 

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from engram.errors import ValidationError
-from engram.guard.trust import TRUST_WEIGHTS, TrustLevel, trust_weight
 from engram.jsonl import jsonl_objects
 from engram.learning.experience import EXPERIENCE_KIND
 from engram.models import HistoryEventType, MemoryItem, Scope
 from engram.store.base import ListQuery, Store
+from engram.trust import TRUST_WEIGHTS, TrustLevel, trust_level_weight
 
 FORMATS = ("sft", "preference")
 FORMAT_KEYS: dict[str, tuple[str, ...]] = {"sft": ("messages",), "preference": ("prompt", "chosen", "rejected")}
@@ -73,7 +73,7 @@ def eligible_memories(store: Store, scope: Scope, min_trust: str, export: Traini
         for memory in page:
             if memory.valid_to is not None or memory.metadata.get("superseded_by"):
                 export.excluded["superseded"] += 1
-            elif trust_weight(memory.trust) < floor:
+            elif trust_level_weight(memory.trust) < floor:
                 export.excluded["below_min_trust"] += 1
             elif any(event.event == HistoryEventType.DELETE for event in store.history(memory.id)):
                 export.excluded["erased"] += 1

@@ -6,7 +6,6 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from engram.guard.trust import TrustLevel, trust_weight
 from engram.learning.strength import strength_of
 from engram.models import MemoryItem, SearchHit
 from engram.read.fuse import Fused
@@ -15,6 +14,7 @@ from engram.read.recipes import RetrievalRecipe
 from engram.read.rerank import Scored, sigmoid
 from engram.read.roles import is_acknowledgement
 from engram.timeutil import utcnow
+from engram.trust import TrustLevel, trust_level_weight
 
 
 def recency_bonus(memory: MemoryItem, reference_date: datetime | None, recipe: RetrievalRecipe) -> float:
@@ -39,7 +39,7 @@ def trust_factor(memory: MemoryItem, recipe: RetrievalRecipe, query: SearchQuery
     when the question asks what the assistant said: ``engram.read.roles``)."""
     if query.about_assistant and memory.trust == TrustLevel.ASSISTANT:
         return 1.0
-    return 1.0 - recipe.trust_weight * (1.0 - trust_weight(memory.trust))
+    return 1.0 - recipe.trust_weight * (1.0 - trust_level_weight(memory.trust))
 
 
 def role_factor(memory: MemoryItem, recipe: RetrievalRecipe, query: SearchQuery) -> float:

@@ -22,7 +22,6 @@ import numpy as np
 
 from engram.embed.base import Embedder
 from engram.errors import LLMError
-from engram.guard.trust import derive_provenance, trust_weight
 from engram.llm.base import LLM, UsageLog
 from engram.models import (
     AddEvent,
@@ -40,6 +39,7 @@ from engram.read.fuse import reciprocal_rank_fusion
 from engram.read.query import query_terms
 from engram.store.base import ChangeSet, ListQuery, Store
 from engram.timeutil import utcnow
+from engram.trust import derive_provenance, trust_level_weight
 from engram.write.consolidate import Action, Decision, decide, exact_or_near_duplicate
 from engram.write.extract import ExtractedFact, extract_facts
 from engram.write.supersede import close_superseded
@@ -176,7 +176,7 @@ def _changes(store: Store, facts: list[ExtractedFact], decisions: list[Decision]
             continue
         created = _fact_memory(fact, decision.text, scope, sources, now, checked)
         if target is not None and decision.action in (Action.UPDATE, Action.INVALIDATE) and \
-                trust_weight(created.trust) < trust_weight(target.trust):
+                trust_level_weight(created.trust) < trust_level_weight(target.trust):
             created.metadata["conflicts_with"] = target.id
             outcome.notes.append(f"a {created.trust} fact did not supersede {target.trust} memory {target.id}; "
                                  "both are kept (marked conflicts_with)")

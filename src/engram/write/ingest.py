@@ -12,13 +12,13 @@ from typing import Any
 
 from engram.config import Limits
 from engram.errors import ScopeMissingError, ValidationError
-from engram.guard.trust import WRITER_KINDS
 from engram.models import Episode, Scope, content_hash
 from engram.textcheck import check_text
 from engram.timeutil import to_utc, utcnow
+from engram.trust import WRITER_KINDS
 
 MESSAGE_KEYS = frozenset({"role", "content", "name", "timestamp", "occurred_at", "metadata"})
-#: The message roles Engram knows: each says how far its words are trusted (``engram.guard.trust``);
+#: The message roles Engram knows: each says how far its words are trusted (``engram.trust``);
 #: ``system`` and ``developer`` messages are kept as episodes but are not memories.
 ROLES = frozenset({*WRITER_KINDS, "developer"})
 

@@ -20,11 +20,11 @@ from importlib.resources import files
 import numpy as np
 
 from engram.filters import Condition
-from engram.guard.trust import trust_weight
 from engram.models import HistoryEvent, HistoryEventType, MemoryItem, MemoryStatus, Scope
 from engram.read.query import query_terms
 from engram.store.base import ListQuery, Store
 from engram.timeutil import utcnow
+from engram.trust import trust_level_weight
 from engram.write.change_cues import CHANGE, NOW, pair_features
 from engram.write.context import CONVERSATION_GAP
 from engram.write.slots import SLOT_KEYS, Statement, statements
@@ -242,7 +242,7 @@ def _slots_of(memory: MemoryItem) -> set[str]:
 
 def _settle(plan: SupersessionPlan, closed: dict[str, MemoryItem], new: MemoryItem, older: MemoryItem) -> MemoryItem:
     """Close ``older`` in favour of ``new`` (unless ``older``'s writer is more trusted); return ``new``."""
-    if trust_weight(new.trust) < trust_weight(older.trust):
+    if trust_level_weight(new.trust) < trust_level_weight(older.trust):
         plan.notes.append(f"a {new.trust} memory did not supersede {older.trust} memory {older.id}; "
                           "both are kept (marked conflicts_with)")
         return new.model_copy(update={"metadata": {**new.metadata, "conflicts_with": older.id}})

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engram.errors import EngramError, ValidationError
-from engram.guard.trust import TrustLevel
 from engram.memory import Memory
 from engram.models import Scope
 from engram.server.auth import Principal, owned_memory, resolve_scope, scope_of
+from engram.trust import TrustLevel
 
 #: Most records a timeline, a quarantine page or the stats read from one scope.
 PAGE_RECORDS = 500

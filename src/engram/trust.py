@@ -72,7 +72,7 @@ class Provenance:
         return TRUST_WEIGHTS[self.trust]
 
 
-def trust_weight(level: TrustLevel | str) -> float:
+def trust_level_weight(level: TrustLevel | str) -> float:
     """The numeric weight of a trust level (unknown strings weigh as ``unknown``)."""
     return TRUST_WEIGHTS[_as_level(level)]
 
