@@ -154,7 +154,8 @@ class SQLiteKeyStore(KeyStore):
         self._lock = threading.Lock()
 
     @contextmanager
-    def _guard(self) -> Iterator[sqlite3.Connection]:
+    def _connected(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under its lock, with sqlite3 errors turned into StorageError."""
         with self._lock:
             try:
                 yield self._connection
@@ -162,29 +163,29 @@ class SQLiteKeyStore(KeyStore):
                 raise StorageError(f"API key table error in {self.path}: {exc}") from exc
 
     def _insert(self, key: ApiKey, token_hash: str) -> None:
-        with self._guard() as connection:
+        with self._connected() as connection:
             connection.execute(f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                                (key.id, token_hash, key.prefix, key.user_id, key.agent_id, int(key.admin), key.name,
                                 to_storage(key.created_at)))
 
     def _find(self, token_hash: str) -> ApiKey | None:
-        with self._guard() as connection:
+        with self._connected() as connection:
             row = connection.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE hash = ?", (token_hash,)).fetchone()
         return _key_from_row(row) if row else None
 
     def _revoke(self, key_id: str, when: datetime) -> None:
-        with self._guard() as connection:
+        with self._connected() as connection:
             connection.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                (to_storage(when), key_id))
 
     def get_key(self, key_id: str) -> ApiKey | None:
-        with self._guard() as connection:
+        with self._connected() as connection:
             row = connection.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
         return _key_from_row(row) if row else None
 
     def list_keys(self, *, include_revoked: bool = False) -> list[ApiKey]:
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        with self._guard() as connection:
+        with self._connected() as connection:
             rows = connection.execute(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, id").fetchall()
         return [_key_from_row(row) for row in rows]
 
