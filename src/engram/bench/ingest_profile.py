@@ -29,8 +29,8 @@ STEPS = (
     ("commit > supersession check (detect_supersessions)", "write/supersede.py", "detect_supersessions"),
     ("commit > neighbour context: reads and mixing (context.refresh)", "write/context.py", "refresh"),
     ("commit > store writes: rows, sources, vectors, FTS, history (Store.apply)", "store/sqlite.py", "apply"),
-    ("commit > store writes > neighbour context rows (_set_context)", "store/sqlite.py", "_set_context"),
-    ("commit > store writes > FTS rows (_index_text)", "store/sqlite.py", "_index_text"),
+    ("commit > store writes > neighbour context rows (set_context)", "store/sqlite_write.py", "set_context"),
+    ("commit > store writes > FTS rows (index_text)", "store/sqlite_write.py", "index_text"),
 )
 TRANSACTION_LABEL = "commit > rest: BEGIN, COMMIT (fsync), history events"
 OTHER_LABEL = "rest of add (response, scope, metadata checks)"
