@@ -37,7 +37,7 @@ from engram.store.sqlite_rows import (
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
 from engram.store.sqlite_vectors import VectorCache
-from engram.store.sqlite_write import write_changes
+from engram.store.sqlite_write import FtsWrites, write_changes
 from engram.store.vector_index import ANN_MIN_VECTORS, ScopeVectors
 from engram.timeutil import to_storage, utcnow
 
@@ -77,6 +77,7 @@ class SQLiteStore(Store):
         self.ann_min_vectors = ann_min_vectors
         self._vectors = VectorCache(min_vectors=ann_min_vectors)
         self._term_counts = TermCounts()
+        self._fts = FtsWrites()
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -99,10 +100,13 @@ class SQLiteStore(Store):
             self._depth += 1
             try:
                 yield connection
+                if outermost:
+                    self._fts.flush(connection)
             except BaseException:
                 self._depth -= 1
                 self._vectors.clear()
                 if outermost:
+                    self._fts.clear()
                     connection.execute("ROLLBACK")
                 raise
             self._depth -= 1
@@ -120,7 +124,7 @@ class SQLiteStore(Store):
         if changes.is_empty():
             return
         with self._transaction() as connection:
-            write_changes(connection, changes)
+            write_changes(connection, changes, self._fts)
             self._vectors.patch(connection, [*(m.id for m in changes.memories), *changes.context,
                                              *changes.delete_memories])
             self._term_counts.written()
@@ -138,6 +142,7 @@ class SQLiteStore(Store):
     def reset(self) -> None:
         with self._transaction() as connection:
             self._vectors.clear()
+            self._fts.clear()
             for table in ("memory_sources", "vectors", "memories_fts", "memories", "history", "episodes"):
                 connection.execute(f"DELETE FROM {table}")
 
@@ -228,6 +233,7 @@ class SQLiteStore(Store):
         user = query.scope.user_id
         bounds = list(rowid_range(user)) if by_user and user is not None else []
         with self._guard() as connection:
+            self._fts.flush(connection)
             found = bm25_search(connection, terms, where, params, bounds, query.limit,
                                 self._term_counts if prune else None)
         return [Candidate(memory_id, score) for memory_id, score in found]
