@@ -1,10 +1,13 @@
 """SQLite's write side: a transaction writes each FTS row once, in rowid order, when it commits (one new
 index segment per single-turn add, not one per re-keyed neighbour); a rolled-back transaction writes no
-FTS row; a search inside a transaction sees the rows it wrote."""
+FTS row; a search inside a transaction sees the rows it wrote; the WAL is checkpointed into the database
+file by a background thread, not by the writer's commits."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from engram.errors import StorageError
 from engram.models import MemoryItem, Scope, SourceRef
 from engram.store.base import ChangeSet, ListQuery
 from engram.store.sqlite import SQLiteStore
+from engram.store.sqlite_checkpoint import CHECKPOINT_EVERY_COMMITS
 from engram.timeutil import utcnow
 
 TURNS = ["I started a pottery class on Tuesday.", "That sounds relaxing, what do you make?",
@@ -79,5 +83,24 @@ def test_a_search_inside_a_transaction_sees_its_own_writes(db_path: Path) -> Non
             store.apply(ChangeSet(memories=[item]))
             assert [c.memory_id for c in store.lexical_search(["lighthouse"], query)] == [item.id]
         assert [c.memory_id for c in store.lexical_search(["lighthouse"], query)] == [item.id]
+    finally:
+        store.close()
+
+
+def test_the_wal_reaches_the_database_file_without_the_writer_checkpointing(db_path: Path, tmp_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    try:
+        store._connection.execute("PRAGMA wal_autocheckpoint = 0")  # type: ignore[attr-defined]
+        items = [MemoryItem(memory=f"note number {n}", user_id="ann", hash=f"n{n}")
+                 for n in range(CHECKPOINT_EVERY_COMMITS)]
+        for item in items:
+            store.apply(ChangeSet(memories=[item]))
+        deadline = time.monotonic() + 30
+        while store._checkpointer.checkpoints < 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        copy = tmp_path / "file-only.db"
+        shutil.copy(db_path, copy)  # the database file alone, without its -wal (closing would checkpoint)
+        with sqlite3.connect(copy) as connection:
+            assert connection.execute("SELECT count(*) FROM memories").fetchone()[0] == len(items)
     finally:
         store.close()

@@ -20,6 +20,7 @@ from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, MemoryItem, Scope
 from engram.store.base import MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
+from engram.store.sqlite_checkpoint import BackgroundCheckpointer
 from engram.store.sqlite_fts import TermCounts, bm25_search, rowid_range
 from engram.store.sqlite_rows import (
     EPISODE_COLUMNS,
@@ -78,6 +79,7 @@ class SQLiteStore(Store):
         self._vectors = VectorCache(min_vectors=ann_min_vectors)
         self._term_counts = TermCounts()
         self._fts = FtsWrites()
+        self._checkpointer = BackgroundCheckpointer(self.path, synchronous=synchronous.upper())
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -112,6 +114,7 @@ class SQLiteStore(Store):
             self._depth -= 1
             if outermost:
                 connection.execute("COMMIT")
+                self._checkpointer.committed()
 
     @contextmanager
     def locked(self, scope: Scope) -> Iterator[None]:
@@ -433,6 +436,7 @@ class SQLiteStore(Store):
             snapshot.close()
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._lock:
             self._vectors.clear()
             self._connection.close()
