@@ -18,7 +18,7 @@ from typing import Any
 from engram.bench.ingest import ENGRAM, SessionBatch, TimedEmbedder, measure_engram
 
 #: The profiled functions: ``(label, file suffix, function name)``. Rows are cumulative times; the
-#: nested ones (FTS inside store writes and context writes) are marked in their labels.
+#: nested ones (context rows inside store writes, FTS rows inside the transaction) are marked in their labels.
 STEPS = (
     ("whole add (run_add)", "write/pipeline.py", "run_add"),
     ("validate, episodes, turns (draft_episodes)", "write/pipeline.py", "draft_episodes"),
@@ -29,10 +29,10 @@ STEPS = (
     ("commit > supersession check (detect_supersessions)", "write/supersede.py", "detect_supersessions"),
     ("commit > neighbour context: reads and mixing (context.refresh)", "write/context.py", "refresh"),
     ("commit > store writes: rows, sources, vectors, FTS, history (Store.apply)", "store/sqlite.py", "apply"),
-    ("commit > store writes > neighbour context rows (_set_context)", "store/sqlite.py", "_set_context"),
-    ("commit > store writes > FTS rows (_index_text)", "store/sqlite.py", "_index_text"),
+    ("commit > store writes > neighbour context rows (set_context)", "store/sqlite_write.py", "set_context"),
+    ("commit > rest > FTS rows, each written once before COMMIT (FtsWrites.flush)", "store/sqlite_write.py", "flush"),
 )
-TRANSACTION_LABEL = "commit > rest: BEGIN, COMMIT (fsync), history events"
+TRANSACTION_LABEL = "commit > rest: BEGIN, FTS rows, COMMIT (fsync)"
 OTHER_LABEL = "rest of add (response, scope, metadata checks)"
 
 

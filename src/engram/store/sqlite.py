@@ -8,72 +8,44 @@ file to keep consistent with the database. Scopes are usually far smaller than t
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engram._lazy import LazyModule
 from engram.errors import StorageError
-from engram.models import Episode, ExtractionState, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
-from engram.store.base import EMBEDDER_SETTING, MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store, TurnContext
+from engram.models import Episode, ExtractionState, HistoryEvent, MemoryItem, Scope
+from engram.store.base import EMBEDDER_SETTING, MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
-from engram.store.sqlite_fts import SQL_FUNCTION, TermCounts, bm25_search, fts_rowid, rowid_range
+from engram.store.sqlite_checkpoint import BackgroundCheckpointer
+from engram.store.sqlite_fts import TermCounts, bm25_search, rowid_range
+from engram.store.sqlite_rows import (
+    EPISODE_COLUMNS,
+    MEMORY_COLUMNS,
+    attach_sources,
+    chunks,
+    episode_from_row,
+    history_from_row,
+    memory_from_row,
+    meta,
+    placeholders,
+    scope_match,
+    vector_blob,
+)
 from engram.store.sqlite_schema import SCHEMA_VERSION, migrate
 from engram.store.sqlite_sql import where_clause
 from engram.store.sqlite_vectors import VectorCache
+from engram.store.sqlite_write import FtsWrites, write_changes
 from engram.store.vector_index import ANN_MIN_VECTORS, ScopeVectors
-from engram.timeutil import from_storage, to_storage, utcnow
+from engram.timeutil import to_storage, utcnow
 
 if TYPE_CHECKING:
     import numpy as np
 else:
     np = LazyModule("numpy")  # numpy loads on the first vector read or write, not for `engram get`/`list`
-
-_CHUNK = 500
-_MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
-                   "updated_at, hash, status, writer, index_keys, access_count, last_accessed_at, context_keys, "
-                   "attributes")
-_EPISODE_COLUMNS = ("id, user_id, agent_id, run_id, role, name, content, occurred_at, recorded_at, metadata, "
-                    "hash, extraction")
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join("?" for _ in range(count))
-
-
-def _maybe_time(text: str | None) -> Any:
-    return from_storage(text) if text else None
-
-
-def _fts_keys(index_keys: str, context_keys: str) -> str:
-    """What the FTS ``index_keys`` column holds: a memory's own keys, then its neighbours' text."""
-    return "\n".join(part for part in (index_keys, context_keys) if part)
-
-
-def _vector_blob(vector: np.ndarray | None) -> bytes | None:
-    return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def _scope_match(scope: Scope) -> tuple[str, list[object]]:
-    """SQL requiring exactly this scope (absent ids must be NULL)."""
-    parts, params = [], []
-    for column in ("user_id", "agent_id", "run_id"):
-        value = getattr(scope, column)
-        if value is None:
-            parts.append(f"m.{column} IS NULL")
-        else:
-            parts.append(f"m.{column} = ?")
-            params.append(value)
-    return " AND ".join(parts), params
 
 
 class SQLiteStore(Store):
@@ -106,6 +78,8 @@ class SQLiteStore(Store):
         self.ann_min_vectors = ann_min_vectors
         self._vectors = VectorCache(min_vectors=ann_min_vectors)
         self._term_counts = TermCounts()
+        self._fts = FtsWrites()
+        self._checkpointer = BackgroundCheckpointer(self.path, synchronous=synchronous.upper())
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -128,15 +102,19 @@ class SQLiteStore(Store):
             self._depth += 1
             try:
                 yield connection
+                if outermost:
+                    self._fts.flush(connection)
             except BaseException:
                 self._depth -= 1
                 self._vectors.clear()
                 if outermost:
+                    self._fts.clear()
                     connection.execute("ROLLBACK")
                 raise
             self._depth -= 1
             if outermost:
                 connection.execute("COMMIT")
+                self._checkpointer.committed()
 
     @contextmanager
     def locked(self, scope: Scope) -> Iterator[None]:
@@ -149,113 +127,25 @@ class SQLiteStore(Store):
         if changes.is_empty():
             return
         with self._transaction() as connection:
-            connection.executemany(
-                f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES ({_placeholders(12)})",
-                [(e.id, e.user_id, e.agent_id, e.run_id, e.role, e.name, e.content, to_storage(e.occurred_at),
-                  to_storage(e.recorded_at), json.dumps(e.metadata), e.hash, e.extraction) for e in changes.episodes],
-            )
-            connection.executemany(
-                "UPDATE episodes SET extraction = ? WHERE id = ?",
-                [(state, episode_id) for episode_id, state in changes.update_episode_extraction.items()],
-            )
-            for memory in changes.memories:
-                self._upsert_memory(connection, memory, changes.vectors.get(memory.id),
-                                    changes.turn_vectors.get(memory.id))
-            for memory_id, context in changes.context.items():
-                self._set_context(connection, memory_id, context)
-            self._delete_memories(connection, changes.delete_memories)
-            for chunk in _chunks(changes.delete_episodes):
-                connection.execute(f"DELETE FROM episodes WHERE id IN ({_placeholders(len(chunk))})", list(chunk))
-            for chunk in _chunks(changes.delete_episodes_if_orphaned):
-                connection.execute(
-                    f"DELETE FROM episodes WHERE id IN ({_placeholders(len(chunk))}) "
-                    "AND NOT EXISTS (SELECT 1 FROM memory_sources s WHERE s.episode_id = episodes.id)", list(chunk))
-            for chunk in _chunks(changes.erase_history_text):
-                connection.execute(
-                    f"UPDATE history SET old_memory = NULL, new_memory = NULL, metadata = '{{}}' "
-                    f"WHERE memory_id IN ({_placeholders(len(chunk))})", list(chunk))
-            connection.executemany(
-                "UPDATE history SET user_id = ?, agent_id = ?, run_id = ? WHERE memory_id = ?",
-                [(scope.user_id, scope.agent_id, scope.run_id, memory_id)
-                 for memory_id, scope in changes.history_scopes.items()])
-            connection.executemany(
-                "INSERT INTO history (id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, "
-                "agent_id, run_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(h.id, h.memory_id, h.event.value, h.old_memory, h.new_memory, to_storage(h.created_at), h.actor,
-                  h.user_id, h.agent_id, h.run_id, json.dumps(h.metadata)) for h in changes.history],
-            )
+            write_changes(connection, changes, self._fts)
             self._vectors.patch(connection, [*(m.id for m in changes.memories), *changes.context,
                                              *changes.delete_memories])
             self._term_counts.written()
-
-    def _upsert_memory(self, connection: sqlite3.Connection, memory: MemoryItem, vector: np.ndarray | None,
-                       turn_vector: np.ndarray | None) -> None:
-        values = (memory.id, memory.memory, memory.kind, memory.user_id, memory.agent_id, memory.run_id,
-                  json.dumps(memory.metadata), to_storage(memory.valid_from) if memory.valid_from else None,
-                  to_storage(memory.valid_to) if memory.valid_to else None, to_storage(memory.created_at),
-                  to_storage(memory.updated_at), memory.hash, memory.status, memory.writer, memory.index_keys,
-                  memory.access_count, to_storage(memory.last_accessed_at) if memory.last_accessed_at else None,
-                  memory.context_keys, "\n".join(memory.attributes))
-        row = connection.execute(
-            f"INSERT INTO memories ({_MEMORY_COLUMNS}) VALUES ({_placeholders(19)}) "
-            "ON CONFLICT(id) DO UPDATE SET text=excluded.text, kind=excluded.kind, metadata=excluded.metadata, "
-            "valid_from=excluded.valid_from, valid_to=excluded.valid_to, updated_at=excluded.updated_at, "
-            "hash=excluded.hash, status=excluded.status, writer=excluded.writer, index_keys=excluded.index_keys, "
-            "access_count=excluded.access_count, last_accessed_at=excluded.last_accessed_at, "
-            "context_keys=excluded.context_keys, attributes=excluded.attributes RETURNING rowid, user_id",
-            values,
-        ).fetchone()
-        self._index_text(connection, fts_rowid(row[0], row[1]), memory.memory,
-                         _fts_keys(memory.index_keys, memory.context_keys))
-        connection.execute("DELETE FROM memory_sources WHERE memory_id = ?", (memory.id,))
-        connection.executemany(
-            "INSERT INTO memory_sources (memory_id, episode_id, position) VALUES (?, ?, ?)",
-            [(memory.id, source.id, position) for position, source in enumerate(memory.sources)],
-        )
-        if vector is not None:
-            connection.execute(
-                "INSERT INTO vectors (memory_id, vec, turn_vec) VALUES (?, ?, ?) ON CONFLICT(memory_id) DO UPDATE "
-                "SET vec = excluded.vec, turn_vec = coalesce(excluded.turn_vec, vectors.turn_vec)",
-                (memory.id, _vector_blob(vector), _vector_blob(turn_vector)))
-
-    @staticmethod
-    def _index_text(connection: sqlite3.Connection, key: int, text: str, keys: str) -> None:
-        """(Re)write the FTS row ``key`` (an ``engram.store.sqlite_fts.fts_rowid``)."""
-        connection.execute("DELETE FROM memories_fts WHERE rowid = ?", (key,))
-        connection.execute("INSERT INTO memories_fts (rowid, text, index_keys) VALUES (?, ?, ?)", (key, text, keys))
-
-    def _set_context(self, connection: sqlite3.Connection, memory_id: str, context: TurnContext) -> None:
-        row = connection.execute(
-            "UPDATE memories SET context_keys = ? WHERE id = ? RETURNING rowid, user_id, text, index_keys",
-            (context.keys, memory_id)).fetchone()
-        if row is None:
-            return
-        self._index_text(connection, fts_rowid(row[0], row[1]), row[2], _fts_keys(row[3], context.keys))
-        connection.execute("INSERT INTO vectors (memory_id, vec) VALUES (?, ?) ON CONFLICT(memory_id) DO UPDATE "
-                           "SET vec = excluded.vec", (memory_id, _vector_blob(context.vector)))
-
-    def _delete_memories(self, connection: sqlite3.Connection, ids: Sequence[str]) -> None:
-        for chunk in _chunks(ids):
-            marks = _placeholders(len(chunk))
-            connection.execute(
-                f"DELETE FROM memories_fts WHERE rowid IN "
-                f"(SELECT {SQL_FUNCTION}(rowid, user_id) FROM memories WHERE id IN ({marks}))",
-                list(chunk))
-            connection.execute(f"DELETE FROM memories WHERE id IN ({marks})", list(chunk))
 
     def touch(self, ids: Sequence[str]) -> None:
         if not ids:
             return
         now = to_storage(utcnow())
         with self._transaction() as connection:
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 connection.execute(
                     f"UPDATE memories SET access_count = access_count + 1, last_accessed_at = ? "
-                    f"WHERE id IN ({_placeholders(len(chunk))})", [now, *chunk])
+                    f"WHERE id IN ({placeholders(len(chunk))})", [now, *chunk])
 
     def reset(self) -> None:
         with self._transaction() as connection:
             self._vectors.clear()
+            self._fts.clear()
             for table in ("memory_sources", "vectors", "memories_fts", "memories", "history", "episodes"):
                 connection.execute(f"DELETE FROM {table}")
             connection.execute("DELETE FROM meta WHERE key = ?", (EMBEDDER_SETTING,))
@@ -265,22 +155,22 @@ class SQLiteStore(Store):
     def get_memories(self, ids: Sequence[str]) -> list[MemoryItem]:
         found: dict[str, MemoryItem] = {}
         with self._guard() as connection:
-            for chunk in _chunks(list(dict.fromkeys(ids))):
+            for chunk in chunks(list(dict.fromkeys(ids))):
                 rows = connection.execute(
-                    f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id IN ({_placeholders(len(chunk))})", list(chunk)
+                    f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({placeholders(len(chunk))})", list(chunk)
                 ).fetchall()
-                memories = [self._memory_from_row(row) for row in rows]
-                self._attach_sources(connection, memories)
+                memories = [memory_from_row(row) for row in rows]
+                attach_sources(connection, memories)
                 found.update((memory.id, memory) for memory in memories)
         return [found[i] for i in ids if i in found]
 
     def memories_citing(self, episode_ids: Sequence[str], *, kind: str | None = None) -> list[MemoryItem]:
         ids: list[str] = []
         with self._guard() as connection:
-            for chunk in _chunks(list(dict.fromkeys(episode_ids))):
+            for chunk in chunks(list(dict.fromkeys(episode_ids))):
                 ids.extend(row[0] for row in connection.execute(
                     "SELECT DISTINCT s.memory_id FROM memory_sources s JOIN memories m ON m.id = s.memory_id "
-                    f"WHERE s.episode_id IN ({_placeholders(len(chunk))}) AND (? IS NULL OR m.kind = ?)",
+                    f"WHERE s.episode_id IN ({placeholders(len(chunk))}) AND (? IS NULL OR m.kind = ?)",
                     [*chunk, kind, kind]))
         return self.get_memories(list(dict.fromkeys(ids)))
 
@@ -288,12 +178,12 @@ class SQLiteStore(Store):
         where, params = where_clause(query)
         with self._guard() as connection:
             rows = connection.execute(
-                f"SELECT {', '.join('m.' + c.strip() for c in _MEMORY_COLUMNS.split(','))} FROM memories m "
+                f"SELECT {', '.join('m.' + c.strip() for c in MEMORY_COLUMNS.split(','))} FROM memories m "
                 f"WHERE {where} ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?",
                 [*params, query.limit, query.offset],
             ).fetchall()
-            memories = [self._memory_from_row(row) for row in rows]
-            self._attach_sources(connection, memories)
+            memories = [memory_from_row(row) for row in rows]
+            attach_sources(connection, memories)
         return memories
 
     def count_memories(self, query: ListQuery) -> int:
@@ -304,11 +194,11 @@ class SQLiteStore(Store):
     def get_episodes(self, ids: Sequence[str]) -> list[Episode]:
         found: dict[str, Episode] = {}
         with self._guard() as connection:
-            for chunk in _chunks(list(dict.fromkeys(ids))):
+            for chunk in chunks(list(dict.fromkeys(ids))):
                 rows = connection.execute(
-                    f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE id IN ({_placeholders(len(chunk))})", list(chunk)
+                    f"SELECT {EPISODE_COLUMNS} FROM episodes WHERE id IN ({placeholders(len(chunk))})", list(chunk)
                 ).fetchall()
-                found.update((row[0], self._episode_from_row(row)) for row in rows)
+                found.update((row[0], episode_from_row(row)) for row in rows)
         return [found[i] for i in ids if i in found]
 
     def list_episodes(self, scope: Scope, *, limit: int = 1000, offset: int = 0,
@@ -321,10 +211,10 @@ class SQLiteStore(Store):
         where = " AND ".join(conditions) or "1"
         with self._guard() as connection:
             rows = connection.execute(
-                f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE {where} ORDER BY occurred_at, rowid LIMIT ? OFFSET ?",
+                f"SELECT {EPISODE_COLUMNS} FROM episodes WHERE {where} ORDER BY occurred_at, rowid LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             ).fetchall()
-        return [self._episode_from_row(row) for row in rows]
+        return [episode_from_row(row) for row in rows]
 
     def history(self, memory_id: str) -> list[HistoryEvent]:
         with self._guard() as connection:
@@ -332,7 +222,7 @@ class SQLiteStore(Store):
                 "SELECT id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, agent_id, run_id, "
                 "metadata FROM history WHERE memory_id = ? ORDER BY rowid", (memory_id,)
             ).fetchall()
-        return [self._history_from_row(row) for row in rows]
+        return [history_from_row(row) for row in rows]
 
     def lexical_search(self, terms: Sequence[str], query: ListQuery) -> list[Candidate]:
         if not terms or query.limit <= 0:
@@ -347,6 +237,7 @@ class SQLiteStore(Store):
         user = query.scope.user_id
         bounds = list(rowid_range(user)) if by_user and user is not None else []
         with self._guard() as connection:
+            self._fts.flush(connection)
             found = bm25_search(connection, terms, where, params, bounds, query.limit,
                                 self._term_counts if prune else None)
         return [Candidate(memory_id, score) for memory_id, score in found]
@@ -373,9 +264,9 @@ class SQLiteStore(Store):
     def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         vectors: dict[str, np.ndarray] = {}
         with self._guard() as connection:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 for memory_id, blob in connection.execute(
-                    f"SELECT memory_id, vec FROM vectors WHERE memory_id IN ({_placeholders(len(chunk))})", list(chunk)
+                    f"SELECT memory_id, vec FROM vectors WHERE memory_id IN ({placeholders(len(chunk))})", list(chunk)
                 ):
                     vectors[memory_id] = np.frombuffer(blob, dtype=np.float32).copy()
         return vectors
@@ -383,10 +274,10 @@ class SQLiteStore(Store):
     def get_turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         vectors: dict[str, np.ndarray] = {}
         with self._guard() as connection:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 for memory_id, blob in connection.execute(
                     f"SELECT memory_id, coalesce(turn_vec, vec) FROM vectors "
-                    f"WHERE memory_id IN ({_placeholders(len(chunk))})", list(chunk)
+                    f"WHERE memory_id IN ({placeholders(len(chunk))})", list(chunk)
                 ):
                     vectors[memory_id] = np.frombuffer(blob, dtype=np.float32).copy()
         return vectors
@@ -403,7 +294,7 @@ class SQLiteStore(Store):
                 "INSERT INTO vectors (memory_id, vec, turn_vec) SELECT ?, ?, ? "
                 "WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?) ON CONFLICT(memory_id) DO UPDATE "
                 "SET vec = excluded.vec, turn_vec = coalesce(excluded.turn_vec, vectors.turn_vec)",
-                [(memory_id, _vector_blob(vector), _vector_blob(turn_vectors.get(memory_id)), memory_id)
+                [(memory_id, vector_blob(vector), vector_blob(turn_vectors.get(memory_id)), memory_id)
                  for memory_id, vector in vectors.items()])
             self._vectors.patch(connection, list(vectors))
             connection.execute("INSERT INTO meta (key, value) VALUES ('embedder', ?) "
@@ -417,9 +308,9 @@ class SQLiteStore(Store):
             if first_id not in anchors or last_id not in anchors:
                 return []
             first, last = anchors[first_id][:2], anchors[last_id][:2]
-            scope_sql, scope_params = _scope_match(Scope(user_id=anchors[first_id][2],
+            scope_sql, scope_params = scope_match(Scope(user_id=anchors[first_id][2],
                                                          agent_id=anchors[first_id][3], run_id=anchors[first_id][4]))
-            base = (f"SELECT {', '.join('m.' + c.strip() for c in _MEMORY_COLUMNS.split(','))} FROM memories m "
+            base = (f"SELECT {', '.join('m.' + c.strip() for c in MEMORY_COLUMNS.split(','))} FROM memories m "
                     f"WHERE {scope_sql} AND m.kind = 'episode' AND m.status != 'quarantined' "
                     "AND m.valid_from IS NOT NULL AND ")
             before = connection.execute(
@@ -431,8 +322,8 @@ class SQLiteStore(Store):
             after = connection.execute(
                 base + "(m.valid_from, m.rowid) > (?, ?) ORDER BY m.valid_from, m.rowid LIMIT ?",
                 [*scope_params, *last, width]).fetchall()
-            turns = [self._memory_from_row(row) for row in [*reversed(before), *span, *after]]
-            self._attach_sources(connection, turns)
+            turns = [memory_from_row(row) for row in [*reversed(before), *span, *after]]
+            attach_sources(connection, turns)
         return turns
 
     def scope_counts(self, scope: Scope | None = None) -> list[tuple[Scope, str, int]]:
@@ -475,7 +366,7 @@ class SQLiteStore(Store):
                 "memories_archived": count(
                     f"SELECT count(*) FROM memories {where} {'AND' if where else 'WHERE'} status = 'archived'"),
                 "history_events": count(f"SELECT count(*) FROM history {where}"),
-                "embedder": self._meta(connection, "embedder") or "",
+                "embedder": meta(connection, "embedder") or "",
             }
         result["file_bytes"] = sum(p.stat().st_size for p in self._files() if p.exists())
         return result
@@ -490,16 +381,16 @@ class SQLiteStore(Store):
             history_rows = connection.execute(
                 "SELECT id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, agent_id, run_id, "
                 "metadata FROM history ORDER BY rowid").fetchall()
-        for chunk in _chunks(episode_ids):
+        for chunk in chunks(episode_ids):
             yield from self.get_episodes(chunk)
-        for chunk in _chunks(memory_ids):
+        for chunk in chunks(memory_ids):
             yield from self.get_memories(chunk)
         for row in history_rows:
-            yield self._history_from_row(row)
+            yield history_from_row(row)
 
     def setting(self, key: str, default: str) -> str:
         with self._transaction() as connection:
-            stored = self._meta(connection, key)
+            stored = meta(connection, key)
             if stored is None:
                 connection.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, default))
                 return default
@@ -546,53 +437,7 @@ class SQLiteStore(Store):
             snapshot.close()
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._lock:
             self._vectors.clear()
             self._connection.close()
-
-    # -- row mapping ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _meta(connection: sqlite3.Connection, key: str) -> str | None:
-        row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    @staticmethod
-    def _memory_from_row(row: Sequence[Any]) -> MemoryItem:
-        return MemoryItem(
-            id=row[0], memory=row[1], kind=row[2], user_id=row[3], agent_id=row[4], run_id=row[5],
-            metadata=json.loads(row[6]), valid_from=_maybe_time(row[7]), valid_to=_maybe_time(row[8]),
-            created_at=from_storage(row[9]), updated_at=from_storage(row[10]), hash=row[11], status=row[12],
-            writer=row[13], index_keys=row[14], access_count=row[15], last_accessed_at=_maybe_time(row[16]),
-            context_keys=row[17], attributes=row[18].split("\n") if row[18] else [],
-        )
-
-    @staticmethod
-    def _attach_sources(connection: sqlite3.Connection, memories: list[MemoryItem]) -> None:
-        by_id = {memory.id: memory for memory in memories}
-        for chunk in _chunks(list(by_id)):
-            rows = connection.execute(
-                "SELECT s.memory_id, e.id, e.occurred_at, e.role, e.name, e.metadata FROM memory_sources s "
-                f"JOIN episodes e ON e.id = s.episode_id WHERE s.memory_id IN ({_placeholders(len(chunk))}) "
-                "ORDER BY s.memory_id, s.position", list(chunk)
-            ).fetchall()
-            for memory_id, episode_id, occurred_at, role, name, metadata in rows:
-                by_id[memory_id].sources.append(SourceRef(
-                    id=episode_id, occurred_at=from_storage(occurred_at), role=role, name=name,
-                    metadata=json.loads(metadata)))
-
-    @staticmethod
-    def _episode_from_row(row: Sequence[Any]) -> Episode:
-        return Episode(
-            id=row[0], user_id=row[1], agent_id=row[2], run_id=row[3], role=row[4], name=row[5], content=row[6],
-            occurred_at=from_storage(row[7]), recorded_at=from_storage(row[8]), metadata=json.loads(row[9]),
-            hash=row[10], extraction=row[11],
-        )
-
-    @staticmethod
-    def _history_from_row(row: Sequence[Any]) -> HistoryEvent:
-        return HistoryEvent(
-            id=row[0], memory_id=row[1], event=HistoryEventType(row[2]), old_memory=row[3], new_memory=row[4],
-            created_at=from_storage(row[5]), actor=row[6], user_id=row[7], agent_id=row[8], run_id=row[9],
-            metadata=json.loads(row[10]),
-        )
