@@ -16,6 +16,8 @@ from engram.read.recipes import RetrievalRecipe
 #: PostgreSQL: HNSW candidate list size of a vector search (pgvector's ``hnsw.ef_search``, raised to the
 #: search limit when that is larger). Tuned by ``engram bench pg-scale`` (docs/BENCHMARKS.md, PostgreSQL).
 HNSW_EF_SEARCH = 200
+#: PostgreSQL: the HNSW graph's ``(m, ef_construction)`` (pgvector's defaults).
+HNSW_GRAPH = (16, 64)
 
 
 class EmbedderConfig(BaseSettings):
