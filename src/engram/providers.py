@@ -32,7 +32,8 @@ def open_store(config: EngramConfig) -> Store:
             raise ConfigurationError(f"PostgreSQL support is not installed ({exc})", field="url",
                                      hint="pip install 'engramdb[postgres]'") from exc
         return PostgresStore(url.replace("postgresql+psycopg://", "postgresql://"),
-                             hnsw_ef_search=config.hnsw_ef_search)
+                             hnsw_ef_search=config.hnsw_ef_search,
+                             hnsw_graph=(config.hnsw_m, config.hnsw_ef_construction))
     raise ConfigurationError(f"unsupported store URL {url!r}", field="url",
                              hint="use sqlite:///path/to/file.db or postgresql://user@host/db")
 

@@ -37,16 +37,14 @@ _CONVERSATION_SCHEMA = "engram_bench_conversation"
 
 
 def parse_graph(text: str) -> tuple[int, int]:
-    """``"24,128"`` -> ``(24, 128)``, an HNSW ``(m, ef_construction)`` within pgvector's limits (m 2-100,
-    ef_construction at least 2 m and at most 1000); a ValidationError naming ``graph`` otherwise."""
+    """``"24,128"`` -> ``(24, 128)``, an HNSW ``(m, ef_construction)`` within pgvector's bounds; a
+    ValidationError naming ``graph`` (or a ConfigurationError naming the bound) otherwise."""
+    from engram.store.postgres_schema import check_graph
+
     parts = text.replace(" ", "").split(",")
     if len(parts) != 2 or not all(part.isdigit() for part in parts):
         raise ValidationError(f"expected m,ef_construction (e.g. 24,128), got {text!r}", field="graph")
-    m, ef_construction = int(parts[0]), int(parts[1])
-    if not 2 <= m <= 100 or not 2 * m <= ef_construction <= 1000:
-        raise ValidationError(f"need 2 <= m <= 100 and 2 m <= ef_construction <= 1000, got {text!r}",
-                              field="graph", hint="pgvector's defaults are 16,64")
-    return m, ef_construction
+    return check_graph(int(parts[0]), int(parts[1]))
 
 
 def conversation_messages(data: Path) -> tuple[list[dict[str, str]], list[str]]:
@@ -125,7 +123,7 @@ def copy_load(store: PostgresStore, corpus: ScaleCorpus, total: int, *, seed: in
         store.reset()
         store.embedder_signature(CorpusEmbedder(corpus).signature)
         with connection.transaction():
-            ensure_vector_dim(connection, dim)
+            ensure_vector_dim(connection, dim, store.hnsw_graph)
         connection.execute("DROP INDEX IF EXISTS vectors_hnsw")
         connection.execute("DROP INDEX IF EXISTS memories_text_search")
         connection.execute("DROP INDEX IF EXISTS memories_keys_search")
