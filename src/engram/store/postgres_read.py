@@ -221,8 +221,8 @@ class PostgresReads:
         scope_sql, scope_params = scope_clause(query.scope.items())
         where, params = where_clause(query)
         return LEXICAL_SQL.format(scope=scope_sql, where=where), [
-            list(terms), *scope_params, *scope_params, _TEXT_WEIGHT, _KEYS_WEIGHT, *scope_params, *scope_params,
-            _LENGTH_SAMPLE, _BM25_K1 + 1, _BM25_K1, _BM25_B, _BM25_B, *params, max(query.limit, 0)]
+            list(terms), *params, *scope_params, *params, *scope_params, _TEXT_WEIGHT, _KEYS_WEIGHT, *scope_params,
+            *scope_params, _LENGTH_SAMPLE, _BM25_K1 + 1, _BM25_K1, _BM25_B, _BM25_B, max(query.limit, 0)]
 
     def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:
         """Top ``limit`` by inner product; through HNSW (``hnsw.ef_search`` = the larger of the limit and
