@@ -1,20 +1,25 @@
-"""``Store.candidate_pool``: a search's two candidate lists, their memories and the query's similarity to
-each, read together (one statement on PostgreSQL), equal to the separate reads on every backend."""
+"""Reads batched for PostgreSQL's round trips, equal to the separate reads on every backend:
+``Store.candidate_pool`` (a search's two candidate lists, their memories and the query's similarity to
+each; one statement on PostgreSQL) and ``Store.turns_around_each`` (the re-embedding's mix phase)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from engram import Memory
+from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
 from engram.filters import parse_filters
-from engram.models import Scope
+from engram.models import Episode, MemoryItem, Scope
+from engram.providers import open_store
 from engram.read.query import query_terms
-from engram.store.base import CandidatePool, ListQuery, Store
+from engram.store.base import CandidatePool, ChangeSet, ListQuery, Store
+from engram.write.verbatim import source_ref
 
 TURNS = [
     "I adopted a greyhound called Pixel last spring.",
@@ -85,3 +90,32 @@ def test_postgres_candidate_pool_with_a_vector_of_another_dimension_is_a_validat
         assert [m.memory for m in memory.store.candidate_pool(["pixel"], query, None, None).memories] == [TURNS[0]]
     finally:
         memory.close()
+
+
+def test_turns_around_each_equals_turns_around_of_each_id(store_url: str) -> None:
+    store = open_store(EngramConfig(url=store_url))
+    try:
+        store.reset()
+        start = datetime(2024, 5, 1, tzinfo=UTC)
+        episodes: list[Episode] = []
+        turns: list[MemoryItem] = []
+        for scope in (Scope(user_id="ana"), Scope(user_id="ana", run_id="trip"), Scope(agent_id="bot")):
+            for index in range(9):
+                episode = Episode(**scope.model_dump(), role="user", content=f"{scope} turn {index}",
+                                  occurred_at=start + timedelta(minutes=(index * 7) % 9), hash=f"{scope}{index}")
+                episodes.append(episode)
+                turns.append(MemoryItem(memory=episode.content, **scope.model_dump(), valid_from=episode.occurred_at,
+                                        hash=episode.hash, sources=[source_ref(episode)],
+                                        status="quarantined" if index == 4 else "active"))
+        fact = MemoryItem(memory="a fact, not a turn", kind="fact", user_id="ana", hash="fact")
+        store.apply(ChangeSet(episodes=episodes, memories=[*turns, fact]))
+        ids = [*(turns[i].id for i in (0, 4, 8, 12, 13, 22)), fact.id, "missing", turns[0].id]
+        around = store.turns_around_each(ids, 2)
+        assert list(around) == list(dict.fromkeys(ids))
+        for memory_id in ids:
+            assert around[memory_id] == store.turns_around(memory_id, memory_id, 2)
+        # turn i of a scope happens at minute 7i mod 9 (turn 4 quarantined): in time order 0, 8, 3, 7, 2, ...
+        assert [m.id for m in around[turns[12].id]] == [turns[9 + i].id for i in (0, 8, 3, 7, 2)]
+        assert around["missing"] == [] and store.turns_around_each([], 2) == {}
+    finally:
+        store.close()

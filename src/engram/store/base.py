@@ -210,6 +210,11 @@ class Store(ABC):
         the ``width`` turns after ``last_id``. Turns are the ``episode``-kind memories of exactly that
         scope that are not quarantined, ordered by event time (``valid_from``), then by insertion."""
 
+    def turns_around_each(self, ids: Sequence[str], width: int) -> dict[str, list[MemoryItem]]:
+        """``turns_around(id, id, width)`` of each of ``ids``, by id. Here: one call each; a store with
+        round trips to a server makes them a few."""
+        return {memory_id: self.turns_around(memory_id, memory_id, width) for memory_id in dict.fromkeys(ids)}
+
     @abstractmethod
     def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:
         """All memory ids and episode ids stored in ``scope`` (for delete_all and erasure)."""

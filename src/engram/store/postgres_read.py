@@ -64,6 +64,19 @@ _TEXT_WEIGHT = 1.0
 _KEYS_WEIGHT = 0.5
 
 
+#: What makes a memory (alias ``t``) a turn of a conversation.
+_TURN = "t.kind = 'episode' AND t.status <> 'quarantined' AND t.valid_from IS NOT NULL"
+
+
+def _turn_scope(scope: Sequence[str | None]) -> tuple[str, list[str]]:
+    """``(sql, params)`` matching memories (alias ``t``) of exactly this (user, agent, run) scope."""
+    parts, params = [], []
+    for column, value in zip(("user_id", "agent_id", "run_id"), scope, strict=True):
+        parts.append(f"t.{column} IS NULL" if value is None else f"t.{column} = %s")
+        params.extend([] if value is None else [value])
+    return " AND ".join(parts), params
+
+
 def utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
@@ -303,6 +316,38 @@ class PostgresReads:
             return [row[0] for row in connection.execute(
                 "SELECT id FROM memories WHERE id > %s ORDER BY id LIMIT %s", (after, limit))]
 
+    def turns_around_each(self, ids: Sequence[str], width: int) -> dict[str, list[MemoryItem]]:
+        """Two round trips whatever the number of ids: their anchors, then one statement per scope among
+        them (in one pipeline), each reading every anchor's turns with its ``width`` turns on each side."""
+        unique = list(dict.fromkeys(ids))
+        around: dict[str, list[MemoryItem]] = {memory_id: [] for memory_id in unique}
+        if not unique:
+            return around
+        with self._read() as connection:
+            scopes: dict[tuple[str | None, ...], list[str]] = {}
+            for row in connection.execute("SELECT id, user_id, agent_id, run_id FROM memories WHERE id = ANY(%s)",
+                                          (unique,)):
+                scopes.setdefault(tuple(row[1:]), []).append(row[0])
+            with connection.pipeline():
+                cursors = []
+                for scope, anchors in scopes.items():
+                    scope_sql, scope_params = _turn_scope(scope)
+                    turns = f"SELECT t.id, t.valid_from, t.seq FROM memories t WHERE {scope_sql} AND {_TURN}"
+                    cursors.append(connection.execute(
+                        f"SELECT a.id, {MEMORY_FIELDS} FROM memories a CROSS JOIN LATERAL ("
+                        f"({turns} AND (t.valid_from, t.seq) < (a.valid_from, a.seq) "
+                        "ORDER BY t.valid_from DESC, t.seq DESC LIMIT %s) "
+                        f"UNION ALL ({turns} AND t.id = a.id) "
+                        f"UNION ALL ({turns} AND (t.valid_from, t.seq) > (a.valid_from, a.seq) "
+                        "ORDER BY t.valid_from, t.seq LIMIT %s)) AS near "
+                        f"JOIN memories m ON m.id = near.id {SOURCES_JOIN} "
+                        "WHERE a.id = ANY(%s) ORDER BY a.id, m.valid_from, m.seq",
+                        [*scope_params, width, *scope_params, *scope_params, width, anchors]))
+                rows = [row for cursor in cursors for row in cursor.fetchall()]
+        for row in rows:
+            around[row[0]].append(memory_from_row(row[1:]))
+        return around
+
     def turns_around(self, first_id: str, last_id: str, width: int) -> list[MemoryItem]:
         """Two statements: the anchors, then ``width`` turns before, the span and ``width`` turns after."""
         with self._read() as connection:
@@ -312,12 +357,8 @@ class PostgresReads:
             if first_id not in anchors or last_id not in anchors:
                 return []
             first, last = anchors[first_id][:2], anchors[last_id][:2]
-            scope_parts, scope_params = [], []
-            for column, value in zip(("user_id", "agent_id", "run_id"), anchors[first_id][2:], strict=True):
-                scope_parts.append(f"t.{column} IS NULL" if value is None else f"t.{column} = %s")
-                scope_params.extend([] if value is None else [value])
-            turns = (f"SELECT t.id FROM memories t WHERE {' AND '.join(scope_parts)} AND t.kind = 'episode' "
-                     "AND t.status <> 'quarantined' AND t.valid_from IS NOT NULL AND ")
+            scope_sql, scope_params = _turn_scope(anchors[first_id][2:])
+            turns = f"SELECT t.id FROM memories t WHERE {scope_sql} AND {_TURN} AND "
             rows = connection.execute(
                 f"{MEMORY_SELECT} WHERE m.id IN ("
                 f"({turns} (t.valid_from, t.seq) < (%s, %s) ORDER BY t.valid_from DESC, t.seq DESC LIMIT %s) "
