@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engram.embed import DEFAULT_PROVIDER
@@ -16,6 +16,12 @@ from engram.read.recipes import RetrievalRecipe
 #: PostgreSQL: HNSW candidate list size of a vector search (pgvector's ``hnsw.ef_search``, raised to the
 #: search limit when that is larger). Tuned by ``engram bench pg-scale`` (docs/BENCHMARKS.md, PostgreSQL).
 HNSW_EF_SEARCH = 200
+#: PostgreSQL: the HNSW graph's ``(m, ef_construction)`` (pgvector's defaults; docs/BENCHMARKS.md, PostgreSQL,
+#: has the settings measured for a million memories in one scope).
+HNSW_GRAPH = (16, 64)
+#: Bounds of the HNSW settings (pgvector's), by field: ``(lowest, highest, default)``.
+_HNSW_BOUNDS = {"hnsw_ef_search": (1, 1000, HNSW_EF_SEARCH), "hnsw_m": (2, 100, HNSW_GRAPH[0]),
+                "hnsw_ef_construction": (4, 1000, HNSW_GRAPH[1])}
 
 
 class EmbedderConfig(BaseSettings):
@@ -94,15 +100,27 @@ class EngramConfig(BaseModel):
         description="PostgreSQL store: HNSW candidate list size of a vector search (1-1000; higher is more exact "
                     "and slower; raised to the search limit when that is larger). Environment: ENGRAM_HNSW_EF_SEARCH")
 
-    @field_validator("hnsw_ef_search", mode="before")
+    hnsw_m: int = Field(
+        default_factory=lambda: os.environ.get("ENGRAM_HNSW_M", HNSW_GRAPH[0]), validate_default=True,
+        description="PostgreSQL store: links per node of the HNSW graph built with the first vector (2-100; denser "
+                    "graphs find more of the true nearest in large scopes, and cost more per insert). "
+                    "Environment: ENGRAM_HNSW_M")
+    hnsw_ef_construction: int = Field(
+        default_factory=lambda: os.environ.get("ENGRAM_HNSW_EF_CONSTRUCTION", HNSW_GRAPH[1]),
+        validate_default=True,
+        description="PostgreSQL store: candidate list size while building the HNSW graph (4-1000, at least twice "
+                    "hnsw_m). Environment: ENGRAM_HNSW_EF_CONSTRUCTION")
+
+    @field_validator("hnsw_ef_search", "hnsw_m", "hnsw_ef_construction", mode="before")
     @classmethod
-    def _check_ef_search(cls, value: object) -> int:
-        """An integer from 1 to 1000, else a ConfigurationError naming the field (and its variable)."""
+    def _check_hnsw(cls, value: object, info: ValidationInfo) -> int:
+        """An integer within pgvector's bounds, else a ConfigurationError naming the field (and its variable)."""
+        field = str(info.field_name)
+        low, high, default = _HNSW_BOUNDS[field]
         text = str(value).strip()
-        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 1000:
-            raise ConfigurationError(f"must be an integer from 1 to 1000, got {value!r}", field="hnsw_ef_search",
-                                     hint=f"set hnsw_ef_search or ENGRAM_HNSW_EF_SEARCH; the default is "
-                                          f"{HNSW_EF_SEARCH}")
+        if isinstance(value, bool) or not text.isdigit() or not low <= int(text) <= high:
+            raise ConfigurationError(f"must be an integer from {low} to {high}, got {value!r}", field=field,
+                                     hint=f"set {field} or ENGRAM_{field.upper()}; the default is {default}")
         return int(text)
 
     def resolved_url(self) -> str:

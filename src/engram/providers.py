@@ -31,7 +31,8 @@ def open_store(config: EngramConfig) -> Store:
     except ImportError as exc:
         raise ConfigurationError(f"PostgreSQL support is not installed ({exc})", field="url",
                                  hint="pip install 'engramdb[postgres]'") from exc
-    return PostgresStore(config.resolved_url(), hnsw_ef_search=config.hnsw_ef_search)
+    return PostgresStore(config.resolved_url(), hnsw_ef_search=config.hnsw_ef_search,
+                         hnsw_graph=(config.hnsw_m, config.hnsw_ef_construction))
 
 
 def sqlite_file(path: str) -> Path:

@@ -185,10 +185,11 @@ def _mixed(store: Store, memories: list[MemoryItem]) -> dict[str, np.ndarray]:
     """The stored vector of each turn among ``memories``: its own vector mixed with its neighbours', as
     ``engram.write.context.refresh`` computes it (turns outside any conversation keep their own)."""
     placed: list[tuple[list[MemoryItem], int, list[tuple[int, int]]]] = []
+    around = store.turns_around_each([memory.id for memory in memories if memory.is_turn], CONTEXT_TURNS)
     for memory in memories:
         if not memory.is_turn:
             continue
-        sequence = store.turns_around(memory.id, memory.id, CONTEXT_TURNS)
+        sequence = around[memory.id]
         position = next((index for index, turn in enumerate(sequence) if turn.id == memory.id), None)
         if position is not None:
             placed.append((sequence, position, neighbours(sequence)[position]))

@@ -198,9 +198,13 @@ def test_pg_scale_measures_both_stores_and_recall_on_a_copy_loaded_store(tmp_pat
     assert PG_URL is not None
     fixture = Path(__file__).parents[1] / "fixtures" / "locomo_tiny.json"
     try:
-        for _ in range(2):  # the second run reuses the recall store its marker describes
+        built = []  # the second run reuses the recall store and graph, the third rebuilds the graph only
+        for graph in ((16, 64), (16, 64), (8, 32)):
             results = run_pg_scale(PG_URL, fixture, tmp_path, embedder=SyntheticEmbedder(16), sizes=(300,),
-                                   ef_values=(400,), queries=5)
+                                   ef_values=(400,), queries=5, graph=graph)
+            built.append(results["recall"][0]["graph_seconds"] is not None)
+            assert results["recall"][0]["load_seconds"] < 60
+        assert built == [True, False, True]
         assert results["conversation"]["turns"] == 9
         assert results["conversation"]["postgres"]["search"]["count"] == 5
         [size] = results["recall"]
@@ -208,7 +212,10 @@ def test_pg_scale_measures_both_stores_and_recall_on_a_copy_loaded_store(tmp_pat
         assert "| postgres / sqlite |" in render_pg_scale_markdown(results)
         with psycopg.connect(PG_URL) as connection:
             row = connection.execute("SELECT count(*) FROM engram_bench_corpus_300.vectors").fetchone()
+            options = connection.execute("SELECT reloptions FROM pg_class WHERE oid = "
+                                         "to_regclass('engram_bench_corpus_300.vectors_hnsw')").fetchone()
         assert row == (300,)
+        assert options is not None and sorted(options[0]) == ["ef_construction=32", "m=8"]
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as connection:
             for schema in ("engram_bench_conversation", "engram_bench_corpus_300"):

@@ -4,6 +4,7 @@ the one-statement lexical query ranks as BM25 over the scope only, binary vector
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -11,6 +12,9 @@ import pytest
 from engram.errors import ConfigurationError
 from engram.models import MemoryItem, Scope
 from engram.store.base import ChangeSet, ListQuery
+
+if TYPE_CHECKING:
+    from engram.store.postgres import PostgresStore
 
 PG_URL = os.environ.get("ENGRAM_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="ENGRAM_TEST_PG_URL is not set")
@@ -56,5 +60,41 @@ def test_lexical_statistics_come_from_the_scope_only(schema_url: str) -> None:
         assert after[0].memory_id == mine[0].id
         assert {c.memory_id for c in after} == {m.id for m in mine[:3]}
         assert store.lexical_search(["zzz"], query) == []
+    finally:
+        store.close()
+
+
+def _index_options(store: PostgresStore) -> list[str]:
+    with store._pool.connection() as connection:
+        row = connection.execute("SELECT reloptions FROM pg_class WHERE oid = to_regclass('vectors_hnsw')").fetchone()
+    return sorted(row[0]) if row else []
+
+
+def test_hnsw_graph_is_a_validated_config_setting_used_for_the_index(
+        schema_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engram.config import HNSW_GRAPH, EngramConfig
+    from engram.providers import open_store
+    from engram.store.postgres import PostgresStore
+
+    assert (EngramConfig().hnsw_m, EngramConfig().hnsw_ef_construction) == HNSW_GRAPH == (16, 64)
+    for name, bad in (("hnsw_m", "1"), ("hnsw_m", "101"), ("hnsw_ef_construction", "3"),
+                      ("hnsw_ef_construction", "lots")):
+        monkeypatch.setenv(f"ENGRAM_{name.upper()}", bad)
+        with pytest.raises(ConfigurationError) as error:
+            EngramConfig()
+        assert error.value.field == name
+        monkeypatch.delenv(f"ENGRAM_{name.upper()}")
+    with pytest.raises(ConfigurationError) as error:
+        PostgresStore(schema_url, hnsw_graph=(24, 40))
+    assert error.value.field == "hnsw_ef_construction"
+    monkeypatch.setenv("ENGRAM_HNSW_M", "8")
+    monkeypatch.setenv("ENGRAM_HNSW_EF_CONSTRUCTION", "40")
+    store = open_store(EngramConfig(url=schema_url))
+    assert isinstance(store, PostgresStore)
+    try:
+        assert store.hnsw_graph == (8, 40)
+        memory = MemoryItem(memory="a fact", user_id="u", hash="h")
+        store.apply(ChangeSet(memories=[memory], vectors={memory.id: np.ones(4, dtype=np.float32) / 2}))
+        assert _index_options(store) == ["ef_construction=40", "m=8"]
     finally:
         store.close()

@@ -241,11 +241,12 @@ def pg_scale(
     recall: Annotated[bool, typer.Option("--recall/--no-recall", help="run the HNSW recall sweep")] = True,
     ef: Annotated[str, typer.Option("--ef", help="ef_search values to sweep")] = "40,64,100,200,400",
     queries: Annotated[int, typer.Option("--queries", min=1, help="searches per measurement")] = 200,
+    graph: Annotated[str, typer.Option("--graph", help="HNSW m,ef_construction of the recall stores")] = "16,64",
     out: OutOption = Path("bench-out/pg-scale"),
     json_output: JsonOption = False,
 ) -> None:
     """PostgreSQL: search latency next to SQLite on one conversation; HNSW recall@10 per ef_search."""
-    from engram.bench.scale_pg import render_pg_scale_markdown, run_pg_scale
+    from engram.bench.scale_pg import parse_graph, render_pg_scale_markdown, run_pg_scale
     from engram.bench.suite import default_embedder
 
     console = console_for(json_output)
@@ -253,7 +254,8 @@ def pg_scale(
         with console.status("measuring"):
             sizes = parse_ints(n, "n") if recall else ()
             results = run_pg_scale(url, data, out, embedder=default_embedder(), sizes=sizes,
-                                   ef_values=parse_ints(ef, "ef"), queries=queries)
+                                   ef_values=parse_ints(ef, "ef"), queries=queries,
+                                   graph=parse_graph(graph))
     except EngramError as error:
         fail(error)
         return

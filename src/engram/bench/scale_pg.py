@@ -23,6 +23,7 @@ from engram.bench import metrics
 from engram.bench.runner import machine_info
 from engram.bench.scale import timed
 from engram.bench.scale_corpus import _EPOCH, NOISE_NORM, CorpusEmbedder, ScaleCorpus
+from engram.config import HNSW_GRAPH
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
 
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
 _CORPUS_MARKER = "bench_corpus"
 #: Schema of the conversation store, rebuilt by every run.
 _CONVERSATION_SCHEMA = "engram_bench_conversation"
+
+
+def parse_graph(text: str) -> tuple[int, int]:
+    """``"24,128"`` -> ``(24, 128)``, an HNSW ``(m, ef_construction)`` within pgvector's bounds; a
+    ValidationError naming ``graph`` (or a ConfigurationError naming the bound) otherwise."""
+    from engram.store.postgres_schema import check_graph
+
+    parts = text.replace(" ", "").split(",")
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise ValidationError(f"expected m,ef_construction (e.g. 24,128), got {text!r}", field="graph")
+    return check_graph(int(parts[0]), int(parts[1]))
 
 
 def conversation_messages(data: Path) -> tuple[list[dict[str, str]], list[str]]:
@@ -97,7 +109,8 @@ def measure_conversation(url: str, data: Path, corpus: ScaleCorpus, out_dir: Pat
 
 def copy_load(store: PostgresStore, corpus: ScaleCorpus, total: int, *, seed: int) -> None:
     """Fill ``store`` with ``total`` corpus memories in one scope (``user-0``) through ``COPY``, the way a bulk
-    import would: the HNSW and full-text indexes are dropped during the load and rebuilt after it.
+    import would: the HNSW and full-text indexes are dropped during the load, the full-text ones rebuilt after
+    it (the HNSW index by :func:`build_graph`).
 
     Only what a vector search reads is written: memory rows (scope, kind, dates) with their vectors. Their
     text is left empty (a vector search reads none, and its full-text columns were most of the load's
@@ -110,7 +123,7 @@ def copy_load(store: PostgresStore, corpus: ScaleCorpus, total: int, *, seed: in
         store.reset()
         store.embedder_signature(CorpusEmbedder(corpus).signature)
         with connection.transaction():
-            ensure_vector_dim(connection, dim)
+            ensure_vector_dim(connection, dim, store.hnsw_graph)
         connection.execute("DROP INDEX IF EXISTS vectors_hnsw")
         connection.execute("DROP INDEX IF EXISTS memories_text_search")
         connection.execute("DROP INDEX IF EXISTS memories_keys_search")
@@ -131,15 +144,31 @@ def copy_load(store: PostgresStore, corpus: ScaleCorpus, total: int, *, seed: in
         connection.execute("SET maintenance_work_mem = '3GB'")
         connection.execute("CREATE INDEX memories_text_search ON memories USING gin (text_tsv)")
         connection.execute("CREATE INDEX memories_keys_search ON memories USING gin (keys_tsv)")
-        connection.execute("CREATE INDEX vectors_hnsw ON vectors USING hnsw (embedding vector_ip_ops)")
         connection.execute("ANALYZE memories, vectors")
 
 
+def build_graph(store: PostgresStore, m: int, ef_construction: int) -> bool:
+    """(Re)build ``vectors_hnsw`` with graph degree ``m`` and build list ``ef_construction`` unless it already
+    has them; True when it was built."""
+    wanted = [f"m={m}", f"ef_construction={ef_construction}"]
+    with store._pool.connection() as connection:
+        row = connection.execute("SELECT reloptions FROM pg_class WHERE oid = to_regclass('vectors_hnsw')").fetchone()
+        if row is not None and sorted(row[0] or []) == sorted(wanted):
+            return False
+        connection.execute("DROP INDEX IF EXISTS vectors_hnsw")
+        connection.execute("SET maintenance_work_mem = '3GB'")
+        connection.execute(f"CREATE INDEX vectors_hnsw ON vectors USING hnsw (embedding vector_ip_ops) "
+                           f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})")
+        connection.execute("ANALYZE vectors")
+    return True
+
+
 def measure_recall(url: str, corpus: ScaleCorpus, total: int, ef_values: Sequence[int], *, queries: int,
-                   seed: int) -> dict[str, Any]:
+                   seed: int, graph: tuple[int, int] = HNSW_GRAPH) -> dict[str, Any]:
     """HNSW recall@10 and latency per ``ef_search`` on a store of ``total`` corpus memories in one scope
-    (built once in its own schema by :func:`copy_load`, reused while its marker says so). The exact top 10
-    is numpy over the same vectors, regenerated from the corpus (float32 round-trips exactly)."""
+    (loaded once in its own schema by :func:`copy_load`, reused while its marker says so; its HNSW index is
+    rebuilt when ``graph``, its ``(m, ef_construction)``, changes). The exact top 10 is numpy over the same
+    vectors, regenerated from the corpus (float32 round-trips exactly)."""
     from engram.models import Scope
     from engram.store.base import ListQuery
     from engram.store.postgres import PostgresStore
@@ -154,6 +183,8 @@ def measure_recall(url: str, corpus: ScaleCorpus, total: int, ef_values: Sequenc
             with store._pool.connection() as connection:
                 connection.execute("UPDATE meta SET value = %s WHERE key = %s", (marker, _CORPUS_MARKER))
         load_seconds = time.perf_counter() - began
+        began = time.perf_counter()
+        graph_seconds = time.perf_counter() - began if build_graph(store, *graph) else None
         matrix = np.concatenate([vectors for _, _, vectors, _ in corpus.rows(total, seed)])
         rng = random.Random(seed)
         picks = [corpus.question_vectors[rng.randrange(len(corpus.questions))] for _ in range(queries)]
@@ -174,13 +205,15 @@ def measure_recall(url: str, corpus: ScaleCorpus, total: int, ef_values: Sequenc
                           "loadavg": os.getloadavg()})
     finally:
         store.close()
-    return {"n": total, "load_seconds": load_seconds, "sweep": sweep, "loadavg": os.getloadavg()}
+    return {"n": total, "m": graph[0], "ef_construction": graph[1], "load_seconds": load_seconds,
+            "graph_seconds": graph_seconds, "sweep": sweep, "loadavg": os.getloadavg()}
 
 
 def run_pg_scale(url: str, data: Path, out_dir: Path, *, embedder: Embedder, sizes: Sequence[int],
-                 ef_values: Sequence[int], queries: int = 200, seed: int = 13) -> dict[str, Any]:
-    """Both measurements (no recall sweep when ``sizes`` is empty); the corpus embeddings are cached
-    under ``out_dir``."""
+                 ef_values: Sequence[int], queries: int = 200, seed: int = 13,
+                 graph: tuple[int, int] = HNSW_GRAPH) -> dict[str, Any]:
+    """Both measurements (no recall sweep when ``sizes`` is empty), the recall sweep on HNSW graphs of
+    ``graph`` = ``(m, ef_construction)``; the corpus embeddings are cached under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = ScaleCorpus.from_locomo(data, embedder, out_dir / "cache")
     return {
@@ -188,7 +221,8 @@ def run_pg_scale(url: str, data: Path, out_dir: Path, *, embedder: Embedder, siz
         "machine": machine_info(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "conversation": measure_conversation(url, data, corpus, out_dir, queries=queries),
-        "recall": [measure_recall(url, corpus, total, ef_values, queries=queries, seed=seed) for total in sizes],
+        "recall": [measure_recall(url, corpus, total, ef_values, queries=queries, seed=seed, graph=graph)
+                   for total in sizes],
     }
 
 
@@ -211,11 +245,13 @@ def render_pg_scale_markdown(results: dict[str, Any]) -> str:
     lines.append("| postgres / sqlite | " + " | ".join(f"{ratio:.2f}x" for ratio in ratios) + " |")
     if results["recall"]:
         lines += ["", "HNSW recall@10 against the exact top 10 (questions as queries):", "",
-                  "| n | load s | ef_search | recall@10 | p50 ms | p95 ms | load average |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| n | m, ef_construction | load s | graph build s | ef_search | recall@10 | p50 ms | p95 ms "
+                  "| load average |", "|---|---|---|---|---|---|---|---|---|"]
         for size in results["recall"]:
+            built = "-" if size["graph_seconds"] is None else f"{size['graph_seconds']:.0f}"
             for row in size["sweep"]:
-                lines.append(f"| {size['n']:,} | {size['load_seconds']:.0f} | {row['ef_search']} | "
+                lines.append(f"| {size['n']:,} | {size['m']}, {size['ef_construction']} | "
+                             f"{size['load_seconds']:.0f} | {built} | {row['ef_search']} | "
                              f"{row['recall_at_10']:.3f} | {row['latency']['p50_ms']:.1f} | "
                              f"{row['latency']['p95_ms']:.1f} | {_load(row['loadavg'])} |")
     return "\n".join(lines) + "\n"

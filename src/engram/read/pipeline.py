@@ -33,7 +33,7 @@ from engram.read.rerank import (
     rank,
     without_words,
 )
-from engram.store.base import Candidate, ListQuery, Store
+from engram.store.base import Candidate, CandidatePool, ListQuery, Store
 from engram.timeutil import utcnow
 
 
@@ -42,15 +42,21 @@ def gather_candidates(store: Store, query_vector: np.ndarray | None, query: Sear
     """Ranked candidates from each signal, all restricted to the scope and filters inside the store
     (the rrf ranker skips a signal whose weight is 0). Memories no longer valid are candidates too:
     ``build_hits`` drops the expired ones and weighs the superseded ones by the question's tense."""
+    return gather_pool(store, query_vector, query, recipe).rankings
+
+
+def gather_pool(store: Store, query_vector: np.ndarray | None, query: SearchQuery,
+                recipe: RetrievalRecipe) -> CandidatePool:
+    """:func:`gather_candidates` with the pooled memories and their similarity to the query, read
+    together (``Store.candidate_pool``: one round trip on PostgreSQL)."""
     base = ListQuery(scope=query.scope, node=query.node, include_invalid=True,
                      include_archived=query.include_archived)
     learned = recipe.ranker == "learned"
-    rankings: dict[str, list[Candidate]] = {}
-    if recipe.lexical_k and (learned or recipe.lexical_weight):
-        rankings["lexical"] = store.lexical_search(query.terms, replace(base, limit=recipe.lexical_k))
-    if recipe.dense_k and (learned or recipe.dense_weight) and query_vector is not None:
-        rankings["dense"] = store.vector_search(query_vector, replace(base, limit=recipe.dense_k))
-    return rankings
+    lexical = (replace(base, limit=recipe.lexical_k)
+               if recipe.lexical_k and (learned or recipe.lexical_weight) else None)
+    dense = (replace(base, limit=recipe.dense_k)
+             if recipe.dense_k and (learned or recipe.dense_weight) and query_vector is not None else None)
+    return store.candidate_pool(query.terms, lexical, query_vector, dense)
 
 
 def dense_scores(store: Store, query_vector: np.ndarray | None, found: Sequence[Candidate],
@@ -82,16 +88,14 @@ def topic_similarity(store: Store, embedder: Embedder, query: SearchQuery, memor
     return float(max(np.dot(vector, name_free) for vector in vectors.values()))
 
 
-def learned_ranking(store: Store, embedder: Embedder, query_vector: np.ndarray | None, query: SearchQuery,
-                    recipe: RetrievalRecipe,
-                    rankings: dict[str, list[Candidate]]) -> tuple[list[Fused], list[MemoryItem], float]:
+def learned_ranking(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe,
+                    pool: CandidatePool) -> tuple[list[Fused], list[MemoryItem], float]:
     """Rank the pooled candidates with the recipe's linear model; also return the confidence."""
-    lexical = {candidate.memory_id: candidate.score for candidate in rankings.get("lexical", [])}
-    pool = list(dict.fromkeys([*lexical, *(c.memory_id for c in rankings.get("dense", []))]))
-    memories = store.get_memories(pool)
+    lexical = {candidate.memory_id: candidate.score for candidate in pool.lexical or []}
+    memories = pool.memories
     if not memories:
         return [], [], 0.0
-    dense = dense_scores(store, query_vector, rankings.get("dense", []), pool)
+    dense = pool.similarity
     scored = candidate_features(memories, lexical, dense, query.text, query.time_range)
     linear_scores(scored, recipe.weights_for(query.form))
     confidence = answerable_confidence(
@@ -101,13 +105,13 @@ def learned_ranking(store: Store, embedder: Embedder, query_vector: np.ndarray |
     return rank(scored, recipe.feature_bias), memories, confidence
 
 
-def rrf_ranking(store: Store, recipe: RetrievalRecipe,
-                rankings: dict[str, list[Candidate]]) -> tuple[list[Fused], list[MemoryItem], float]:
+def rrf_ranking(recipe: RetrievalRecipe, pool: CandidatePool) -> tuple[list[Fused], list[MemoryItem], float]:
     """Weighted reciprocal rank fusion; the confidence is the best dense similarity."""
     weights = {"lexical": recipe.lexical_weight, "dense": recipe.dense_weight}
-    fused = reciprocal_rank_fusion(rankings, weights, recipe.rrf_k)
-    memories = store.get_memories([item.memory_id for item in fused])
-    return fused, memories, confidence_of([c.score for c in rankings.get("dense", [])])
+    fused = reciprocal_rank_fusion(pool.rankings, weights, recipe.rrf_k)
+    by_id = {memory.id: memory for memory in pool.memories}
+    memories = [by_id[item.memory_id] for item in fused if item.memory_id in by_id]
+    return fused, memories, confidence_of([c.score for c in pool.dense or []])
 
 
 @dataclass
@@ -125,11 +129,11 @@ def rank_candidates(store: Store, embedder: Embedder, query: SearchQuery, recipe
     supersession links (``engram.read.links``)."""
     wants_dense = recipe.dense_k and (recipe.ranker == "learned" or recipe.dense_weight)
     query_vector = embedder.embed_query(query.text) if wants_dense else None
-    rankings = gather_candidates(store, query_vector, query, recipe)
+    pool = gather_pool(store, query_vector, query, recipe)
     if recipe.ranker == "learned":
-        fused, memories, confidence = learned_ranking(store, embedder, query_vector, query, recipe, rankings)
+        fused, memories, confidence = learned_ranking(store, embedder, query, recipe, pool)
     else:
-        fused, memories, confidence = rrf_ranking(store, recipe, rankings)
+        fused, memories, confidence = rrf_ranking(recipe, pool)
     fused, memories, passed_over = follow_links(store, fused, memories, query)
     return Ranked(fused, memories, passed_over, confidence)
 

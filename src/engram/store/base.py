@@ -75,6 +75,25 @@ class Candidate:
     score: float
 
 
+@dataclass
+class CandidatePool:
+    """A search's candidates read together (:meth:`Store.candidate_pool`): each signal's ranked list, the
+    pooled memories (the lexical list's, then the dense list's not already in it, each once, in that order)
+    and the query vector's similarity to each pooled memory that has a vector (its dense score when it has
+    one)."""
+
+    lexical: list[Candidate] | None
+    dense: list[Candidate] | None
+    memories: list[MemoryItem]
+    similarity: dict[str, float]
+
+    @property
+    def rankings(self) -> dict[str, list[Candidate]]:
+        """The ranked lists by signal name (``lexical``, ``dense``), only those that were asked for."""
+        return {name: found for name, found in (("lexical", self.lexical), ("dense", self.dense))
+                if found is not None}
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """Which memories to list: a scope (required by the facade), optional filters, paging."""
@@ -151,6 +170,25 @@ class Store(ABC):
     def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored embeddings of these memories."""
 
+    def candidate_pool(self, terms: Sequence[str], lexical: ListQuery | None, vector: np.ndarray | None,
+                       dense: ListQuery | None) -> CandidatePool:
+        """The lexical search of ``terms`` (unless ``lexical`` is None), the vector search of ``vector``
+        (unless ``dense`` or ``vector`` is None), the memories they found, and ``vector``'s inner product with
+        each of them (when given). Here: those calls one after another; a store with round trips to a
+        server makes them one."""
+        lexical_found = None if lexical is None else self.lexical_search(terms, lexical)
+        dense_found = None if dense is None or vector is None else self.vector_search(vector, dense)
+        pool = list(dict.fromkeys(c.memory_id for c in [*(lexical_found or []), *(dense_found or [])]))
+        memories = self.get_memories(pool)
+        similarity = {c.memory_id: c.score for c in dense_found or []}
+        missing = [memory_id for memory_id in pool if memory_id not in similarity]
+        if vector is not None and missing:
+            import numpy  # a search has it loaded already; importing this module must not
+
+            similarity.update((memory_id, float(numpy.dot(stored, vector)))
+                              for memory_id, stored in self.get_vectors(missing).items())
+        return CandidatePool(lexical_found, dense_found, memories, similarity)
+
     @abstractmethod
     def get_turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Each memory's own embedding before neighbour mixing (its stored vector when none was kept)."""
@@ -174,6 +212,11 @@ class Store(ABC):
         before ``first_id``, every turn from ``first_id`` to ``last_id`` (at most ``MAX_TURN_SPAN``), and
         the ``width`` turns after ``last_id``. Turns are the ``episode``-kind memories of exactly that
         scope that are not quarantined, ordered by event time (``valid_from``), then by insertion."""
+
+    def turns_around_each(self, ids: Sequence[str], width: int) -> dict[str, list[MemoryItem]]:
+        """``turns_around(id, id, width)`` of each of ``ids``, by id. Here: one call each; a store with
+        round trips to a server makes them a few."""
+        return {memory_id: self.turns_around(memory_id, memory_id, width) for memory_id in dict.fromkeys(ids)}
 
     @abstractmethod
     def scope_ids(self, scope: Scope) -> tuple[list[str], list[str]]:

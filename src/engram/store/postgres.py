@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from engram.config import HNSW_EF_SEARCH
+from engram.config import HNSW_EF_SEARCH, HNSW_GRAPH
 from engram.errors import ConfigurationError, EngramError, StorageError
 from engram.models import Episode, HistoryEvent, MemoryItem, Scope
 from engram.store.base import EMBEDDER_SETTING, ChangeSet, Store
@@ -41,6 +41,7 @@ from engram.store.postgres_read import (
 )
 from engram.store.postgres_schema import (
     SCHEMA_VERSION,
+    check_graph,
     ensure_vector_dim,
     migrate,
     release_vector_dim,
@@ -83,17 +84,20 @@ class PostgresStore(PostgresReads, Store):
 
     def __init__(self, url: str, *, schema: str | None = None, min_pool_size: int = 1, max_pool_size: int = 10,
                  connect_timeout_s: float = 10.0, pool_timeout_s: float = 30.0,
-                 hnsw_ef_search: int = HNSW_EF_SEARCH) -> None:
+                 hnsw_ef_search: int = HNSW_EF_SEARCH, hnsw_graph: tuple[int, int] = HNSW_GRAPH) -> None:
         """Connect to ``url`` (``postgresql://user:password@host:port/database``) and migrate.
 
         ``schema`` (or a ``schema=`` query parameter in the URL) keeps Engram's tables in that
         PostgreSQL schema, created if missing: several stores can share one database. ``hnsw_ef_search``
-        is the HNSW candidate list size of vector searches (default :data:`HNSW_EF_SEARCH`)."""
+        is the HNSW candidate list size of vector searches (default :data:`HNSW_EF_SEARCH`), ``hnsw_graph``
+        the ``(m, ef_construction)`` of the HNSW index built with the first vector (default
+        :data:`HNSW_GRAPH`; an existing index keeps its own)."""
         if isinstance(hnsw_ef_search, bool) or not isinstance(hnsw_ef_search, int) \
                 or not 1 <= hnsw_ef_search <= MAX_EF_SEARCH:
             raise ConfigurationError(f"must be an integer from 1 to {MAX_EF_SEARCH}, got {hnsw_ef_search!r}",
                                      field="hnsw_ef_search", hint=f"the tuned default is {HNSW_EF_SEARCH}")
         self.hnsw_ef_search = hnsw_ef_search
+        self.hnsw_graph = check_graph(*hnsw_graph)
         if min_pool_size < 0 or max_pool_size < max(1, min_pool_size):
             raise ConfigurationError("need 0 <= min_pool_size <= max_pool_size and max_pool_size >= 1",
                                      field="max_pool_size")
@@ -183,7 +187,7 @@ class PostgresStore(PostgresReads, Store):
                 [(state, episode_id) for episode_id, state in changes.update_episode_extraction.items()],
             )
             if changes.memories:
-                self._upsert_memories(cursor, changes.memories, changes.vectors, changes.turn_vectors)
+                self._upsert_memories(cursor, changes.memories, changes.vectors, changes.turn_vectors, self.hnsw_graph)
             if changes.context:
                 cursor.executemany("UPDATE memories SET context_keys = %s WHERE id = %s",
                                    [(context.keys, memory_id) for memory_id, context in changes.context.items()])
@@ -217,7 +221,7 @@ class PostgresStore(PostgresReads, Store):
 
     @staticmethod
     def _upsert_memories(cursor: psycopg.Cursor, memories: list[MemoryItem], vectors: dict[str, np.ndarray],
-                         turn_vectors: dict[str, np.ndarray]) -> None:
+                         turn_vectors: dict[str, np.ndarray], graph: tuple[int, int]) -> None:
         """Upsert rows, replace their sources, store the vectors given for them (others are ignored)."""
         cursor.executemany(_UPSERT_MEMORY, [
             (m.id, m.memory, m.kind, m.user_id, m.agent_id, m.run_id, Jsonb(m.metadata), m.valid_from, m.valid_to,
@@ -230,7 +234,7 @@ class PostgresStore(PostgresReads, Store):
         )
         embedded = [(m.id, np.asarray(vectors[m.id])) for m in memories if m.id in vectors]
         for dim in sorted({vector.size for _, vector in embedded}):
-            ensure_vector_dim(cursor.connection, int(dim))
+            ensure_vector_dim(cursor.connection, int(dim), graph)
         cursor.executemany(
             "INSERT INTO vectors (memory_id, embedding, turn_embedding) VALUES (%s, %s::vector, %s::vector) "
             "ON CONFLICT (memory_id) DO UPDATE SET embedding = excluded.embedding, "
@@ -255,7 +259,7 @@ class PostgresStore(PostgresReads, Store):
                   vector_literal(turn_vectors[memory_id]) if memory_id in turn_vectors else None, memory_id)
                  for memory_id, vector in vectors.items()])
             if dim is not None:
-                ensure_vector_dim(connection, dim)
+                ensure_vector_dim(connection, dim, self.hnsw_graph)
             cursor.execute("INSERT INTO meta (key, value) VALUES ('embedder', %s) "
                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (embedder,))
 

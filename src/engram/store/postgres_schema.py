@@ -184,8 +184,20 @@ def _ensure_vector_extension(connection: psycopg.Connection) -> None:
         ) from exc
 
 
-def ensure_vector_dim(connection: psycopg.Connection, dim: int) -> None:
-    """Fix the vector column's dimension on first use (and build the HNSW index); reject others.
+def check_graph(m: int, ef_construction: int) -> tuple[int, int]:
+    """``(m, ef_construction)`` of an HNSW graph within pgvector's bounds, else a ConfigurationError."""
+    for field, value, low, high in (("hnsw_m", m, 2, 100), ("hnsw_ef_construction", ef_construction, 4, 1000)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigurationError(f"must be an integer from {low} to {high}, got {value!r}", field=field)
+    if ef_construction < 2 * m:
+        raise ConfigurationError(f"must be at least twice hnsw_m ({2 * m}), got {ef_construction}",
+                                 field="hnsw_ef_construction", hint="raise it or lower hnsw_m")
+    return m, ef_construction
+
+
+def ensure_vector_dim(connection: psycopg.Connection, dim: int, graph: tuple[int, int]) -> None:
+    """Fix the vector column's dimension on first use (and build the HNSW index, ``graph`` its
+    ``(m, ef_construction)``); reject others.
 
     Must run inside a transaction; a transaction-scoped advisory lock makes the first-use check
     safe against other processes."""
@@ -205,7 +217,9 @@ def ensure_vector_dim(connection: psycopg.Connection, dim: int) -> None:
         raise ValidationError("embeddings must have at least one dimension", field="vectors")
     connection.execute(f"ALTER TABLE vectors ALTER COLUMN embedding TYPE vector({int(dim)})")
     if dim <= HNSW_MAX_DIM:
-        connection.execute("CREATE INDEX vectors_hnsw ON vectors USING hnsw (embedding vector_ip_ops)")
+        m, ef_construction = check_graph(*graph)
+        connection.execute(f"CREATE INDEX vectors_hnsw ON vectors USING hnsw (embedding vector_ip_ops) "
+                           f"WITH (m = {m}, ef_construction = {ef_construction})")
     connection.execute("INSERT INTO meta (key, value) VALUES (%s, %s)", (VECTOR_DIM_KEY, str(dim)))
 
 

@@ -29,19 +29,22 @@ _STORAGE_TEXT = """to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS
 # BM25 from the full-text indexes alone: each term's matches in the text and in the keys come from
 # their GIN indexes (``hits``; no row's tsvector is read), which give each term's document frequency
 # in the scope and each row's term frequency (text weight, keys weight); the row's length
-# (``search_length``) and the eligibility conditions come from the row itself. Terms are parsed as
-# ``plainto_tsquery`` of the folded term, empty ones dropped; the average length is sampled.
+# (``search_length``), order (``seq``) and eligibility (``{where}``) are read with the match, so the
+# scoring never goes back to the rows. Terms are parsed as ``plainto_tsquery`` of the folded term,
+# empty ones dropped; the average length is sampled.
 LEXICAL_SQL = """
 WITH terms AS MATERIALIZED (
-    SELECT DISTINCT plainto_tsquery('engram_english', engram_fold(t)) AS q
-    FROM unnest(%s::text[]) AS t WHERE numnode(plainto_tsquery('engram_english', engram_fold(t))) > 0),
+    SELECT DISTINCT q FROM (SELECT plainto_tsquery('engram_english', engram_fold(t)) AS q
+                            FROM unnest(%s::text[]) AS t) AS parsed WHERE numnode(q) > 0),
 hits AS MATERIALIZED (
-    SELECT t.q, m.id, true AS in_text FROM terms t JOIN memories m ON m.text_tsv @@ t.q WHERE {scope}
+    SELECT t.q, m.id, m.seq, m.search_length, ({where}) AS eligible, true AS in_text
+    FROM terms t JOIN memories m ON m.text_tsv @@ t.q WHERE {scope}
     UNION ALL
-    SELECT t.q, m.id, false FROM terms t JOIN memories m ON m.keys_tsv @@ t.q WHERE {scope}),
+    SELECT t.q, m.id, m.seq, m.search_length, ({where}), false
+    FROM terms t JOIN memories m ON m.keys_tsv @@ t.q WHERE {scope}),
 pairs AS MATERIALIZED (
-    SELECT q, id, (CASE WHEN bool_or(in_text) THEN %s ELSE 0 END)
-                  + (CASE WHEN NOT bool_and(in_text) THEN %s ELSE 0 END) AS tf
+    SELECT q, id, min(seq) AS seq, min(search_length) AS search_length, bool_and(eligible) AS eligible,
+           (CASE WHEN bool_or(in_text) THEN %s ELSE 0 END) + (CASE WHEN NOT bool_and(in_text) THEN %s ELSE 0 END) AS tf
     FROM hits GROUP BY q, id),
 stats AS MATERIALIZED (
     SELECT (SELECT count(*) FROM memories m WHERE {scope}) AS total,
@@ -50,11 +53,11 @@ stats AS MATERIALIZED (
 weighted AS MATERIALIZED (
     SELECT p.q, ln(1 + (stats.total - count(*) + 0.5) / (count(*) + 0.5)) AS idf
     FROM pairs p CROSS JOIN stats GROUP BY p.q, stats.total)
-SELECT m.id, sum(w.idf * p.tf * %s
-                 / (p.tf + %s * (1 - %s + %s * m.search_length / stats.avgdl)))::float8 AS score
-FROM pairs p JOIN weighted w ON w.q = p.q JOIN memories m ON m.id = p.id CROSS JOIN stats
-WHERE {where}
-GROUP BY m.id, m.seq ORDER BY score DESC, m.seq LIMIT %s
+SELECT p.id, sum(w.idf * p.tf * %s
+                 / (p.tf + %s * (1 - %s + %s * p.search_length / stats.avgdl)))::float8 AS score
+FROM pairs p JOIN weighted w ON w.q = p.q CROSS JOIN stats
+WHERE p.eligible
+GROUP BY p.id, p.seq ORDER BY score DESC, p.seq LIMIT %s
 """
 
 
