@@ -33,17 +33,25 @@ from engram.store.base import Store
 #: with many turns per speaker, a wider window pairs the top fact with unrelated news told with change
 #: words (the demo's "Inês arrived yesterday! We went to..." after "I just moved to Lisbon").
 READ_WINDOW = 3
+#: How deep in the ranking the window's turns are looked for.
+READ_DEPTH = 6
+#: ``speaker_key`` of the assistant's turns.
+ASSISTANT = "assistant"
 #: Least probability that the newer candidate replaced the older for read time to act: even odds, the
 #: decision that ranks the likelier current fact first (the write path, whose closures last, asks for
 #: more: ``engram.write.supersede.REPLACE_THRESHOLD``).
 READ_THRESHOLD = 0.5
+#: Below it, a question about the present ranks the older candidate first when the newer one ranks above it
+#: (the newer merely adds to it, asks, or is someone else's news): the same even-odds decision.
+KEEP_THRESHOLD = READ_THRESHOLD
 #: The read model's features: the change model's (``engram.write.change_cues``; not ``closest``, which
 #: here only tells a chain of changes from a single one, nor the attribute statements, which would cost
 #: each search milliseconds per turn and weighed nothing in the fit), whether the newer candidate ranks
 #: above the older, the log ratio of their relevance scores (within [-5, 5]), and whether the question
-#: and the newer turn are about different people (one the speaker, the other someone else).
+#: and the newer turn are about different people (one the speaker, the other someone else), and whether
+#: the newer turn only asks ("How do I cook a steak?": a request, not news).
 READ_FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
-                 "newer_above", "relevance", "query_subject")
+                 "newer_above", "relevance", "query_subject", "asks")
 
 
 @dataclass(frozen=True)
@@ -74,14 +82,36 @@ def _comparable(memory: MemoryItem, query: SearchQuery) -> bool:
     return memory.is_turn and (memory.valid_to is None or memory.valid_to > query.moment)
 
 
+def read_window(ranked: Sequence[Fused], by_id: dict[str, MemoryItem], query: SearchQuery) -> list[MemoryItem]:
+    """The current turns that state something among the ``READ_DEPTH`` best ranks and belong to the
+    ``READ_WINDOW`` best-ranked conversations (turns closer in event time than ``CONVERSATION_GAP`` to a
+    turn of a conversation belong to it): an assistant's echo or a follow-up of the same conversation does
+    not push a later conversation's turn out of the window."""
+    from engram.write.change_cues import asks_only
+    from engram.write.context import CONVERSATION_GAP
+
+    conversations: list[list[MemoryItem]] = []
+    for item in ranked[:READ_DEPTH]:
+        memory = by_id.get(item.memory_id)
+        if memory is None or not _comparable(memory, query) or asks_only(memory.memory):
+            continue
+        joined = next((turns for turns in conversations
+                       if any(abs(turn.began_at - memory.began_at) < CONVERSATION_GAP for turn in turns)), None)
+        if joined is not None:
+            joined.append(memory)
+        elif len(conversations) < READ_WINDOW:
+            conversations.append([memory])
+    return [memory for turns in conversations for memory in turns]
+
+
 def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryItem],
                  query: SearchQuery) -> list[ReadPair]:
-    """Every (older, newer) pair of the same speaker, from different conversations and on the same topic
-    (own-embedding similarity at least the write path's ``MIN_SIMILARITY``), among the ``READ_WINDOW``
-    best current turns that state something, with its features."""
+    """Every (older, newer) pair of turns from different conversations and on the same topic (own-embedding
+    similarity at least the write path's ``MIN_SIMILARITY``) in the ``read_window``, the older said by the
+    newer one's speaker or by the assistant (echoing what the user said then), with its features."""
     from engram.write.change_cues import (
-        asks_only,
         names_someone_else,
+        only_questions,
         opens_about_someone_else,
         other_person_than_asked,
         pair_features,
@@ -90,22 +120,16 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
     from engram.write.supersede import MIN_SIMILARITY, speaker_key
 
     score = {item.memory_id: item.score for item in ranked}
-    window: list[MemoryItem] = []
-    for item in ranked:
-        memory = by_id.get(item.memory_id)
-        if memory is not None and _comparable(memory, query) and not asks_only(memory.memory):
-            window.append(memory)
-            if len(window) == READ_WINDOW:
-                break
+    window = read_window(ranked, by_id, query)
     asks_about_other = names_someone_else(without_words(query.text, named_speaker_words(window, query.text)))
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
     pairs = []
     for newer in window:
-        if not asks_about_other and opens_about_someone_else(newer.memory):
-            continue  # another person's news does not answer a question about the speaker
         speaker = speaker_key(newer)
-        older = [m for m in window if m.id in vectors and newer.id in vectors and speaker_key(m) == speaker
+        if speaker == ASSISTANT or (not asks_about_other and opens_about_someone_else(newer.memory)):
+            continue  # another person's news does not answer a question about the speaker
+        older = [m for m in window if m.id in vectors and newer.id in vectors and speaker_key(m) in (speaker, ASSISTANT)
                  and m.began_at < newer.began_at - CONVERSATION_GAP]
         similarity = {m.id: float(np.dot(vectors[m.id], vectors[newer.id])) for m in older}
         best = max(similarity.values(), default=0.0)
@@ -115,6 +139,7 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
             features["newer_above"] = float(rank[newer.id] < rank[other.id])
             features["relevance"] = _log_ratio(score[newer.id], score[other.id])
             features["query_subject"] = float(other_person_than_asked(asks_about_other, newer.memory))
+            features["asks"] = float(only_questions(newer.memory))
             pairs.append(ReadPair(other, newer, features))
     return pairs
 
@@ -126,19 +151,28 @@ def _log_ratio(newer: float, older: float) -> float:
 
 def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[MemoryItem],
                      query: SearchQuery) -> list[Fused]:
-    """For a question about the present, each candidate (best first) that the read model says a newer one
-    replaced swaps scores with the newest of those, when that one ranks lower; for a ``before`` question,
-    each candidate swaps with the oldest one it replaced. A candidate takes part in one swap at most
-    (relevance is not passed along a chain of guesses), and only the order inside the window changes."""
+    """The likelier answer of each window pair first. For a question about the present, a candidate (best
+    first) that the read model says a newer one replaced swaps scores with the newest of those when that
+    one ranks lower, and a newer turn of the same speaker ranked above an older one that it did not
+    replace (probability below ``KEEP_THRESHOLD``: "I also adopted a cat", "thinking about quitting")
+    swaps with it; for a ``before`` question, each candidate swaps with the oldest one it replaced. A
+    candidate takes part in one swap at most (relevance is not passed along a chain of guesses), and only
+    the order inside the window changes."""
+    from engram.write.supersede import speaker_key
+
     if query.tense not in ("present", "before") or not read_model():
         return list(ranked)
     by_id = {memory.id: memory for memory in memories}
-    accepted = [pair for pair in window_pairs(store, ranked, by_id, query)
-                if read_probability(pair.features) >= READ_THRESHOLD]
     present = query.tense == "present"
+    moves = []
+    for pair in window_pairs(store, ranked, by_id, query):
+        probability = read_probability(pair.features)
+        if probability >= READ_THRESHOLD:
+            moves.append((pair.older, pair.newer) if present else (pair.newer, pair.older))
+        elif present and probability < KEEP_THRESHOLD and speaker_key(pair.older) != ASSISTANT:
+            moves.append((pair.newer, pair.older))
     scores = {item.memory_id: item for item in ranked}
     order = {memory_id: position for position, memory_id in enumerate(scores)}
-    moves = [(pair.older, pair.newer) if present else (pair.newer, pair.older) for pair in accepted]
     direction = -1.0 if present else 1.0  # the newest replacement first, or the oldest predecessor
     settled: set[str] = set()
     for source, target in sorted(moves, key=lambda move: (order[move[0].id],

@@ -18,13 +18,16 @@ from engram.write.slots import Statement
 _FLAGS = re.IGNORECASE
 CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|traded|sold|quit|left|gave up|"
                     r"given up|dropped|retired|upgraded|promoted|started|starting|joined|new|finally|passed|"
-                    r"went|gone|bumped|engaged|married|proposed|broke up|split|divorced|rebranded|renamed|"
+                    r"went(?! (?:to|out|for|on|with|home|there|through|shopping|over|and)\b)|"
+                    r"gone|bumped|engaged|married|proposed|broke up|split|divorced|rebranded|renamed|"
                     r"transferred|took|taken|got|bought|picked up|signed|hit|turned|became|become|since|"
-                    r"from now on|official|officially|no more)\b", _FLAGS)
+                    r"from now on|official|officially|no more|ended|cancell?ed|pulled out|turns out|"
+                    r"turned out|after all|dropped to|down to|up to|done with|settling into|settled into)\b", _FLAGS)
 NOW = re.compile(r"\b(?:now|these days|currently|anymore|any more|no longer|instead|nowadays|at this point|"
                  r"not .{0,30}? anymore)\b", _FLAGS)
-COEXIST = re.compile(r"\b(?:also|too|as well|another|other|second|added|adding|both|in addition|besides|"
-                     r"still|same|as ever|as usual|main thing|along with|stick with|stays)\b", _FLAGS)
+COEXIST = re.compile(r"\b(?:also|too|as well|another|(?:my|our|the) other|second|added|adding|both|in addition|"
+                     r"besides|still|same as (?:ever|always|before|usual)|same old|as ever|as usual|main thing|"
+                     r"along with|stick with|stays)\b", _FLAGS)
 HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
                    r"been considering|plan(?:ning)? to|hope|hoping|want to|wanna|wish|someday|one day|if i|"
                    r"if we|i'd love|not happening|offered|turned (?:it )?down|keeps saying|thought i'd|thinks|"
@@ -97,8 +100,14 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
 def asks_only(text: str) -> bool:
     """The turn only asks (every sentence a question, nothing said of the speaker: "Best car games for long
     drives with kids?"): it states no fact, so it neither replaces nor is replaced."""
+    return only_questions(text) and not _FIRST_PERSON.search(text)
+
+
+def only_questions(text: str) -> bool:
+    """Every sentence of the turn is a question ("How do I cook a steak medium-rare?"): a request to the
+    assistant, which rarely states a new fact of the speaker's."""
     sentences = [sentence.strip() for sentence in _SENTENCE.findall(text) if sentence.strip(" .!?")]
-    return bool(sentences) and all(sentence.endswith("?") for sentence in sentences) and not _FIRST_PERSON.search(text)
+    return bool(sentences) and all(sentence.endswith("?") for sentence in sentences)
 
 
 def names_someone_else(text: str) -> bool:
