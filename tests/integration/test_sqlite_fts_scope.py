@@ -96,14 +96,23 @@ def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_p
         stored = [MemoryItem(memory=text, user_id="u", hash=str(i)) for i, text in enumerate(texts)]
         store.apply(ChangeSet(memories=stored))
         query = ListQuery(scope=Scope(user_id="u"), limit=50)
-        exact = store._lexical(["common", "rare", "zircon"], query, by_user=True, prune=False)
-        assert store.lexical_search(["common", "rare", "zircon"], query) == exact and len(exact) == 34
-        monkeypatch.setattr(sqlite_fts, "SCORE_ALL_UP_TO", 10)
+        terms = ["common", "rare", "zircon"]
+        exact = store._lexical(terms, query, by_user=True, prune=False)
+        found = store.lexical_search(terms, query)
+        assert len(exact) == len(found) == 34
+        # "common" is in more than half the rows: FTS5 gives it no weight (IDF 1e-6), so it is not scored;
+        # the rows holding it alone come last, with score 0
+        assert [c.memory_id for c in found[:4]] == [c.memory_id for c in exact[:4]]
+        assert [c.score for c in found[:4]] == pytest.approx([c.score for c in exact[:4]])
+        assert {c.memory_id for c in found[4:]} == {c.memory_id for c in exact[4:]}
+        assert {c.score for c in found[4:]} == {0.0} and max(c.score for c in exact[4:]) < 1e-4
+        monkeypatch.setattr(sqlite_fts, "SCORE_ALL_UP_TO", 2)
         monkeypatch.setattr(sqlite_fts, "MATCH_BUDGET", 1)
-        pruned = store.lexical_search(["common", "rare", "zircon"], replace(query, limit=4))
-        assert [c.memory_id for c in pruned] == [c.memory_id for c in exact[:4]]
-        assert [c.score for c in pruned] == pytest.approx([c.score for c in exact[:4]])
-        assert store.lexical_search(["common", "rare", "zircon"], replace(query, limit=6)) == exact[:6]
+        pruned = store.lexical_search(terms, replace(query, limit=1))
+        assert [c.memory_id for c in pruned] == [exact[0].memory_id]
+        assert pruned[0].score == pytest.approx(exact[0].score)
+        assert [c.memory_id for c in store.lexical_search(terms, replace(query, limit=6))] == (
+            [c.memory_id for c in found[:4]] + [c.memory_id for c in found[4:6]])
         assert store.lexical_search(["nowhere"], query) == []
         monkeypatch.setattr(sqlite_fts, "NEWEST_FROM", 1)
         newest = store.lexical_search(["common"], replace(query, limit=2))

@@ -13,15 +13,19 @@ microseconds per matching row. When a query's words match more than ``SCORE_ALL_
 (``TermCounts``), ``bm25_search`` scores only the rows holding one of its rarest words (those whose
 matches fit in ``MATCH_BUDGET``, or in three times the rows asked for), with every word of the query:
 the query ``(rare) AND (all)`` counts the rare words twice, so their score alone (``rare``, over the
-same rows) is subtracted. Scores are the exact BM25 of the whole query; what can be missed are rows
-holding none of the rare words, whose score comes from the commonest words only (when fewer rows than
-asked for are found, every match is scored). When even the rarest word matches too many rows (a
-question whose only indexed word is a name in half the scope), only its newest rows are scored
-(``NEWEST_FROM``). ``engram bench scale`` reports the recall@10 of this
-against the exact query.
+same rows) is subtracted; both are scored by the FTS index alone, no memory row is read for them.
+Scores are the exact BM25 of the whole query; what can be missed are rows holding none of the rare
+words, whose score comes from the commonest words only (when fewer rows than asked for are found,
+every match is scored). When even the rarest word matches too many rows (a question whose only
+indexed word is a name in half the scope), only its newest rows are scored (``NEWEST_FROM``).
+``engram bench scale`` reports the recall@10 of this against the exact query.
+
+Words in half the store's rows or more are left out of the scored query (``TermCounts.weighing``):
+FTS5 clamps their IDF to 1e-6, so they change no score, but ``bm25()`` would walk each one's whole
+doclist, store-wide, to count it. Rows holding only such words come after the scored ones, score 0.
 
 Either way the FTS index ranks first, alone, and the memory rows (large: text, keys, metadata) are read
-only for its best rows, to apply the scope and filters (``_exact_rows``)."""
+only for its best rows, by rowid, to apply the scope and filters (``_passing``)."""
 
 from __future__ import annotations
 
@@ -102,20 +106,27 @@ class TermCounts:
         self._counts: dict[tuple[str, tuple[int, ...]], int] = {}
         self._data_version = -1
         self._writes = 0
+        self._rows: int | None = None
 
     def written(self) -> None:
         """Note one local write (the cache is dropped every ``COUNTS_TTL_WRITES``)."""
         self._writes += 1
         if self._writes >= COUNTS_TTL_WRITES:
             self._counts.clear()
+            self._rows = None
             self._writes = 0
 
-    def get(self, connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int]) -> dict[str, int]:
-        """``{term: rows holding it}`` within ``bounds`` (an FTS rowid range, or empty for all)."""
+    def _fresh(self, connection: sqlite3.Connection) -> None:
+        """Drop the cache when another connection has written since (or it grew too large)."""
         version = int(connection.execute("PRAGMA data_version").fetchone()[0])
         if version != self._data_version or len(self._counts) > 100_000:
             self._counts.clear()
+            self._rows = None
             self._data_version = version
+
+    def get(self, connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int]) -> dict[str, int]:
+        """``{term: rows holding it}`` within ``bounds`` (an FTS rowid range, or empty for all)."""
+        self._fresh(connection)
         where = _matching(bounds)
         found = {}
         for term in terms:
@@ -125,6 +136,17 @@ class TermCounts:
                                                            [phrase(term), *bounds]).fetchone()[0])
             found[term] = self._counts[key]
         return found
+
+    def weighing(self, connection: sqlite3.Connection, terms: Sequence[str]) -> list[str]:
+        """``terms`` less those in half the store's rows or more: FTS5 clamps their IDF to 1e-6, so they add
+        nothing to a BM25 score, yet ``bm25()`` walks each one's whole doclist to count it (all of ``terms``
+        when every one is that common)."""
+        self._fresh(connection)
+        if self._rows is None:
+            self._rows = int(connection.execute("SELECT count(*) FROM memories").fetchone()[0])
+        store_wide = self.get(connection, terms, [])
+        weighing = [term for term in terms if 2 * store_wide[term] < self._rows]
+        return weighing or list(terms)
 
 
 def rarest(terms: Sequence[str], counts: dict[str, int], budget: int, limit: int) -> list[str]:
@@ -145,12 +167,29 @@ def bm25_search(connection: sqlite3.Connection, terms: Sequence[str], where: str
     """``(memory id, BM25 score)`` of the best ``limit`` memories (alias ``m``) ``where`` selects among the
     FTS rows in ``bounds``, best first; with ``counts``, a query matching too many rows scores those holding
     its rarest words only (see the module docstring), or all of them when that finds fewer than ``limit``."""
-    found = counts.get(connection, terms, bounds) if counts is not None else None
-    if found is not None and sum(found.values()) > SCORE_ALL_UP_TO:
-        best = _rarest_rows(connection, terms, found, where, params, bounds, limit)
-        if len(best) >= limit:
-            return best
-    return _exact_rows(connection, any_of(terms), where, params, bounds, limit)
+    if counts is None:
+        return _exact_rows(connection, any_of(terms), where, params, bounds, limit)
+    weighing = counts.weighing(connection, terms)
+    found = counts.get(connection, weighing, bounds)
+    best: list[tuple[str, float]] = []
+    if sum(found.values()) > SCORE_ALL_UP_TO:
+        best = _rarest_rows(connection, weighing, found, where, params, bounds, limit)
+    if len(best) < limit:
+        best = _exact_rows(connection, any_of(weighing), where, params, bounds, limit)
+    if len(best) < limit and len(weighing) < len(terms):
+        best += _weightless_rows(connection, [term for term in terms if term not in weighing], where, params,
+                                 bounds, limit - len(best), {memory_id for memory_id, _ in best})
+    return best
+
+
+def _weightless_rows(connection: sqlite3.Connection, terms: Sequence[str], where: str, params: Sequence[object],
+                     bounds: Sequence[int], limit: int, taken: set[str]) -> list[tuple[str, float]]:
+    """Up to ``limit`` more memories holding words FTS5 gives no weight (``TermCounts.weighing``), newest
+    first, with score 0 (FTS5's is 1e-6 or less), without ``bm25()``."""
+    rowids = connection.execute(f"SELECT rowid FROM memories_fts WHERE {_matching(bounds)} ORDER BY rowid DESC "
+                                "LIMIT ?", [any_of(terms), *bounds, limit + len(taken)]).fetchall()
+    found = _passing(connection, [(rowid, -0.0) for rowid, in rowids], where, params, limit + len(taken))
+    return [(memory_id, score) for memory_id, score in found if memory_id not in taken][:limit]
 
 
 def _exact_rows(connection: sqlite3.Connection, query: str, where: str, params: Sequence[object],
@@ -160,25 +199,40 @@ def _exact_rows(connection: sqlite3.Connection, query: str, where: str, params: 
     pool = POOL_FACTOR * limit
     top = connection.execute(f"SELECT rowid, {_SCORE} AS rank FROM memories_fts WHERE {_matching(bounds)} "
                              "ORDER BY rank LIMIT ?", [query, *bounds, pool]).fetchall()
-    rowids = [rowid & ROWID_MASK for rowid, _ in top]
-    kept: dict[int, str] = {}
-    for start in range(0, len(rowids), 500):
-        chunk = rowids[start:start + 500]
-        kept.update(connection.execute(
-            f"SELECT m.rowid, m.id FROM memories m WHERE m.rowid IN ({', '.join('?' for _ in chunk)}) AND {where}",
-            [*chunk, *params]).fetchall())
-    found = [(kept[rowid], -float(rank)) for rowid, (_, rank) in zip(rowids, top, strict=True) if rowid in kept]
+    found = _passing(connection, top, where, params, limit)
     if len(found) >= limit or len(top) < pool:
-        return found[:limit]
+        return found
     rows = connection.execute(
         f"SELECT m.id, {_SCORE} AS rank FROM memories_fts {_JOIN} WHERE {_matching(bounds)} AND {where} "
         "ORDER BY rank LIMIT ?", [query, *bounds, *params, limit]).fetchall()
     return [(memory_id, -float(rank)) for memory_id, rank in rows]
 
 
+def _passing(connection: sqlite3.Connection, ranked: Sequence[tuple[int, float]], where: str,
+             params: Sequence[object], limit: int) -> list[tuple[str, float]]:
+    """``(memory id, score)`` of the first ``limit`` of ``ranked`` (FTS rowid, BM25 rank; best first) whose
+    memory ``where`` selects, reading memory rows a growing slice at a time (only those slices). ``NOT
+    INDEXED``: rows are looked up by rowid; SQLite would otherwise walk the scope's index (``user_id = ?``)
+    when the list is long, reading every memory of a large scope."""
+    found: list[tuple[str, float]] = []
+    start, size = 0, limit + limit // 4 + 8
+    while start < len(ranked) and len(found) < limit:
+        part = ranked[start:start + size]
+        kept: dict[int, str] = {}
+        for first in range(0, len(part), 500):
+            chunk = [rowid & ROWID_MASK for rowid, _ in part[first:first + 500]]
+            kept.update(connection.execute(
+                f"SELECT m.rowid, m.id FROM memories m NOT INDEXED WHERE m.rowid IN ({', '.join('?' for _ in chunk)}) "
+                f"AND {where}", [*chunk, *params]).fetchall())
+        found += [(kept[rowid & ROWID_MASK], -float(rank)) for rowid, rank in part if rowid & ROWID_MASK in kept]
+        start, size = start + size, 4 * size
+    return found[:limit]
+
+
 def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: dict[str, int], where: str,
                  params: Sequence[object], bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
-    """The best ``limit`` of the rows holding the rarest of ``terms``, scored with all of them."""
+    """The best ``limit`` of the rows holding the rarest of ``terms``, scored with all of them. The FTS
+    index ranks alone; memory rows are read only for the best (``_passing``)."""
     budget = max(MATCH_BUDGET, 3 * limit)
     rare = rarest(terms, found, budget, limit)
     if sum(found[term] for term in rare) > NEWEST_FROM * budget:
@@ -186,18 +240,16 @@ def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: di
             f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {_matching(bounds)} "
             "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, NEWEST_FROM * budget]).fetchone()[0]
         bounds = [newest or 0, bounds[1] if bounds else ROWID_MASK | (BUCKETS << ROWID_BITS)]
-    if len(rare) == len([term for term in terms if found[term]]):
-        doubled = {}
-        query = any_of(rare)
-    else:
+    doubled: dict[int, float] = {}
+    query = any_of(rare)
+    if len(rare) < len([term for term in terms if found[term]]):
         doubled = dict(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {_matching(bounds)}",
-                                          [any_of(rare), *bounds]).fetchall())
-        query = f"({any_of(rare)}) AND ({any_of(terms)})"
-    rows = connection.execute(
-        f"SELECT m.id, memories_fts.rowid, {_SCORE} FROM memories_fts {_JOIN} WHERE {_matching(bounds)} AND {where}",
-        [query, *bounds, *params]).fetchall()
-    scored = sorted((float(rank) - doubled.get(rowid, 0.0), rowid, memory_id) for memory_id, rowid, rank in rows)
-    return [(memory_id, -rank) for rank, _, memory_id in scored[:limit]]
+                                          [query, *bounds]).fetchall())
+        query = f"({query}) AND ({any_of(terms)})"
+    scored = [(rowid, float(rank) - doubled.get(rowid, 0.0)) for rowid, rank in connection.execute(
+        f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {_matching(bounds)}", [query, *bounds])]
+    scored.sort(key=lambda row: (row[1], row[0]))
+    return _passing(connection, scored, where, params, limit)
 
 
 def register(connection: sqlite3.Connection) -> None:

@@ -24,7 +24,7 @@ else:
 #: Scopes with at least this many vectors get an IVF index; smaller ones are scanned exactly.
 ANN_MIN_VECTORS = 50_000
 #: Vectors per list on average (the list count is ``n / LIST_SIZE``, at least 16).
-LIST_SIZE = 1000
+LIST_SIZE = 500
 #: Lists scanned per query, as a share of all lists (at least ``MIN_PROBES``).
 PROBE_SHARE = 0.1
 MIN_PROBES = 16
@@ -43,11 +43,9 @@ class IVFLists:
     bounds: np.ndarray
     probes: int
 
-    def candidate_rows(self, vector: np.ndarray) -> np.ndarray:
-        """Row numbers (in list order) of the ``probes`` lists nearest to ``vector``."""
-        nearest = np.argpartition(-(self.centroids @ vector), self.probes - 1)[:self.probes]
-        return np.concatenate([np.arange(self.bounds[i], self.bounds[i + 1]) for i in np.sort(nearest)])
-
+    def nearest(self, vector: np.ndarray) -> np.ndarray:
+        """The ``probes`` lists nearest to ``vector``, in list order."""
+        return np.sort(np.argpartition(-(self.centroids @ vector), self.probes - 1)[:self.probes])
 
 class ScopeVectors:
     """One scope's ids, unit vectors and validity end (epoch seconds, ``inf`` when open), row-aligned.
@@ -148,9 +146,12 @@ class ScopeVectors:
         if not self.position:
             return []
         if self.lists is not None and not exact:
-            rows = np.concatenate([self.lists.candidate_rows(vector), np.arange(self.indexed, self.size)])
-            found = self._top(rows, self.matrix[rows] @ vector if len(rows) < self.size // 2
-                              else (self.matrix[:self.size] @ vector)[rows], limit, now)
+            # each list is a contiguous block of rows: score the blocks in place (no gathered copy)
+            spans = [(int(self.lists.bounds[i]), int(self.lists.bounds[i + 1])) for i in self.lists.nearest(vector)]
+            spans.append((self.indexed, self.size))
+            rows = np.concatenate([np.arange(low, high) for low, high in spans])
+            scores = np.concatenate([self.matrix[low:high] @ vector for low, high in spans])
+            found = self._top(rows, scores, limit, now)
             if len(found) >= min(limit, len(self.position)):
                 return found
         return self._top(None, self.matrix[:self.size] @ vector, limit, now)
