@@ -14,7 +14,6 @@ import argparse
 import os
 import random
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,35 +32,11 @@ from engram.bench.runner import machine_info
 from engram.bench.scale import SyntheticEmbedder, synthetic_text
 from engram.config import EngramConfig
 from engram.errors import ValidationError
-from engram.store.sqlite_fts import ROWID_MASK
+from engram.providers import open_store
 
 MAX_BATCHES = 100_000
 PAGE = 5_000
 MAX_REPORTED_FAILURES = 20
-ORPHAN_QUERIES = {
-    "memories_without_vectors": "SELECT count(*) FROM memories m WHERE m.user_id LIKE {p} "
-                                "AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.memory_id = m.id)",
-    "memories_without_sources": "SELECT count(*) FROM memories m WHERE m.user_id LIKE {p} "
-                                "AND NOT EXISTS (SELECT 1 FROM memory_sources s WHERE s.memory_id = m.id)",
-    "memories_without_history": "SELECT count(*) FROM memories m WHERE m.user_id LIKE {p} "
-                                "AND NOT EXISTS (SELECT 1 FROM history h WHERE h.memory_id = m.id)",
-    "episodes_without_memories": "SELECT count(*) FROM episodes e WHERE e.user_id LIKE {p} "
-                                 "AND NOT EXISTS (SELECT 1 FROM memory_sources s WHERE s.episode_id = e.id)",
-    "vectors_without_memories": "SELECT count(*) FROM vectors v "
-                                "WHERE NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = v.memory_id)",
-    "sources_without_memories": "SELECT count(*) FROM memory_sources s "
-                                "WHERE NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = s.memory_id)",
-    "sources_without_episodes": "SELECT count(*) FROM memory_sources s "
-                                "WHERE NOT EXISTS (SELECT 1 FROM episodes e WHERE e.id = s.episode_id)",
-}
-SQLITE_ORPHAN_QUERIES = {
-    "fts_rows_without_memories": "SELECT count(*) FROM memories_fts f WHERE NOT EXISTS "
-                                 f"(SELECT 1 FROM memories m WHERE m.rowid = (f.rowid & {ROWID_MASK}))",
-    "memories_without_fts": "SELECT count(*) FROM memories m "
-                            f"WHERE m.rowid NOT IN (SELECT f.rowid & {ROWID_MASK} FROM memories_fts f)",
-}
-
-
 @dataclass(frozen=True)
 class FaultSettings:
     """Trials (one killed writer each), messages per add, the seed of the kill delays, and the store."""
@@ -178,38 +153,14 @@ def batch_states(memory: Any, tag: str, size: int, dim: int) -> dict[int, str]:
 
 
 def store_checks(settings: FaultSettings, path: Path, prefix: str) -> dict[str, Any]:
-    """Integrity checks and orphan counts (for the run's users, and store-wide for dangling rows)."""
-    like = prefix + "%"
-    if settings.url is None:
-        connection = sqlite3.connect(path, isolation_level=None)
-        try:
-            integrity = [row[0] for row in connection.execute("PRAGMA integrity_check")]
-            try:
-                connection.execute("INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')")
-                fts = "ok"
-            except sqlite3.DatabaseError as error:
-                fts = str(error)
-            orphans = _orphans(connection.execute, "?", like, {**ORPHAN_QUERIES, **SQLITE_ORPHAN_QUERIES})
-        finally:
-            connection.close()
-        checks: dict[str, Any] = {"integrity_check": integrity, "fts_integrity_check": fts, "orphans": orphans}
-        checks["ok"] = integrity == ["ok"] and fts == "ok" and not any(orphans.values())
-        return checks
-    import psycopg
-    from psycopg import sql
-
-    from engram.store.urls import postgres_location
-
-    base, schema = postgres_location(settings.url)
-    with psycopg.connect(base, autocommit=True) as pg:
-        pg.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema or "public")))
-        orphans = _orphans(pg.execute, "%s", like, ORPHAN_QUERIES)
-    return {"orphans": orphans, "ok": not any(orphans.values())}
-
-
-def _orphans(execute: Callable[..., Any], mark: str, like: str, queries: dict[str, str]) -> dict[str, int]:
-    return {name: int(execute(query.format(p=mark), (like,) if "{p}" in query else ()).fetchone()[0])
-            for name, query in queries.items()}
+    """``Store.check_integrity`` of the run's store (orphans counted for the run's users, and store-wide
+    for dangling rows)."""
+    config = EngramConfig(url=settings.url) if settings.url is not None else EngramConfig(path=str(path))
+    store = open_store(config)
+    try:
+        return store.check_integrity(prefix)
+    finally:
+        store.close()
 
 
 def _trial(number: int, settings: FaultSettings, url: str, tag: str, delay_s: float) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engram.errors import ConfigurationError
 from engram.filters import FilterNode
@@ -251,6 +251,12 @@ class Store(ABC):
     def embedder_signature(self, signature: str) -> str:
         """Record the embedder signature on first use; return the one the store was built with."""
         return self.setting(EMBEDDER_SETTING, signature)
+
+    @abstractmethod
+    def check_integrity(self, user_prefix: str = "") -> dict[str, Any]:
+        """Whether the store's rows hold together: ``{"ok": bool, "orphans": {check: count}}`` plus the
+        backend's own checks (``engram.store.integrity``); memories and episodes are counted only for user
+        ids starting with ``user_prefix``."""
 
     @abstractmethod
     def purge(self) -> None:

@@ -30,6 +30,7 @@ from engram.errors import ConfigurationError, EngramError, StorageError
 from engram.models import Episode, HistoryEvent, MemoryItem, Scope
 from engram.store.base import EMBEDDER_SETTING, ChangeSet, Store
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
+from engram.store.integrity import ORPHAN_QUERIES, count_orphans
 from engram.store.postgres_read import (
     EPISODE_COLUMNS,
     HISTORY_COLUMNS,
@@ -340,6 +341,12 @@ class PostgresStore(PostgresReads, Store):
                                (key, default))
             row = connection.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
         return str(row[0]) if row else default
+
+    def check_integrity(self, user_prefix: str = "") -> dict[str, Any]:
+        """The orphan counts (PostgreSQL checks its own pages)."""
+        with self._connection() as connection:
+            orphans = count_orphans(connection.execute, "%s", user_prefix, ORPHAN_QUERIES)
+        return {"orphans": orphans, "ok": not any(orphans.values())}
 
     def purge(self) -> None:
         """Rewrite Engram's tables without dead rows (``VACUUM FULL``) and checkpoint, so deleted text

@@ -13,13 +13,14 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engram._lazy import LazyModule
 from engram.errors import StorageError
 from engram.models import Episode, ExtractionState, HistoryEvent, MemoryItem, Scope
 from engram.store.base import EMBEDDER_SETTING, MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
+from engram.store.integrity import ORPHAN_QUERIES, SQLITE_FTS_QUERIES, count_orphans
 from engram.store.sqlite_checkpoint import BackgroundCheckpointer
 from engram.store.sqlite_fts import TermCounts, bm25_search, rowid_range
 from engram.store.sqlite_rows import (
@@ -395,6 +396,19 @@ class SQLiteStore(Store):
                 connection.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, default))
                 return default
             return stored
+
+    def check_integrity(self, user_prefix: str = "") -> dict[str, Any]:
+        """``PRAGMA integrity_check``, FTS5's own integrity check, and the orphan counts."""
+        with self._transaction() as connection:
+            pages = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+            try:
+                connection.execute("INSERT INTO memories_fts(memories_fts) VALUES ('integrity-check')")
+                fts = "ok"
+            except sqlite3.DatabaseError as error:
+                fts = str(error)
+            orphans = count_orphans(connection.execute, "?", user_prefix, {**ORPHAN_QUERIES, **SQLITE_FTS_QUERIES})
+        return {"integrity_check": pages, "fts_integrity_check": fts, "orphans": orphans,
+                "ok": pages == ["ok"] and fts == "ok" and not any(orphans.values())}
 
     def purge(self) -> None:
         """Merge FTS5 segments (dropping deleted terms), zero freed pages (secure_delete is on) and
