@@ -18,7 +18,7 @@ from engram.learning.experience import (
 from engram.models import HistoryEvent, HistoryEventType, MemoryStatus
 from engram.store.base import ChangeSet, ListQuery
 from engram.write.ingest import validate_metadata
-from engram.write.screen import screen_text
+from engram.write.quarantine import screen_text
 
 if TYPE_CHECKING:
     from engram.memory import Memory

@@ -43,7 +43,7 @@ from engram.write.context import batch_vectors, refresh
 from engram.write.infer import infer
 from engram.write.ingest import to_episodes
 from engram.write.keys import embedding_input, turn_embeddings
-from engram.write.screen import screen_memories, screen_text
+from engram.write.quarantine import screen_memories, screen_text
 from engram.write.verbatim import verbatim_memories
 
 if TYPE_CHECKING:

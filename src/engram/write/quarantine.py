@@ -1,4 +1,4 @@
-"""Write path, screening: every new memory passes the poisoning guard before it is stored.
+"""Write path, quarantine: every new memory passes the poisoning guard (``engram.guard.screen``) before it is stored.
 
 The guard sees the record, who wrote it (role, name, metadata) and the scope's recent records; a
 suspicious record is still stored (nothing acknowledged is lost) but with ``status="quarantined"``,
