@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from engram.bench.datasets import Conversation, Question, Session, Turn
-from engram.bench.fit_ranker import FULL, Pool, size_weights, subsampled_stores
+from engram.bench.fit_ranker import FORMS, FULL, Pool, model_weights, size_weights, subsampled_stores
+from engram.read.rerank import FEATURES
 
 DAY = datetime(2023, 5, 8, tzinfo=UTC)
 
@@ -42,3 +43,15 @@ def test_every_store_size_weighs_alike() -> None:
     weights = size_weights([pool("10", 10), pool(FULL, 90), pool(FULL, 100)])
     assert weights[:10].sum() == weights[10:].sum()
     assert np.isclose(weights.mean(), 1.0)
+
+
+def test_a_model_from_before_a_new_feature_weighs_it_zero() -> None:
+    """The fit reports the shipped model's recall beside the new one: after a feature is added to the
+    ranker, the shipped model does not name it yet, and counts it as 0 instead of failing the fit."""
+    older = [name for name in FEATURES if name != "length"]
+    model = {"feature_weights": dict.fromkeys(older, 1.0),
+             "form_weights": {form: dict.fromkeys(older, 0.5) for form in FORMS}}
+    weights = model_weights(model)
+    assert len(weights) == len(FEATURES) * (1 + len(FORMS))
+    missing = [index for index, value in enumerate(weights) if value == 0.0]
+    assert missing == [FEATURES.index("length") + len(FEATURES) * block for block in range(1 + len(FORMS))]

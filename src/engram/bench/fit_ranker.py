@@ -257,9 +257,10 @@ def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | No
 
 
 def model_weights(model: dict[str, Any]) -> np.ndarray:
-    """The model's feature weights and per-form offsets, in ``design`` column order."""
-    return np.array([*(model["feature_weights"][name] for name in FEATURES),
-                     *(model["form_weights"][form][name] for form in FORMS for name in FEATURES)])
+    """The model's feature weights and per-form offsets, in ``design`` column order (0 for a feature that a
+    model fitted before the feature existed does not name)."""
+    return np.array([*(model["feature_weights"].get(name, 0.0) for name in FEATURES),
+                     *(model["form_weights"][form].get(name, 0.0) for form in FORMS for name in FEATURES)])
 
 
 def recall_at_k(model: dict[str, Any], pools: Sequence[Pool], k: int = TOP_K) -> float:
