@@ -36,8 +36,10 @@ TRUST_RANKING_WEIGHT = 0.5
 #: the words a question uses ("your dietary needs"), and the user's words for a question about what the
 #: assistant said. On the fixtures of tests/integration/test_roles.py such a turn scored up to 1.55x the
 #: answer with the earlier ranker, where 0.5 put the answer first in all of them. With the calibrated score a
-#: factor multiplies the odds by ``factor ** score_scale`` (0.488): 0.25 gives the odds x0.51, as 0.5 did
-#: then, and is what passes those fixtures (0.5 fails 3 of them). docs/BENCHMARKS.md, "Assistant turns".
+#: factor multiplies the odds by ``factor ** score_scale`` (ranker.json's, written by ``engram bench fit``;
+#: 0.488 when this was set): 0.25 gave the odds x0.51, as 0.5 did then, and is what passes those fixtures
+#: (0.5 fails 3 of them); a refit that moves ``score_scale`` should recheck it with test_roles.py.
+#: docs/BENCHMARKS.md, "Assistant turns".
 CONTEXT_WEIGHT = 0.25
 #: A superseded memory's share of its score for questions about the present (past-tense questions and
 #: ``as_of`` before the change keep it whole). The memory that replaced it already inherits its relevance
