@@ -98,6 +98,8 @@ def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_p
         query = ListQuery(scope=Scope(user_id="u"), limit=50)
         terms = ["common", "rare", "zircon"]
         exact = store._lexical(terms, query, by_user=True, prune=False)
+        assert store.lexical_search(terms, query) == exact  # a small store scores every word
+        monkeypatch.setattr(sqlite_fts, "WEIGHING_FROM_ROWS", 10)
         found = store.lexical_search(terms, query)
         assert len(exact) == len(found) == 34
         # "common" is in more than half the rows: FTS5 gives it no weight (IDF 1e-6), so it is not scored;

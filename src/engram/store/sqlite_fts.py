@@ -78,6 +78,8 @@ MATCH_BUDGET = 500
 NEWEST_FROM = 20
 #: The FTS index's best ``POOL_FACTOR * limit`` rows are filtered by scope first (exact while enough pass).
 POOL_FACTOR = 4
+#: Stores of fewer rows score every word of a query (``TermCounts.weighing``).
+WEIGHING_FROM_ROWS = 20_000
 #: Local writes after which cached word counts are dropped (other connections' writes drop them at once).
 COUNTS_TTL_WRITES = 500
 _SCORE = "bm25(memories_fts, 1.0, 0.5)"
@@ -140,10 +142,13 @@ class TermCounts:
     def weighing(self, connection: sqlite3.Connection, terms: Sequence[str]) -> list[str]:
         """``terms`` less those in half the store's rows or more: FTS5 clamps their IDF to 1e-6, so they add
         nothing to a BM25 score, yet ``bm25()`` walks each one's whole doclist to count it (all of ``terms``
-        when every one is that common)."""
+        when every one is that common, or in a store of fewer than ``WEIGHING_FROM_ROWS`` rows, where those
+        walks are short and the near-ties among rows holding only such words keep FTS5's order)."""
         self._fresh(connection)
         if self._rows is None:
             self._rows = int(connection.execute("SELECT count(*) FROM memories").fetchone()[0])
+        if self._rows < WEIGHING_FROM_ROWS:
+            return list(terms)
         store_wide = self.get(connection, terms, [])
         weighing = [term for term in terms if 2 * store_wide[term] < self._rows]
         return weighing or list(terms)
