@@ -85,7 +85,7 @@ class SQLiteStore(Store):
     # -- transactions -------------------------------------------------------------------------
 
     @contextmanager
-    def _guard(self) -> Iterator[sqlite3.Connection]:
+    def _connected(self) -> Iterator[sqlite3.Connection]:
         """Hold the connection lock and turn sqlite3 errors into StorageError."""
         with self._lock:
             try:
@@ -96,7 +96,7 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._guard() as connection:
+        with self._connected() as connection:
             outermost = self._depth == 0
             if outermost:
                 connection.execute("BEGIN IMMEDIATE")
@@ -155,7 +155,7 @@ class SQLiteStore(Store):
 
     def get_memories(self, ids: Sequence[str]) -> list[MemoryItem]:
         found: dict[str, MemoryItem] = {}
-        with self._guard() as connection:
+        with self._connected() as connection:
             for chunk in chunks(list(dict.fromkeys(ids))):
                 rows = connection.execute(
                     f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({placeholders(len(chunk))})", list(chunk)
@@ -167,7 +167,7 @@ class SQLiteStore(Store):
 
     def memories_citing(self, episode_ids: Sequence[str], *, kind: str | None = None) -> list[MemoryItem]:
         ids: list[str] = []
-        with self._guard() as connection:
+        with self._connected() as connection:
             for chunk in chunks(list(dict.fromkeys(episode_ids))):
                 ids.extend(row[0] for row in connection.execute(
                     "SELECT DISTINCT s.memory_id FROM memory_sources s JOIN memories m ON m.id = s.memory_id "
@@ -177,7 +177,7 @@ class SQLiteStore(Store):
 
     def list_memories(self, query: ListQuery) -> list[MemoryItem]:
         where, params = where_clause(query)
-        with self._guard() as connection:
+        with self._connected() as connection:
             rows = connection.execute(
                 f"SELECT {', '.join('m.' + c.strip() for c in MEMORY_COLUMNS.split(','))} FROM memories m "
                 f"WHERE {where} ORDER BY m.created_at DESC, m.rowid DESC LIMIT ? OFFSET ?",
@@ -189,12 +189,12 @@ class SQLiteStore(Store):
 
     def count_memories(self, query: ListQuery) -> int:
         where, params = where_clause(query)
-        with self._guard() as connection:
+        with self._connected() as connection:
             return int(connection.execute(f"SELECT count(*) FROM memories m WHERE {where}", params).fetchone()[0])
 
     def get_episodes(self, ids: Sequence[str]) -> list[Episode]:
         found: dict[str, Episode] = {}
-        with self._guard() as connection:
+        with self._connected() as connection:
             for chunk in chunks(list(dict.fromkeys(ids))):
                 rows = connection.execute(
                     f"SELECT {EPISODE_COLUMNS} FROM episodes WHERE id IN ({placeholders(len(chunk))})", list(chunk)
@@ -210,7 +210,7 @@ class SQLiteStore(Store):
             conditions.append("extraction = ?")
             params.append(extraction)
         where = " AND ".join(conditions) or "1"
-        with self._guard() as connection:
+        with self._connected() as connection:
             rows = connection.execute(
                 f"SELECT {EPISODE_COLUMNS} FROM episodes WHERE {where} ORDER BY occurred_at, rowid LIMIT ? OFFSET ?",
                 [*params, limit, offset],
@@ -218,7 +218,7 @@ class SQLiteStore(Store):
         return [episode_from_row(row) for row in rows]
 
     def history(self, memory_id: str) -> list[HistoryEvent]:
-        with self._guard() as connection:
+        with self._connected() as connection:
             rows = connection.execute(
                 "SELECT id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, agent_id, run_id, "
                 "metadata FROM history WHERE memory_id = ? ORDER BY rowid", (memory_id,)
@@ -237,7 +237,7 @@ class SQLiteStore(Store):
         where, params = where_clause(query)
         user = query.scope.user_id
         bounds = list(rowid_range(user)) if by_user and user is not None else []
-        with self._guard() as connection:
+        with self._connected() as connection:
             self._fts.flush(connection)
             found = bm25_search(connection, terms, where, params, bounds, query.limit,
                                 self._term_counts if prune else None)
@@ -259,12 +259,12 @@ class SQLiteStore(Store):
         where, params = where_clause(ListQuery(scope=query.scope, node=query.node, include_invalid=True,
                                                include_quarantined=query.include_quarantined,
                                                include_archived=query.include_archived, kinds=query.kinds))
-        with self._guard() as connection:
+        with self._connected() as connection:
             return self._vectors.get(connection, where, params)
 
     def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         vectors: dict[str, np.ndarray] = {}
-        with self._guard() as connection:
+        with self._connected() as connection:
             for chunk in chunks(list(ids)):
                 for memory_id, blob in connection.execute(
                     f"SELECT memory_id, vec FROM vectors WHERE memory_id IN ({placeholders(len(chunk))})", list(chunk)
@@ -274,7 +274,7 @@ class SQLiteStore(Store):
 
     def get_turn_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         vectors: dict[str, np.ndarray] = {}
-        with self._guard() as connection:
+        with self._connected() as connection:
             for chunk in chunks(list(ids)):
                 for memory_id, blob in connection.execute(
                     f"SELECT memory_id, coalesce(turn_vec, vec) FROM vectors "
@@ -284,7 +284,7 @@ class SQLiteStore(Store):
         return vectors
 
     def memory_ids(self, *, after: str = "", limit: int = 1000) -> list[str]:
-        with self._guard() as connection:
+        with self._connected() as connection:
             return [row[0] for row in connection.execute(
                 "SELECT id FROM memories WHERE id > ? ORDER BY id LIMIT ?", (after, limit))]
 
@@ -302,7 +302,7 @@ class SQLiteStore(Store):
                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (embedder,))
 
     def turns_around(self, first_id: str, last_id: str, width: int) -> list[MemoryItem]:
-        with self._guard() as connection:
+        with self._connected() as connection:
             anchors = {row[0]: row[1:] for row in connection.execute(
                 "SELECT id, valid_from, rowid, user_id, agent_id, run_id FROM memories WHERE id IN (?, ?)",
                 (first_id, last_id))}
@@ -331,7 +331,7 @@ class SQLiteStore(Store):
         pairs = scope.items() if scope else []
         where = ("WHERE " + " AND ".join(f"{column} = ?" for column, _ in pairs)) if pairs else ""
         params = [value for _, value in pairs]
-        with self._guard() as connection:
+        with self._connected() as connection:
             rows = connection.execute(SCOPE_COUNTS_SQL.format(where=where), params + params).fetchall()
         return [(Scope(user_id=u, agent_id=a, run_id=r), kind, int(n)) for u, a, r, kind, n in rows]
 
@@ -340,7 +340,7 @@ class SQLiteStore(Store):
             raise StorageError("refusing to enumerate an empty scope", field="scope")
         conditions = " AND ".join(f"{column} = ?" for column, _ in scope.items())
         params = [value for _, value in scope.items()]
-        with self._guard() as connection:
+        with self._connected() as connection:
             memories = [r[0] for r in connection.execute(f"SELECT id FROM memories WHERE {conditions}", params)]
             episodes = [r[0] for r in connection.execute(f"SELECT id FROM episodes WHERE {conditions}", params)]
         return memories, episodes
@@ -349,7 +349,7 @@ class SQLiteStore(Store):
         conditions = " AND ".join(f"{column} = ?" for column, _ in scope.items()) if scope else ""
         params = [value for _, value in scope.items()] if scope else []
         where = f"WHERE {conditions}" if conditions else ""
-        with self._guard() as connection:
+        with self._connected() as connection:
             def count(sql: str) -> int:
                 return int(connection.execute(sql, params).fetchone()[0])
 
@@ -376,7 +376,7 @@ class SQLiteStore(Store):
         return [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
 
     def iter_all(self) -> Iterator[Episode | MemoryItem | HistoryEvent]:
-        with self._guard() as connection:
+        with self._connected() as connection:
             episode_ids = [r[0] for r in connection.execute("SELECT id FROM episodes ORDER BY rowid")]
             memory_ids = [r[0] for r in connection.execute("SELECT id FROM memories ORDER BY rowid")]
             history_rows = connection.execute(
@@ -413,7 +413,7 @@ class SQLiteStore(Store):
     def purge(self) -> None:
         """Merge FTS5 segments (dropping deleted terms), zero freed pages (secure_delete is on) and
         checkpoint the WAL into the main file, truncating it."""
-        with self._guard() as connection:
+        with self._connected() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
@@ -428,7 +428,7 @@ class SQLiteStore(Store):
         if destination.resolve() == self.path.resolve():
             raise StorageError("the backup target is the store itself", field="target")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        with self._guard() as connection:
+        with self._connected() as connection:
             copy = sqlite3.connect(str(destination))
             try:
                 connection.backup(copy)
@@ -443,7 +443,7 @@ class SQLiteStore(Store):
         try:
             if snapshot.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 raise StorageError(f"{origin} fails SQLite's integrity check", field="source")
-            with self._guard() as connection:
+            with self._connected() as connection:
                 self._vectors.clear()
                 snapshot.backup(connection)
                 migrate(connection)
