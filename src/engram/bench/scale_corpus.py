@@ -39,8 +39,8 @@ _BLOCK = 1000
 #: (as the write path indexes a conversation's turns by their neighbours).
 CONTEXT_TURNS = 3
 CONTEXT_CHARS = 500
-#: SQLite page cache (KiB) of the loading connection.
-LOAD_CACHE_KIB = 512 * 1024
+#: SQLite page cache (MiB) of the loading connection.
+LOAD_CACHE_MIB = 512
 
 
 @dataclass(frozen=True)
@@ -225,9 +225,8 @@ def ensure_store(path: Path, corpus: ScaleCorpus, total: int, scopes: int, *, se
         return False
     for stale in path.parent.glob(f"{path.name}*"):
         stale.unlink()
-    store = SQLiteStore(path, synchronous="OFF")
     # random ids put every insert in a random page of the id indexes: keep them in memory while loading
-    store._connection.execute(f"PRAGMA cache_size = -{LOAD_CACHE_KIB}")
+    store = SQLiteStore(path, synchronous="OFF", cache_mib=LOAD_CACHE_MIB)
     try:
         bulk_load(store, corpus, scope_plan(total, scopes), seed=seed)
         store.purge()

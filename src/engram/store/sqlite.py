@@ -54,9 +54,10 @@ class SQLiteStore(Store):
     processes (WAL, ``BEGIN IMMEDIATE`` write transactions, a generous busy timeout)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", busy_timeout_s: float = 60.0,
-                 ann_min_vectors: int = ANN_MIN_VECTORS) -> None:
+                 ann_min_vectors: int = ANN_MIN_VECTORS, cache_mib: int | None = None) -> None:
         """Open (creating and migrating) the store at ``path``. Scopes holding ``ann_min_vectors`` or more
-        vectors are searched through an in-memory IVF index (``engram.store.vector_index``)."""
+        vectors are searched through an in-memory IVF index (``engram.store.vector_index``); ``cache_mib``
+        sets SQLite's page cache of this connection (default: SQLite's own, about 2 MiB)."""
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StorageError(f"unknown synchronous mode {synchronous!r}", field="sqlite_synchronous")
@@ -70,6 +71,8 @@ class SQLiteStore(Store):
             self._connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._connection.execute("PRAGMA foreign_keys = ON")
             self._connection.execute("PRAGMA secure_delete = ON")
+            if cache_mib is not None:
+                self._connection.execute(f"PRAGMA cache_size = -{int(cache_mib) * 1024}")
             migrate(self._connection)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite store at {self.path}: {exc}", field="path",
