@@ -5,6 +5,7 @@ as a store freshly loaded from the file does."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ import pytest
 from engram.models import MemoryItem, MemoryStatus, Scope
 from engram.store.base import ChangeSet, ListQuery
 from engram.store.sqlite import SQLiteStore
+from engram.store.sqlite_vectors import PATCH_SELECT
 
 SCOPE = ListQuery(scope=Scope(user_id="u"), limit=10)
 
@@ -161,3 +163,17 @@ def test_a_scope_cached_while_empty_takes_its_first_rows(db_path: Path) -> None:
         assert sorted(top(store, probe)) == sorted(m.id for m in first)
     finally:
         store.close()
+
+
+def test_patching_many_ids_looks_each_up_by_key_not_through_the_scope(tmp_path: Path) -> None:
+    """A batch's ids are read by primary key: the scope's ``user_id`` index (a walk over the whole scope)
+    is not used, however many ids a write touched."""
+    store = SQLiteStore(tmp_path / "plan.db")
+    try:
+        ids = json.dumps([f"id-{number}" for number in range(200)])
+        plan = [row[3] for row in store._connection.execute(
+            f"EXPLAIN QUERY PLAN {PATCH_SELECT}(m.user_id = ? AND m.status = 'active')", [ids, "u"])]
+    finally:
+        store.close()
+    assert any("sqlite_autoindex_memories_1 (id=?)" in step for step in plan), plan
+    assert not any("memories_user" in step for step in plan), plan

@@ -9,6 +9,7 @@ too, so the next search reloads from the file."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,7 +26,11 @@ else:
 
 #: Scopes (query filters) kept in memory at once.
 CACHE_ENTRIES = 8
-_CHUNK = 500
+#: The rows of given ids (a JSON array) that a scope's condition selects. ``CROSS JOIN`` keeps the ids as
+#: the outer loop, so each is one primary-key lookup: with ``m.id IN (...)`` of 20 or more ids SQLite's
+#: planner walks the scope's ``user_id`` index instead, reading the whole scope.
+PATCH_SELECT = ("SELECT m.id, v.vec, m.valid_to FROM json_each(?) AS wanted CROSS JOIN memories m "
+                "ON m.id = wanted.value JOIN vectors v ON v.memory_id = m.id WHERE ")
 _SELECT = "SELECT m.id, v.vec, m.valid_to FROM memories m JOIN vectors v ON v.memory_id = m.id WHERE "
 Key = tuple[str, tuple[object, ...]]
 
@@ -80,13 +85,9 @@ class VectorCache:
             return
         for key, vectors in list(self._scopes.items()):
             where, params = key
-            found: dict[str, tuple[bytes, str | None]] = {}
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start:start + _CHUNK]
-                marks = ", ".join("?" for _ in chunk)
-                for memory_id, blob, valid_to in connection.execute(
-                        f"{_SELECT}({where}) AND m.id IN ({marks})", [*params, *chunk]):
-                    found[memory_id] = (blob, valid_to)
+            found: dict[str, tuple[bytes, str | None]] = {
+                memory_id: (blob, valid_to) for memory_id, blob, valid_to in
+                connection.execute(f"{PATCH_SELECT}({where})", [json.dumps(ids), *params])}
             for memory_id in ids:
                 if memory_id in found:
                     blob, valid_to = found[memory_id]
