@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engram.config import Limits
-from engram.errors import ValidationError
+from engram.errors import NotFoundError, ValidationError
 from engram.filters import parse_filters
 from engram.models import Scope
 from engram.textcheck import check_text
@@ -26,6 +26,17 @@ def text_argument(value: Any, field: str, *, max_chars: int) -> str:
         raise ValidationError(f"{len(value)} characters is over the limit of {max_chars}", field=field)
     check_text(value, field)
     return value
+
+
+def memory_id_argument(memory_id: Any) -> str:
+    """A non-empty string; one that no stored id can be (control characters) is a ``NotFoundError``."""
+    if not isinstance(memory_id, str) or not memory_id:
+        raise ValidationError("must be a non-empty string", field="memory_id")
+    try:
+        check_text(memory_id, "memory_id")
+    except ValidationError:
+        raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id") from None
+    return memory_id
 
 
 def limit_argument(limit: Any, limits: Limits) -> int:

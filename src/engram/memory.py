@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from engram.arguments import (
     flag_argument,
     limit_argument,
+    memory_id_argument,
     offset_argument,
     scope_argument,
     text_argument,
@@ -481,13 +482,7 @@ class Memory:
         return scope_argument(user_id, agent_id, run_id, filters, self.config.limits)
 
     def _get_item(self, memory_id: Any) -> MemoryItem:
-        if not isinstance(memory_id, str) or not memory_id:
-            raise ValidationError("must be a non-empty string", field="memory_id")
-        try:
-            check_text(memory_id, "memory_id")
-        except ValidationError:
-            raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id") from None
-        found = self._store.get_memories([memory_id])
+        found = self._store.get_memories([memory_id_argument(memory_id)])
         if not found:
             raise NotFoundError(f"no memory with id {memory_id!r}", field="memory_id")
         return found[0]

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from engram.config import EngramConfig, Limits
 from engram.errors import ConfigurationError, NotFoundError, StorageError, ValidationError
 from engram.models import Scope
 from engram.providers import sqlite_file
+from engram.store.sqlite_rows import locked_connection
 from engram.store.urls import postgres_location, redact_url, store_target
 from engram.timeutil import from_storage, to_storage, utcnow
 from engram.write.ingest import validate_scope
@@ -153,14 +154,9 @@ class SQLiteKeyStore(KeyStore):
             raise StorageError(f"cannot open the API key table in {self.path}: {exc}", field="path") from exc
         self._lock = threading.Lock()
 
-    @contextmanager
-    def _connected(self) -> Iterator[sqlite3.Connection]:
+    def _connected(self) -> AbstractContextManager[sqlite3.Connection]:
         """The connection, under its lock, with sqlite3 errors turned into StorageError."""
-        with self._lock:
-            try:
-                yield self._connection
-            except sqlite3.Error as exc:
-                raise StorageError(f"API key table error in {self.path}: {exc}") from exc
+        return locked_connection(self._lock, self._connection, f"API key table error in {self.path}")
 
     def _insert(self, key: ApiKey, token_hash: str) -> None:
         with self._connected() as connection:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from engram.store.sqlite_rows import (
     chunks,
     episode_from_row,
     history_from_row,
+    locked_connection,
     memory_from_row,
     meta,
     placeholders,
@@ -87,15 +88,10 @@ class SQLiteStore(Store):
 
     # -- transactions -------------------------------------------------------------------------
 
-    @contextmanager
-    def _connected(self) -> Iterator[sqlite3.Connection]:
+    def _connected(self) -> AbstractContextManager[sqlite3.Connection]:
         """Hold the connection lock and turn sqlite3 errors into StorageError."""
-        with self._lock:
-            try:
-                yield self._connection
-            except sqlite3.Error as exc:
-                raise StorageError(f"SQLite error on {self.path.name}: {exc}",
-                                   hint="the store is unchanged; retry, or check disk space and permissions") from exc
+        return locked_connection(self._lock, self._connection, f"SQLite error on {self.path.name}",
+                                 hint="the store is unchanged; retry, or check disk space and permissions")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from engram._lazy import LazyModule
+from engram.errors import StorageError
 from engram.models import Episode, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
 from engram.timeutil import from_storage
 
@@ -23,6 +25,17 @@ MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_fr
                   "attributes")
 EPISODE_COLUMNS = ("id, user_id, agent_id, run_id, role, name, content, occurred_at, recorded_at, metadata, "
                    "hash, extraction")
+
+
+@contextmanager
+def locked_connection(lock: AbstractContextManager[Any], connection: sqlite3.Connection, problem: str,
+                      hint: str | None = None) -> Iterator[sqlite3.Connection]:
+    """``connection`` while ``lock`` is held; an sqlite3 error leaves as ``StorageError("<problem>: <error>")``."""
+    with lock:
+        try:
+            yield connection
+        except sqlite3.Error as exc:
+            raise StorageError(f"{problem}: {exc}", hint=hint) from exc
 
 
 def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
