@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -48,6 +48,9 @@ class Scope(BaseModel):
         """True when a record stored under ``other`` is visible to a query in this scope."""
         return all(getattr(other, key) == value for key, value in self.items())
 
+
+#: Turns further apart in event time than this belong to different conversations (sessions).
+CONVERSATION_GAP = timedelta(hours=2)
 
 #: Where an episode stands with LLM fact extraction: never to be extracted (no LLM), waiting for a retry
 #: (``engram maintain``), or done.
@@ -114,7 +117,7 @@ class MemoryItem(BaseModel):
 
     ``index_keys`` are extra words it is found by; ``context_keys`` the text of its neighbouring turns
     (maintained by the write path); ``attributes`` the single-valued attributes its text states, as
-    ``subject|attribute=value`` (offline supersession, ``engram.write.slots``)."""
+    ``subject|attribute=value`` (offline supersession, ``engram.changes.slots``)."""
 
     id: str = Field(default_factory=new_id)
     memory: str

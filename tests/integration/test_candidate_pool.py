@@ -17,8 +17,8 @@ from engram.errors import ValidationError
 from engram.filters import parse_filters
 from engram.models import Episode, MemoryItem, Scope
 from engram.providers import open_store
-from engram.read.query import query_terms
 from engram.store.base import CandidatePool, ChangeSet, ListQuery, Store
+from engram.terms import query_terms
 from engram.write.verbatim import source_ref
 
 TURNS = [

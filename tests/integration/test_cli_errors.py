@@ -192,7 +192,7 @@ def test_help_imports_no_heavy_modules(args: list[str]) -> None:
 
 #: What reading records by id or scope never needs: vectors, the embedder, the write and read pipelines.
 NOT_FOR_READS = ("engram.embed.base", "engram.embed.onnx_dynamic", "engram.embed.onnx_local", "engram.write.pipeline",
-                 "engram.write.infer", "engram.write.slots", "engram.write.change_cues", "engram.read.pipeline",
+                 "engram.write.infer", "engram.changes.slots", "engram.changes.cues", "engram.read.pipeline",
                  "engram.transfer", "engram.learning.profile", "engram.reembed")
 
 

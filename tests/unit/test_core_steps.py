@@ -11,8 +11,8 @@ from engram.errors import FilterError, ScopeMissingError, ValidationError
 from engram.filters import And, Condition, Not, Or, parse_filters
 from engram.models import Scope
 from engram.read.fuse import reciprocal_rank_fusion
-from engram.read.query import query_terms
 from engram.store.base import Candidate
+from engram.terms import query_terms
 from engram.timeutil import from_storage, to_storage, to_utc
 from engram.write.ingest import to_episodes, validate_metadata, validate_scope
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from engram.embed.base import Embedder, normalize_rows
-from engram.models import MemoryItem, SourceRef
-from engram.write.context import CONVERSATION_GAP, batch_vectors, context_of, neighbours
+from engram.models import CONVERSATION_GAP, MemoryItem, SourceRef
+from engram.write.context import batch_vectors, context_of, neighbours
 from engram.write.keys import embedding_text, turn_embeddings
 
 WHEN = datetime(2024, 5, 1, tzinfo=UTC)

@@ -4,7 +4,7 @@ Pairs are formed as the write path forms them (``engram.write.supersede``): each
 against the older current turns of the same speaker from an earlier conversation that are on the same
 topic (own-embedding similarity >= ``MIN_SIMILARITY``) or state one of the same attributes, when the new
 turn passes the cheap pre-check. A pair is positive when the scenario lists it in ``supersedes``. The
-model is a logistic regression over ``engram.write.change_cues.FEATURES``; the report gives pair
+model is a logistic regression over ``engram.changes.cues.FEATURES``; the report gives pair
 precision/recall on the dev set in-sample, leave-one-kind-out, and on the blind holdout. The same run
 fits the read model of read-time supersession (``engram.bench.fit_read``) on the dev questions and
 reports it the same three ways (``read_report``)."""
@@ -23,12 +23,13 @@ import numpy as np
 from engram.bench.fit_read import fit_read_model, read_examples, score_read_model
 from engram.bench.fitting import fit_logistic, labelled_matrix, leave_one_group_out, rounded, write_model
 from engram.bench.updates import load_scenarios
+from engram.changes.cues import FEATURES, pair_features
+from engram.changes.pairs import MIN_SIMILARITY
+from engram.changes.slots import statements
 from engram.embed.base import Embedder
+from engram.models import CONVERSATION_GAP
 from engram.read.replaced import READ_FEATURES, READ_THRESHOLD
-from engram.write.change_cues import FEATURES, pair_features
-from engram.write.context import CONVERSATION_GAP
-from engram.write.slots import statements
-from engram.write.supersede import MIN_SIMILARITY, may_replace
+from engram.write.supersede import may_replace
 
 MODEL_FILE = "change_model.json"
 L2 = 1.0

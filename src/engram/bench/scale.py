@@ -143,9 +143,9 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
     recall@10 against the exact scan."""
     from engram import Memory
     from engram.models import Scope
-    from engram.read.query import query_terms
     from engram.store.base import ListQuery
     from engram.store.sqlite import SQLiteStore
+    from engram.terms import query_terms
 
     began = time.perf_counter()
     built = ensure_store(path, corpus, total, scopes, seed=settings.seed)

@@ -68,8 +68,8 @@ def measure_conversation(url: str, data: Path, corpus: ScaleCorpus, out_dir: Pat
     conversation, the two stores alternating question by question so that both see the same load."""
     from engram import Memory
     from engram.models import Scope
-    from engram.read.query import query_terms
     from engram.store.base import ListQuery
+    from engram.terms import query_terms
 
     messages, questions = conversation_messages(data)
     questions = (questions * (queries // max(1, len(questions)) + 1))[:queries]

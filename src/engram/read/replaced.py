@@ -4,7 +4,7 @@ The write path closes a stale fact only when the change model is confident (a wr
 fact for good), so many changes told indirectly ("Austin summers are going to kill me" after "I'm based
 in Portland") stay unlinked. A question narrows the doubt: two of its best candidates that are turns of
 the same speaker from different conversations, on the same topic, are likely about the same thing. For
-each such pair the read model (a logistic over the change model's features, ``engram.write.change_cues``,
+each such pair the read model (a logistic over the change model's features, ``engram.changes.cues``,
 the two candidates' ranks and whom the question is about; fitted on the dev scenarios' questions by
 ``engram bench fit-updates``) gives the probability that the newer one replaced the older; from
 ``READ_THRESHOLD`` on, a question about the present ranks the newer one first and one about what came
@@ -25,7 +25,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from engram.models import MemoryItem
+from engram.models import CONVERSATION_GAP, MemoryItem
 from engram.read.fuse import Fused
 from engram.read.query import SearchQuery
 from engram.read.rerank import named_speaker_words, without_words
@@ -49,7 +49,7 @@ READ_THRESHOLD = 0.5
 #: already favours the answer (LoCoMo recall@1 per turn: 0.421 without this direction, 0.414 at 0.2, 0.411
 #: at 0.5; the holdout's present questions: the same at 0.2 and 0.5).
 KEEP_THRESHOLD = 0.2
-#: The read model's features: the change model's (``engram.write.change_cues``; not ``closest``, which
+#: The read model's features: the change model's (``engram.changes.cues``; not ``closest``, which
 #: here only tells a chain of changes from a single one, nor the attribute statements, which would cost
 #: each search milliseconds per turn and weighed nothing in the fit), whether the newer candidate ranks
 #: above the older, the log ratio of their relevance scores (within [-5, 5]), and whether the question
@@ -92,8 +92,7 @@ def read_window(ranked: Sequence[Fused], by_id: dict[str, MemoryItem], query: Se
     ``READ_WINDOW`` best-ranked conversations (turns closer in event time than ``CONVERSATION_GAP`` to a
     turn of a conversation belong to it): an assistant's echo or a follow-up of the same conversation does
     not push a later conversation's turn out of the window."""
-    from engram.write.change_cues import asks_only
-    from engram.write.context import CONVERSATION_GAP
+    from engram.changes.cues import asks_only
 
     conversations: list[list[MemoryItem]] = []
     for item in ranked[:READ_DEPTH]:
@@ -114,15 +113,14 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
     """Every (older, newer) pair of turns from different conversations and on the same topic (own-embedding
     similarity at least the write path's ``MIN_SIMILARITY``) in the ``read_window``, the older said by the
     newer one's speaker or by the assistant (echoing what the user said then), with its features."""
-    from engram.write.change_cues import (
+    from engram.changes.cues import (
         names_someone_else,
         only_questions,
         opens_about_someone_else,
         other_person_than_asked,
         pair_features,
     )
-    from engram.write.context import CONVERSATION_GAP
-    from engram.write.supersede import MIN_SIMILARITY, speaker_key
+    from engram.changes.pairs import MIN_SIMILARITY, speaker_key
 
     score = {item.memory_id: item.score for item in ranked}
     window = read_window(ranked, by_id, query)
@@ -163,7 +161,7 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
     swaps with it; for a ``before`` question, each candidate swaps with the oldest one it replaced. A
     candidate takes part in one swap at most (relevance is not passed along a chain of guesses), and only
     the order inside the window changes."""
-    from engram.write.supersede import speaker_key
+    from engram.changes.pairs import speaker_key
 
     if query.tense not in ("present", "before") or not read_model():
         return list(ranked)

@@ -21,12 +21,11 @@ are the two largest single gains of the offline read path."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import timedelta
 
 import numpy as np
 
 from engram.embed.base import normalize_rows
-from engram.models import MemoryItem
+from engram.models import CONVERSATION_GAP, MemoryItem
 from engram.store.base import Store, TurnContext
 
 #: Weight of each adjacent neighbour's vector in a turn's stored vector (fitted on LoCoMo, checked
@@ -36,8 +35,6 @@ NEIGHBOUR_VECTOR_WEIGHT = 0.5
 CONTEXT_TURNS = 3
 #: Characters of each neighbour's text kept in the context keys.
 MAX_NEIGHBOUR_KEY_CHARS = 500
-#: Turns further apart in event time than this belong to different conversations (sessions).
-CONVERSATION_GAP = timedelta(hours=2)
 
 
 def neighbours(turns: Sequence[MemoryItem], width: int = CONTEXT_TURNS) -> list[list[tuple[int, int]]]:

@@ -36,8 +36,8 @@ from engram.models import (
     content_hash,
 )
 from engram.read.fuse import reciprocal_rank_fusion
-from engram.read.query import query_terms
 from engram.store.base import ChangeSet, ListQuery, Store
+from engram.terms import query_terms
 from engram.timeutil import utcnow
 from engram.trust import derive_provenance, trust_level_weight
 from engram.write.consolidate import Action, Decision, decide, exact_or_near_duplicate

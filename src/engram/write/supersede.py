@@ -1,7 +1,7 @@
 """Write path, supersession: the current fact over the stale one, offline.
 
 When a new memory states an attribute of a subject that a stored memory of the same scope states with
-another value ("I live in Berlin" in 2023, "We finally moved to Lisbon" in 2024; ``engram.write.slots``),
+another value ("I live in Berlin" in 2023, "We finally moved to Lisbon" in 2024; ``engram.changes.slots``),
 the older one is closed: ``valid_to`` = the newer one's event time, ``metadata.superseded_by`` names the
 newer one, which lists it in ``metadata.supersedes``, and history records an INVALIDATE. Both stay stored
 and cited; search prefers the current one for questions about the present and the one valid then for
@@ -19,15 +19,15 @@ from importlib.resources import files
 
 import numpy as np
 
+from engram.changes.cues import CHANGE, NOW, pair_features
+from engram.changes.pairs import MIN_SIMILARITY, speaker_key
+from engram.changes.slots import SLOT_KEYS, Statement, statements
 from engram.filters import Condition
-from engram.models import HistoryEvent, HistoryEventType, MemoryItem, MemoryStatus, Scope
-from engram.read.query import query_terms
+from engram.models import CONVERSATION_GAP, HistoryEvent, HistoryEventType, MemoryItem, MemoryStatus, Scope
 from engram.store.base import ListQuery, Store
+from engram.terms import query_terms
 from engram.timeutil import utcnow
 from engram.trust import trust_level_weight
-from engram.write.change_cues import CHANGE, NOW, pair_features
-from engram.write.context import CONVERSATION_GAP
-from engram.write.slots import SLOT_KEYS, Statement, statements
 
 #: The memory column listing its attribute statements as ``subject|attribute=value``.
 ATTRIBUTES = "attributes"
@@ -37,13 +37,10 @@ MAX_CANDIDATES = 50
 NEAREST_TURNS = 20
 #: The scope's latest turns considered too (facts stated with other words, told not long ago).
 RECENT_TURNS = 50
-#: Least similarity (own embeddings) of two turns on the same topic; pairs below it are never compared
-#: unless they state the same attribute.
-MIN_SIMILARITY = 0.35
 
 
 def load_change_model() -> tuple[dict[str, float], float]:
-    """The fitted change model: weights of ``engram.write.change_cues.FEATURES`` and the bias, and the
+    """The fitted change model: weights of ``engram.changes.cues.FEATURES`` and the bias, and the
     probability from which a pair is a supersession, written with their provenance to
     ``engram/data/models/change_model.json`` by ``engram bench fit-updates``."""
     data = json.loads((files("engram") / "data" / "models" / "change_model.json").read_text(encoding="utf-8"))
@@ -149,11 +146,6 @@ def replacement_probability(features: Mapping[str, float], model: Mapping[str, f
     weights = CHANGE_MODEL if model is None else model
     linear = weights.get("bias", 0.0) + sum(weights.get(name, 0.0) * value for name, value in features.items())
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, linear))))
-
-
-def speaker_key(memory: MemoryItem) -> str:
-    """Who said a memory, for "same speaker": its source's name, else its writer's kind."""
-    return (memory.speaker or memory.writer.split(":", 1)[0] or "user").strip().lower()
 
 
 def reopen_superseded(store: Store, deleted: Sequence[MemoryItem],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from engram.write.slots import Statement
+from engram.changes.slots import Statement
 
 _FLAGS = re.IGNORECASE
 CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|traded|sold|quit|left|gave up|"
