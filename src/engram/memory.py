@@ -18,6 +18,8 @@ from engram.arguments import (
     scope_argument,
     text_argument,
     threshold_argument,
+    validate_metadata,
+    validate_scope,
 )
 from engram.compat import mem0 as compat
 from engram.config import EngramConfig
@@ -36,7 +38,6 @@ from engram.read.recipes import RetrievalRecipe, resolve_recipe
 from engram.store.base import ListQuery, Store
 from engram.textcheck import check_text
 from engram.timeutil import to_utc
-from engram.write.ingest import validate_metadata, validate_scope
 
 if TYPE_CHECKING:  # the pipelines are imported by the methods that run them: light commands start fast
     from engram.embed.base import Embedder

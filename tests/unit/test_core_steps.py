@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from engram.arguments import validate_metadata, validate_scope
 from engram.config import Limits
 from engram.errors import FilterError, ScopeMissingError, ValidationError
 from engram.filters import And, Condition, Not, Or, parse_filters
@@ -14,7 +15,7 @@ from engram.read.fuse import reciprocal_rank_fusion
 from engram.store.base import Candidate
 from engram.terms import query_terms
 from engram.timeutil import from_storage, to_storage, to_utc
-from engram.write.ingest import to_episodes, validate_metadata, validate_scope
+from engram.write.ingest import to_episodes
 
 
 def test_to_utc_accepts_common_forms() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engram.arguments import limit_argument, text_argument
+from engram.arguments import limit_argument, text_argument, validate_metadata
 from engram.errors import EngramError, ValidationError
 from engram.filters import Condition
 from engram.learning.experience import (
@@ -17,7 +17,6 @@ from engram.learning.experience import (
 )
 from engram.models import HistoryEvent, HistoryEventType, MemoryStatus
 from engram.store.base import ChangeSet, ListQuery
-from engram.write.ingest import validate_metadata
 from engram.write.quarantine import screen_text
 
 if TYPE_CHECKING:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from engram.arguments import text_argument
+from engram.arguments import text_argument, validate_scope
 from engram.errors import ValidationError
 from engram.learning.feedback import feedback_change, plan_forgetting
 from engram.learning.profile import build_profile
 from engram.learning.strength import strength_of, strength_report
 from engram.timeutil import to_utc, utcnow
-from engram.write.ingest import validate_scope
 
 if TYPE_CHECKING:
     from engram.memory import Memory

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engram.arguments import validate_scope
 from engram.errors import ValidationError
 from engram.learning.experience import EXPERIENCE_KIND
 from engram.learning.training import (
@@ -22,7 +23,6 @@ from engram.learning.training import (
 )
 from engram.models import MemoryItem
 from engram.store.base import Store
-from engram.write.ingest import validate_scope
 
 if TYPE_CHECKING:
     from engram.memory import Memory

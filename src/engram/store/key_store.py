@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from engram.arguments import validate_scope
 from engram.config import EngramConfig, Limits
 from engram.errors import ConfigurationError, NotFoundError, StorageError, ValidationError
 from engram.models import Scope
@@ -26,7 +27,6 @@ from engram.providers import sqlite_file
 from engram.store.sqlite_rows import locked_connection
 from engram.store.urls import postgres_location, redact_url, store_target
 from engram.timeutil import from_storage, to_storage, utcnow
-from engram.write.ingest import validate_scope
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
