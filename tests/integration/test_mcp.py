@@ -66,7 +66,7 @@ async def exercise(store_url: str, bob_id: str) -> dict[str, Any]:
 
 
 def test_mcp_tools_over_stdio_stay_in_their_scope(memory: Memory, store_url: str) -> None:
-    bob_id = memory.add("Bob's bank PIN is 4921", user_id="bob")["results"][0]["id"]
+    bob_id = memory.add("Bob's bank PIN is 4921qz", user_id="bob")["results"][0]["id"]
     seen = asyncio.run(exercise(store_url, bob_id))
 
     assert seen["tools"] == sorted(TOOL_NAMES)
@@ -81,12 +81,12 @@ def test_mcp_tools_over_stdio_stay_in_their_scope(memory: Memory, store_url: str
         assert error and "NotFoundError" in text, (tool, text)
     assert seen["scope_in_filters"][0] and "filters" in seen["scope_in_filters"][1]
     smuggled_error, smuggled = seen["scope_argument"]  # an extra user_id argument is ignored, never obeyed
-    assert "4921" not in json.dumps(smuggled)
+    assert "4921qz" not in json.dumps(smuggled)
     assert smuggled_error or all(hit["user_id"] == "alice" for hit in smuggled["results"])
-    assert "4921" not in json.dumps(seen["own_search"][1])
+    assert "4921qz" not in json.dumps(seen["own_search"][1])
     assert not seen["delete"][0] and seen["after_delete"][0]
 
-    assert memory.get(bob_id)["memory"] == "Bob's bank PIN is 4921"
+    assert memory.get(bob_id)["memory"] == "Bob's bank PIN is 4921qz"
     assert [event["event"] for event in memory.history(bob_id)] == ["ADD"]
     assert memory.get_all(user_id="alice")["total"] == 0
 
@@ -104,7 +104,7 @@ def test_mcp_answer_tool_with_an_llm(tmp_path: Path, embedder: Embedder) -> None
     db = tmp_path / "answer.db"
     with Memory(path=str(db), embedder=embedder) as memory:
         cello = memory.add("I play the cello in a quartet", user_id="alice")["results"][0]["id"]
-        memory.add("Bob's bank PIN is 4921", user_id="bob")
+        memory.add("Bob's bank PIN is 4921qz", user_id="bob")
     llm = FakeOpenAIServer().start()
     llm.queue(Reply.json({"answer": "The cello.", "citations": ["m1"], "abstain": False}))
 
@@ -121,4 +121,4 @@ def test_mcp_answer_tool_with_an_llm(tmp_path: Path, embedder: Embedder) -> None
     assert tools == sorted([*TOOL_NAMES, "answer"])
     assert not error, reply
     assert reply["answer"] == "The cello." and [hit["id"] for hit in reply["citations"]] == [cello]
-    assert llm.chat_calls == 1 and "4921" not in json.dumps(llm.chat_requests[0].body)
+    assert llm.chat_calls == 1 and "4921qz" not in json.dumps(llm.chat_requests[0].body)

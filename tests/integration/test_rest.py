@@ -81,7 +81,7 @@ def test_every_route_round_trip(service: Service) -> None:
 
 
 def test_keys_isolate_tenants_through_every_endpoint(service: Service) -> None:
-    secret = "Bob's bank PIN is 4921"
+    secret = "Bob's bank PIN is 4921qz"  # "qz": never part of a hex id or hash in a response
     bob_id = service.memory.add(secret, user_id="bob")["results"][0]["id"]
     planner_id = service.memory.add("planner note for alice", user_id="alice", agent_id="planner")["results"][0]["id"]
     alice_id = service.memory.add("alice's own note", user_id="alice")["results"][0]["id"]
@@ -101,9 +101,9 @@ def test_keys_isolate_tenants_through_every_endpoint(service: Service) -> None:
         ]
         for response, status in refused:
             assert response.status_code == status, response.text
-            assert "4921" not in response.text
-        own = alice.post("/v1/memories/search", json={"query": "bank PIN 4921", "limit": 50}).json()
-        assert "4921" not in json.dumps(own) and all(hit["user_id"] == "alice" for hit in own["results"])
+            assert "4921qz" not in response.text
+        own = alice.post("/v1/memories/search", json={"query": "bank PIN 4921qz", "limit": 50}).json()
+        assert "4921qz" not in json.dumps(own) and all(hit["user_id"] == "alice" for hit in own["results"])
         assert {item["id"] for item in alice.get("/v1/memories").json()["results"]} == {planner_id, alice_id}
     with service.http("alice-planner") as planner:
         assert planner.get(f"/v1/memories/{alice_id}").status_code == 404
@@ -245,7 +245,7 @@ def test_answer_with_an_llm_stays_in_the_key_scope(memory: Memory, store_url: st
     llm = OpenAICompatLLM(base_url=fake_openai.url, model="fake", timeout_s=5, max_retries=0)
     answering = Memory(url=store_url, embedder=embedder, llm=llm)
     cello = answering.add("I play the cello in a quartet", user_id="alice", infer=False)["results"][0]["id"]
-    answering.add("Bob's bank PIN is 4921", user_id="bob", infer=False)
+    answering.add("Bob's bank PIN is 4921qz", user_id="bob", infer=False)
     fake_openai.queue(Reply.json({"answer": "The cello.", "citations": ["m1"], "abstain": False}))
     try:
         with running_service(answering, store_url) as service, service.http("alice") as alice:
@@ -258,4 +258,4 @@ def test_answer_with_an_llm_stays_in_the_key_scope(memory: Memory, store_url: st
     assert reply["answer"] == "The cello." and not reply["abstained"]
     assert [hit["id"] for hit in reply["citations"]] == [cello]
     assert fake_openai.chat_calls == 1
-    assert "4921" not in json.dumps(fake_openai.chat_requests[0].body)
+    assert "4921qz" not in json.dumps(fake_openai.chat_requests[0].body)
