@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -142,17 +142,9 @@ class PostgresStore(PostgresReads, Store):
 
     # -- transactions -------------------------------------------------------------------------
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
+    def _connection(self) -> AbstractContextManager[psycopg.Connection]:
         """The thread's ``locked`` connection (in a savepoint), or a pooled one in its own transaction."""
-        active: psycopg.Connection | None = getattr(self._local, "connection", None)
-        with self._errors():
-            if active is not None:
-                with active.transaction():
-                    yield active
-                return
-            with self._pool.connection() as connection, connection.transaction():
-                yield connection
+        return self._read(transaction=True)
 
     @contextmanager
     def locked(self, scope: Scope) -> Iterator[None]:

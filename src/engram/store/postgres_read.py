@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -138,16 +138,16 @@ class PostgresReads:
                                hint="the store is unchanged; retry, or check the server") from exc
 
     @contextmanager
-    def _read(self) -> Iterator[psycopg.Connection]:
-        """The thread's ``locked`` connection (in a savepoint), or a pooled one outside any transaction:
-        for one statement, which is atomic on its own."""
+    def _read(self, *, transaction: bool = False) -> Iterator[psycopg.Connection]:
+        """The thread's ``locked`` connection (in a savepoint), or a pooled one: in its own transaction with
+        ``transaction``, else outside any (for one statement, which is atomic on its own)."""
         active: psycopg.Connection | None = getattr(self._local, "connection", None)
         with self._errors():
             if active is not None:
                 with active.transaction():
                     yield active
                 return
-            with self._pool.connection() as connection:
+            with self._pool.connection() as connection, connection.transaction() if transaction else nullcontext():
                 yield connection
 
     def get_memories(self, ids: Sequence[str]) -> list[MemoryItem]:
