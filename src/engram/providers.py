@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 def open_store(config: EngramConfig) -> Store:
     """The store named by the config's url/path (``sqlite:///file`` or ``postgresql://...``)."""
-    target = store_target(config.resolved_url())
+    url = config.resolved_url()
+    target = store_target(url)
     if target.backend == "sqlite":
         from engram.store.sqlite import SQLiteStore
 
@@ -31,7 +32,7 @@ def open_store(config: EngramConfig) -> Store:
     except ImportError as exc:
         raise ConfigurationError(f"PostgreSQL support is not installed ({exc})", field="url",
                                  hint="pip install 'engramdb[postgres]'") from exc
-    return PostgresStore(config.resolved_url(), hnsw_ef_search=config.hnsw_ef_search,
+    return PostgresStore(url, hnsw_ef_search=config.hnsw_ef_search,
                          hnsw_graph=(config.hnsw_m, config.hnsw_ef_construction))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engram.arguments import limit_argument, text_argument, validate_metadata
+from engram.arguments import flag_argument, limit_argument, text_argument, validate_metadata
 from engram.errors import EngramError, ValidationError
 from engram.filters import Condition
 from engram.learning.experience import (
@@ -67,8 +67,7 @@ def search_experiences(memory: Memory, task: Any, *, user_id: Any, agent_id: Any
     scope = memory._scope(user_id, agent_id, run_id, None)
     if outcome is not None and outcome not in OUTCOMES:
         raise ValidationError(f"must be one of {', '.join(OUTCOMES)}, or None for both", field="outcome")
-    if not isinstance(distil, bool):
-        raise ValidationError("must be true or false", field="distil")
+    distil = flag_argument(distil, "distil")
     query = ListQuery(scope=scope, node=Condition("outcome", "eq", outcome) if outcome else None,
                       limit=limit_argument(limit, memory.config.limits), include_invalid=False,
                       kinds=(EXPERIENCE_KIND,))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from engram.arguments import text_argument, validate_scope
+from engram.arguments import flag_argument, text_argument, validate_scope
 from engram.errors import ValidationError
 from engram.learning.feedback import feedback_change, plan_forgetting
 from engram.learning.profile import build_profile
@@ -22,8 +22,7 @@ MAX_NOTE_CHARS = 2000
 
 def give_feedback(memory: Memory, memory_id: str, useful: object, note: object, given_by: object) -> dict[str, Any]:
     """Record one feedback signal on a memory (see ``Memory.feedback``)."""
-    if not isinstance(useful, bool):
-        raise ValidationError("must be true or false", field="useful")
+    useful = flag_argument(useful, "useful")
     checked_note = text_argument(note, "note", max_chars=MAX_NOTE_CHARS) if note is not None else None
     giver = text_argument(given_by, "given_by", max_chars=memory.config.limits.max_id_chars) \
         if given_by is not None else None
@@ -49,8 +48,7 @@ def forget(memory: Memory, *, user_id: Any, agent_id: Any, run_id: Any, threshol
     """Archive the memories of a scope (all scopes when none is given) weaker than ``threshold``."""
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold < math.inf:
         raise ValidationError("must be a finite number, at least 0 (a strength)", field="threshold")
-    if not isinstance(dry_run, bool):
-        raise ValidationError("must be true or false", field="dry_run")
+    dry_run = flag_argument(dry_run, "dry_run")
     scope = validate_scope(user_id, agent_id, run_id, memory.config.limits, required=False)
     now = to_utc(reference_date, field="reference_date") if reference_date is not None else utcnow()
     with memory.store.locked(scope):
@@ -70,8 +68,7 @@ def profile(memory: Memory, *, user_id: Any, agent_id: Any, run_id: Any, max_tok
     """The scope's profile (see ``Memory.profile``)."""
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 20 <= max_tokens <= 100_000:
         raise ValidationError("must be an integer from 20 to 100000", field="max_tokens")
-    if not isinstance(refresh, bool):
-        raise ValidationError("must be true or false", field="refresh")
+    refresh = flag_argument(refresh, "refresh")
     scope = memory._scope(user_id, agent_id, run_id, None)
     return build_profile(memory.store, scope, memory._profile_cache, max_tokens=max_tokens, llm=memory.llm,
                          refresh=refresh)
