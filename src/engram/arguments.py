@@ -18,14 +18,16 @@ from engram.textcheck import check_text
 MAX_OFFSET = 2**62
 
 
-def text_argument(value: Any, field: str, *, max_chars: int) -> str:
-    """A non-empty string of at most ``max_chars`` characters, free of control characters."""
+def text_argument(value: Any, field: str, *, max_chars: int, too_long_hint: str | None = None) -> str:
+    """A non-empty string of at most ``max_chars`` characters (``too_long_hint``: how to fix a longer one),
+    free of control characters."""
     if not isinstance(value, str):
         raise ValidationError(f"must be a string, got {type(value).__name__}", field=field)
     if not value.strip():
         raise ValidationError("must not be empty", field=field)
     if len(value) > max_chars:
-        raise ValidationError(f"{len(value)} characters is over the limit of {max_chars}", field=field)
+        raise ValidationError(f"{len(value)} characters is over the limit of {max_chars}", field=field,
+                              hint=too_long_hint)
     check_text(value, field)
     return value
 

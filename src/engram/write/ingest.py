@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from engram.arguments import validate_metadata
+from engram.arguments import text_argument, validate_metadata
 from engram.config import Limits
 from engram.errors import ValidationError
 from engram.models import Episode, Scope, content_hash
@@ -93,12 +93,5 @@ def _content(value: object, field: str, limits: Limits) -> str:
     if isinstance(value, list):
         value = "\n".join(part["text"] for part in value if isinstance(part, Mapping)
                           and part.get("type") == "text" and isinstance(part.get("text"), str))
-    if not isinstance(value, str):
-        raise ValidationError(f"must be a string, got {type(value).__name__}", field=field)
-    if not value.strip():
-        raise ValidationError("must not be empty", field=field)
-    if len(value) > limits.max_content_chars:
-        raise ValidationError(f"{len(value)} characters is over the limit of {limits.max_content_chars}", field=field,
-                              hint="split long documents into several messages")
-    check_text(value, field)
-    return value
+    return text_argument(value, field, max_chars=limits.max_content_chars,
+                         too_long_hint="split long documents into several messages")
