@@ -9,6 +9,7 @@ level, so the level can always be recomputed from the stored writer:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -77,6 +78,7 @@ def trust_level_weight(level: TrustLevel | str) -> float:
     return TRUST_WEIGHTS[_as_level(level)]
 
 
+@functools.lru_cache(maxsize=1024)
 def trust_of_writer(writer: str) -> TrustLevel:
     """The trust level of a stored writer label such as ``"tool:web_search"``."""
     kind = writer.split(":", 1)[0].strip().lower()

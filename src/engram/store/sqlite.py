@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from engram._lazy import LazyModule
 from engram.errors import StorageError
 from engram.models import Episode, ExtractionState, HistoryEvent, MemoryItem, Scope
+from engram.store import sqlite_scope_bm25
 from engram.store.base import EMBEDDER_SETTING, MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.integrity import ORPHAN_QUERIES, SQLITE_FTS_QUERIES, count_orphans
 from engram.store.sqlite_checkpoint import BackgroundCheckpointer
-from engram.store.sqlite_fts import TermCounts, bm25_search, rowid_range
+from engram.store.sqlite_fts import TermCounts, bm25_search, passing, rowid_range
 from engram.store.sqlite_rows import (
     EPISODE_COLUMNS,
     MEMORY_COLUMNS,
@@ -232,14 +233,22 @@ class SQLiteStore(Store):
     def _lexical(self, terms: Sequence[str], query: ListQuery, *, by_user: bool, prune: bool) -> list[Candidate]:
         """BM25 search; ``by_user`` reads only the FTS rowid range of the scope's user (when it has one)
         instead of every match in the store (same ranking); ``prune`` scores only the rows holding the
-        rarest words of a query matching too many (``engram.store.sqlite_fts``)."""
+        rarest words of a query matching too many (``engram.store.sqlite_fts``), and a small scope of a large
+        store with its own statistics (``engram.store.sqlite_scope_bm25``)."""
         where, params = where_clause(query)
         user = query.scope.user_id
         bounds = list(rowid_range(user)) if by_user and user is not None else []
         with self._connected() as connection:
             self._fts.flush(connection)
-            found = bm25_search(connection, terms, where, params, bounds, query.limit,
-                                self._term_counts if prune else None)
+            lengths = (sqlite_scope_bm25.scope_lengths(connection, bounds, user)
+                       if prune and user is not None and bounds
+                       and self._term_counts.store_rows(connection) >= sqlite_scope_bm25.LARGE_STORE_ROWS else None)
+            if lengths is not None:
+                ranked = sqlite_scope_bm25.scope_bm25(connection, terms, bounds, lengths)
+                found = passing(connection, ranked, where, params, query.limit)
+            else:
+                found = bm25_search(connection, terms, where, params, bounds, query.limit,
+                                    self._term_counts if prune else None)
         return [Candidate(memory_id, score) for memory_id, score in found]
 
     def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:

@@ -25,7 +25,7 @@ FTS5 clamps their IDF to 1e-6, so they change no score, but ``bm25()`` would wal
 doclist, store-wide, to count it. Rows holding only such words come after the scored ones, score 0.
 
 Either way the FTS index ranks first, alone, and the memory rows (large: text, keys, metadata) are read
-only for its best rows, by rowid, to apply the scope and filters (``_passing``)."""
+only for its best rows, by rowid, to apply the scope and filters (``passing``)."""
 
 from __future__ import annotations
 
@@ -144,14 +144,19 @@ class TermCounts:
         nothing to a BM25 score, yet ``bm25()`` walks each one's whole doclist to count it (all of ``terms``
         when every one is that common, or in a store of fewer than ``WEIGHING_FROM_ROWS`` rows, where those
         walks are short and the near-ties among rows holding only such words keep FTS5's order)."""
+        rows = self.store_rows(connection)
+        if rows < WEIGHING_FROM_ROWS:
+            return list(terms)
+        store_wide = self.get(connection, terms, [])
+        weighing = [term for term in terms if 2 * store_wide[term] < rows]
+        return weighing or list(terms)
+
+    def store_rows(self, connection: sqlite3.Connection) -> int:
+        """Memories in the store (cached like the word counts)."""
         self._fresh(connection)
         if self._rows is None:
             self._rows = int(connection.execute("SELECT count(*) FROM memories").fetchone()[0])
-        if self._rows < WEIGHING_FROM_ROWS:
-            return list(terms)
-        store_wide = self.get(connection, terms, [])
-        weighing = [term for term in terms if 2 * store_wide[term] < self._rows]
-        return weighing or list(terms)
+        return self._rows
 
 
 def rarest(terms: Sequence[str], counts: dict[str, int], budget: int, limit: int) -> list[str]:
@@ -193,7 +198,7 @@ def _weightless_rows(connection: sqlite3.Connection, terms: Sequence[str], where
     first, with score 0 (FTS5's is 1e-6 or less), without ``bm25()``."""
     rowids = connection.execute(f"SELECT rowid FROM memories_fts WHERE {_matching(bounds)} ORDER BY rowid DESC "
                                 "LIMIT ?", [any_of(terms), *bounds, limit + len(taken)]).fetchall()
-    found = _passing(connection, [(rowid, -0.0) for rowid, in rowids], where, params, limit + len(taken))
+    found = passing(connection, [(rowid, -0.0) for rowid, in rowids], where, params, limit + len(taken))
     return [(memory_id, score) for memory_id, score in found if memory_id not in taken][:limit]
 
 
@@ -204,7 +209,7 @@ def _exact_rows(connection: sqlite3.Connection, query: str, where: str, params: 
     pool = POOL_FACTOR * limit
     top = connection.execute(f"SELECT rowid, {_SCORE} AS rank FROM memories_fts WHERE {_matching(bounds)} "
                              "ORDER BY rank LIMIT ?", [query, *bounds, pool]).fetchall()
-    found = _passing(connection, top, where, params, limit)
+    found = passing(connection, top, where, params, limit)
     if len(found) >= limit or len(top) < pool:
         return found
     rows = connection.execute(
@@ -213,7 +218,7 @@ def _exact_rows(connection: sqlite3.Connection, query: str, where: str, params: 
     return [(memory_id, -float(rank)) for memory_id, rank in rows]
 
 
-def _passing(connection: sqlite3.Connection, ranked: Sequence[tuple[int, float]], where: str,
+def passing(connection: sqlite3.Connection, ranked: Sequence[tuple[int, float]], where: str,
              params: Sequence[object], limit: int) -> list[tuple[str, float]]:
     """``(memory id, score)`` of the first ``limit`` of ``ranked`` (FTS rowid, BM25 rank; best first) whose
     memory ``where`` selects, reading memory rows a growing slice at a time (only those slices). ``NOT
@@ -237,7 +242,7 @@ def _passing(connection: sqlite3.Connection, ranked: Sequence[tuple[int, float]]
 def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: dict[str, int], where: str,
                  params: Sequence[object], bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
     """The best ``limit`` of the rows holding the rarest of ``terms``, scored with all of them. The FTS
-    index ranks alone; memory rows are read only for the best (``_passing``)."""
+    index ranks alone; memory rows are read only for the best (``passing``)."""
     budget = max(MATCH_BUDGET, 3 * limit)
     rare = rarest(terms, found, budget, limit)
     if sum(found[term] for term in rare) > NEWEST_FROM * budget:
@@ -254,7 +259,7 @@ def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: di
     scored = [(rowid, float(rank) - doubled.get(rowid, 0.0)) for rowid, rank in connection.execute(
         f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {_matching(bounds)}", [query, *bounds])]
     scored.sort(key=lambda row: (row[1], row[0]))
-    return _passing(connection, scored, where, params, limit)
+    return passing(connection, scored, where, params, limit)
 
 
 def register(connection: sqlite3.Connection) -> None:

@@ -1,0 +1,131 @@
+"""BM25 over one user's memories, with that user's statistics, for small scopes of large stores.
+
+FTS5's ``bm25()`` takes a word's IDF from the whole store: before scoring it walks each query word's
+doclist from end to end to count the rows holding it, whatever rowid range the query reads. In a store of
+a million memories a search in a user's 100 memories spends nearly all its time in those walks, and the
+cost grows with the store. Store-wide statistics are also a side channel between tenants: one user's
+scores move when other users write words.
+
+So when the store is large (``LARGE_STORE_ROWS``) and the user small (at most ``SMALL_SCOPE_ROWS`` memories),
+the scope's BM25 is computed here, with FTS5's formula (k1 1.2, b 0.75, column weights, IDF
+``log((N - n + 0.5) / (n + 0.5))`` clamped to 1e-6) but ``N``, ``n`` and the average length taken over the
+user's own FTS rows (its rowid range, ``engram.store.sqlite_fts``, less the rows of other users who share
+its bucket):
+
+- document lengths come from FTS5's ``docsize`` table (a varint of tokens per column);
+- term frequencies from one ``highlight()`` statement over the matching rows of the range: each marked
+  span (``highlight`` merges overlapping instances) counts once for every query phrase it matches, which
+  a small in-memory FTS5 table with the same tokenizer decides (``stem_matches``);
+- nothing walks a doclist outside the user's range, so the cost follows the scope, not the store.
+
+Where the scope holds the whole store (one user), the scores equal ``bm25()``'s (a test checks it)."""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from engram.store.sqlite_fts import ROWID_MASK, any_of, phrase
+
+#: Stores of at least this many memories score small scopes here (smaller stores keep ``bm25()``, whose walks
+#: are short there).
+LARGE_STORE_ROWS = 20_000
+#: Users with more FTS rows than this keep ``bm25()`` (``highlight()`` costs per matching row).
+SMALL_SCOPE_ROWS = 2_000
+#: FTS5's ``bm25()`` constants and Engram's column weights (text, index keys).
+K1 = 1.2
+B = 0.75
+COLUMN_WEIGHTS = (1.0, 0.5)
+MIN_IDF = 1e-6
+_OPEN, _CLOSE = "\x01", "\x02"
+_SPAN = re.compile(f"{_OPEN}([^{_CLOSE}]*){_CLOSE}")
+_STEMS = "engram_stems"
+
+
+def varints(blob: bytes) -> list[int]:
+    """The SQLite varints packed in ``blob`` (FTS5's ``docsize`` and averages records)."""
+    values, at = [], 0
+    while at < len(blob):
+        value = 0
+        for position in range(9):
+            byte = blob[at]
+            at += 1
+            if position == 8:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        values.append(value)
+    return values
+
+
+def scope_lengths(connection: sqlite3.Connection, bounds: Sequence[int], user_id: str) -> dict[int, int] | None:
+    """``{FTS rowid: tokens}`` of ``user_id``'s FTS rows within ``bounds``; None when there are more than
+    ``SMALL_SCOPE_ROWS``."""
+    rows = connection.execute(
+        "SELECT d.id, d.sz FROM memories_fts_docsize d "
+        f"JOIN memories m ON m.rowid = (d.id & {ROWID_MASK}) "
+        "WHERE d.id BETWEEN ? AND ? AND m.user_id = ? LIMIT ?",
+        [*bounds, user_id, SMALL_SCOPE_ROWS + 1]).fetchall()
+    if len(rows) > SMALL_SCOPE_ROWS:
+        return None
+    return {rowid: sum(varints(size)) for rowid, size in rows}
+
+
+def stem_matches(connection: sqlite3.Connection, spans: Iterable[str], terms: Sequence[str]) -> dict[str, list[int]]:
+    """``{span: indexes of the terms whose phrase it holds}``, decided by FTS5's own tokenizer (porter,
+    unicode61) in a temporary table of the spans."""
+    distinct = sorted(set(spans))
+    connection.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{_STEMS} USING fts5("
+                       "span, tokenize = 'porter unicode61 remove_diacritics 2')")
+    try:
+        connection.executemany(f"INSERT INTO temp.{_STEMS} (rowid, span) VALUES (?, ?)", enumerate(distinct))
+        matched: dict[str, list[int]] = {span: [] for span in distinct}
+        for index, term in enumerate(terms):
+            for (rowid,) in connection.execute(f"SELECT rowid FROM temp.{_STEMS} WHERE {_STEMS} MATCH ?",
+                                               [phrase(term)]):
+                matched[distinct[rowid]].append(index)
+        return matched
+    finally:
+        connection.execute(f"DELETE FROM temp.{_STEMS}")
+
+
+def scope_bm25(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int],
+               lengths: dict[int, int]) -> list[tuple[int, float]]:
+    """``(FTS rowid, BM25 rank)`` (negative, best first, like ``bm25()``) of the rows of ``lengths`` holding
+    any of ``terms``, with the statistics of those rows alone."""
+    if not lengths or not terms:
+        return []
+    marked = [(rowid, [_SPAN.findall(column or "") for column in columns]) for rowid, *columns in connection.execute(
+        f"SELECT rowid, highlight(memories_fts, 0, '{_OPEN}', '{_CLOSE}'), "
+        f"highlight(memories_fts, 1, '{_OPEN}', '{_CLOSE}') FROM memories_fts "
+        "WHERE memories_fts MATCH ? AND rowid BETWEEN ? AND ?", [any_of(terms), *bounds])
+        if rowid in lengths]
+    if not marked:
+        return []
+    matches = stem_matches(connection, (span for _, columns in marked for spans in columns for span in spans), terms)
+    frequencies: list[tuple[int, list[float]]] = []
+    holding = [0] * len(terms)
+    for rowid, columns in marked:
+        weighted = [0.0] * len(terms)
+        for weight, spans in zip(COLUMN_WEIGHTS, columns, strict=True):
+            for span in spans:
+                for index in matches[span]:
+                    weighted[index] += weight
+        for index, frequency in enumerate(weighted):
+            holding[index] += frequency > 0
+        frequencies.append((rowid, weighted))
+    rows = len(lengths)
+    average = sum(lengths.values()) / rows
+    idf = [max(math.log((rows - held + 0.5) / (held + 0.5)), 0.0) or MIN_IDF for held in holding]
+    ranked = []
+    for rowid, weighted in frequencies:
+        norm = K1 * (1 - B + B * lengths[rowid] / average)
+        score = sum(weight * frequency * (K1 + 1) / (frequency + norm)
+                    for weight, frequency in zip(idf, weighted, strict=True) if frequency)
+        ranked.append((rowid, -score))
+    ranked.sort(key=lambda row: (row[1], row[0]))
+    return ranked
