@@ -64,7 +64,11 @@ def varints(blob: bytes) -> list[int]:
 
 def scope_lengths(connection: sqlite3.Connection, bounds: Sequence[int], user_id: str) -> dict[int, int] | None:
     """``{FTS rowid: tokens}`` of ``user_id``'s FTS rows within ``bounds``; None when there are more than
-    ``SMALL_SCOPE_ROWS``."""
+    ``SMALL_SCOPE_ROWS`` (counted first in the range alone, which costs little when the scope is large)."""
+    in_range = connection.execute("SELECT count(*) FROM (SELECT 1 FROM memories_fts_docsize WHERE id BETWEEN ? AND ? "
+                                  "LIMIT ?)", [*bounds, SMALL_SCOPE_ROWS + 1]).fetchone()[0]
+    if in_range > SMALL_SCOPE_ROWS:
+        return None
     rows = connection.execute(
         "SELECT d.id, d.sz FROM memories_fts_docsize d "
         f"JOIN memories m ON m.rowid = (d.id & {ROWID_MASK}) "
