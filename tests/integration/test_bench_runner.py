@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,6 +17,7 @@ from engram.bench.locomo import run_locomo
 from engram.bench.longmemeval import run_longmemeval
 from engram.bench.qa import QAJudge, judge_from_environment, parse_verdict
 from engram.bench.runner import RunSettings
+from engram.bench.systems import EngramSystem
 from engram.embed.base import Embedder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -219,3 +221,23 @@ def test_locomo_with_llm_ingests_with_infer_and_answers(tmp_path: Path, embedder
     assert engram_qa["questions"] > 0
     assert all(engram_qa["per_category"][c] == 1.0 for c in ("multi-hop", "temporal", "single-hop")), engram_qa
     assert any('"name": "extract"' in body or "extract" in body for body in bodies)
+
+
+def test_a_shared_store_holds_every_conversation_a_user_each_and_ranks_as_separate_stores(
+        tmp_path: Path, embedder: Embedder) -> None:
+    def ranked(run_dir: Path, shared: bool) -> dict[str, list[list[str]]]:
+        run_locomo(FIXTURES / "locomo_tiny.json", SETTINGS, run_dir, systems=("engram",), embedder=embedder,
+                   qa=False, shared_store=shared)
+        records = [json.loads(line) for line in (run_dir / "questions.jsonl").read_text().splitlines()]
+        return {record["question_id"]: record["ranked_turns"] for record in records}
+
+    separate, shared = ranked(tmp_path / "separate", False), ranked(tmp_path / "shared", True)
+    assert shared == separate and len(shared) == 11
+    system = EngramSystem(embedder, shared_store=True)
+    conversations = load_locomo(FIXTURES / "locomo_tiny.json")
+    for conversation in conversations:
+        system.ingest(conversation, tmp_path)
+        system.close()
+    with sqlite3.connect(tmp_path / "engram-shared.db") as connection:
+        users = {row[0] for row in connection.execute("SELECT DISTINCT user_id FROM memories")}
+    assert users == {conversation.conversation_id for conversation in conversations} and len(users) == 2

@@ -1,5 +1,5 @@
-"""SQLite's lexical search reads only its user's rowid range of the FTS index: same results and ranking
-as the store-wide search filtered by scope, index rows follow writes and deletes, and stores of the
+"""SQLite's lexical search reads only its user's rowid range of the FTS index: with FTS5's statistics, same
+results and ranking as the store-wide search filtered by scope, index rows follow writes and deletes, and stores of the
 previous schema are migrated."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engram.models import MemoryItem, Scope
-from engram.store import sqlite_fts
+from engram.store import sqlite_fts, sqlite_scope_bm25
 from engram.store.base import ChangeSet, ListQuery, TurnContext
 from engram.store.sqlite import SQLiteStore
 from engram.store.sqlite_fts import ROWID_MASK, rowid_range
@@ -39,9 +39,11 @@ def test_scoped_lexical_search_ranks_as_the_store_wide_one(db_path: Path) -> Non
         store.apply(ChangeSet(memories=memories_of(None, 10, agent="robot")))
         for scope in (Scope(user_id="alice"), Scope(user_id="bob"), Scope(agent_id="robot")):
             query = ListQuery(scope=scope, limit=15)
-            scoped = store.lexical_search(["coffee", "river", "violin"], query)
+            scoped = store._lexical(["coffee", "river", "violin"], query, by_user=True, prune=False)
             wide = store._lexical(["coffee", "river", "violin"], query, by_user=False, prune=False)
             assert scoped == wide and len(scoped) == (15 if scope.user_id else 7)
+            # the search itself scores a small user with the user's own statistics (test_sqlite_scope_bm25)
+            assert len(store.lexical_search(["coffee", "river", "violin"], query)) == len(scoped)
             assert {m.user_id for m in store.get_memories([c.memory_id for c in scoped])} == {scope.user_id}
         low, high = rowid_range("alice")
         alice = [rowid for rowid in fts_rowids(db_path) if low <= rowid <= high]
@@ -90,6 +92,7 @@ def test_a_store_of_the_previous_schema_is_migrated(db_path: Path) -> None:
 
 def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_scope_bm25, "SMALL_SCOPE_ROWS", 0)  # the FTS5 path of large scopes
     store = SQLiteStore(db_path)
     try:
         texts = [f"common filler {i}" for i in range(30)] + ["common rare gem"] * 3 + ["rare gem zircon"]

@@ -1,4 +1,4 @@
-"""Small scopes of large SQLite stores are scored with their own BM25 statistics
+"""A user's scope of at most 2,000 memories is scored with the user's own BM25 statistics
 (``engram.store.sqlite_scope_bm25``): the same formula as FTS5's ``bm25()``, no store-wide doclist walk,
 and one user's scores no longer move when another user writes."""
 
@@ -69,9 +69,7 @@ def test_a_scope_over_the_size_limit_is_left_to_fts5(db_path: Path, monkeypatch:
         assert sqlite_scope_bm25.scope_lengths(connection, rowid_range("alice"), "alice") is None
 
 
-def test_one_users_ranking_does_not_move_when_another_user_writes(db_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_scope_bm25, "LARGE_STORE_ROWS", 1)
+def test_one_users_ranking_does_not_move_when_another_user_writes(db_path: Path) -> None:
     store = SQLiteStore(db_path)
     try:
         store.apply(ChangeSet(memories=items("alice", TEXTS)))
@@ -80,16 +78,15 @@ def test_one_users_ranking_does_not_move_when_another_user_writes(db_path: Path,
         before = store.lexical_search(terms, query)
         store.apply(ChangeSet(memories=items("bob", ["Lisbon Lisbon Lisbon"] * 30 + ["my sister"] * 3)))
         after = store.lexical_search(terms, query)
-        assert after == before and len(before) == 4
-        monkeypatch.setattr(sqlite_scope_bm25, "LARGE_STORE_ROWS", 10**9)
-        store_wide = store.lexical_search(terms, query)
+        assert [c.memory_id for c in after] == [c.memory_id for c in before] and len(before) == 4
+        assert [c.score for c in after] == pytest.approx([c.score for c in before], rel=1e-9)
+        store_wide = store._lexical(terms, query, by_user=True, prune=False)
         assert [c.score for c in store_wide] != pytest.approx([c.score for c in before])
     finally:
         store.close()
 
 
-def test_filters_and_other_users_in_the_bucket_are_kept_out(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_scope_bm25, "LARGE_STORE_ROWS", 1)
+def test_filters_and_other_users_in_the_bucket_are_kept_out(db_path: Path) -> None:
     store = SQLiteStore(db_path)
     try:
         mine = items("alice", TEXTS)
@@ -105,3 +102,22 @@ def test_filters_and_other_users_in_the_bucket_are_kept_out(db_path: Path, monke
 
 def test_varints_read_sqlite_encoding() -> None:
     assert sqlite_scope_bm25.varints(bytes([0x05, 0x81, 0x00, 0xFF, 0x7F])) == [5, 128, 16383]
+
+
+def test_words_in_half_the_rows_or_more_weigh_as_in_fts5(db_path: Path) -> None:
+    texts = [f"Caroline: day {n} in Lisbon" for n in range(6)] + ["Caroline: a cat named Lisbon Lisbon", "a dog"]
+    store = SQLiteStore(db_path)
+    store.apply(ChangeSet(memories=items("alice", texts)))
+    store.close()
+    with sqlite3.connect(db_path) as connection:
+        register(connection)
+        bounds = rowid_range("alice")
+        lengths = sqlite_scope_bm25.scope_lengths(connection, bounds, "alice")
+        assert lengths is not None
+        terms = ["caroline", "lisbon", "cat", "dog"]
+        mine = sqlite_scope_bm25.scope_bm25(connection, terms, bounds, lengths)
+        expected = fts_scores(db_path, terms, "alice")
+        assert {rowid for rowid, _ in mine} == set(expected)
+        for rowid, score in mine:
+            assert score == pytest.approx(expected[rowid], abs=1e-5)
+        assert [rowid for rowid, _ in mine[:2]] == sorted(expected, key=expected.__getitem__)[:2]

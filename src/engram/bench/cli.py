@@ -113,6 +113,9 @@ def locomo(
     infer: InferOption = False,
     stream: Annotated[bool, typer.Option("--stream", help="Engram ingests one add per turn, in order (as agents "
                                          "write), instead of one add per session")] = False,
+    shared_store: Annotated[bool, typer.Option(
+        "--shared-store", help="Engram writes every conversation into one store, a user each (a service with "
+        "many users), instead of one store per conversation")] = False,
     speaker_b_as_assistant: Annotated[bool, typer.Option(
         "--speaker-b-as-assistant", help="ingest the second speaker as role 'assistant' (default: both speak as "
         "'user', by name), to measure the assistant-turn policy on turns that carry facts")] = False,
@@ -120,7 +123,7 @@ def locomo(
 ) -> None:
     """LoCoMo evidence retrieval: Engram next to BM25 and dense baselines."""
     _accuracy("locomo", data, k, budget, out, limit, depth, systems, qa, json_output, recipe=recipe,
-              speaker_prefix=speaker_prefix, infer=infer, stream=stream,
+              speaker_prefix=speaker_prefix, infer=infer, stream=stream, shared_store=shared_store,
               second_speaker_role="assistant" if speaker_b_as_assistant else "user")
 
 

@@ -38,12 +38,12 @@ def default_embedder() -> Embedder:
 
 
 def build_systems(names: Sequence[str], embedder: Embedder, *, recipe: str | None = None,
-                  infer: bool = False, stream: bool = False) -> list[RetrievalSystem]:
+                  infer: bool = False, stream: bool = False, shared_store: bool = False) -> list[RetrievalSystem]:
     """The systems named in ``names`` (``engram``, ``bm25``, ``dense``), sharing one embedder.
 
     ``recipe`` names Engram's retrieval recipe (default: the configured one); ``infer`` makes Engram
     ingest with ``add(..., infer=True)`` through the LLM configured in the environment; ``stream`` makes it
-    add one turn per call."""
+    add one turn per call; ``shared_store`` writes every conversation into one store, a user each."""
     unknown = [name for name in names if name not in SYSTEM_NAMES]
     if unknown or not names:
         raise ValidationError(f"unknown systems {unknown}; choose from {', '.join(SYSTEM_NAMES)}", field="systems")
@@ -51,7 +51,8 @@ def build_systems(names: Sequence[str], embedder: Embedder, *, recipe: str | Non
     systems: list[RetrievalSystem] = []
     for name in dict.fromkeys(names):
         if name == "engram":
-            systems.append(EngramSystem(embedder, infer=infer, stream=stream, memory_options=memory_options))
+            systems.append(EngramSystem(embedder, infer=infer, stream=stream, shared_store=shared_store,
+                                        memory_options=memory_options))
         elif name == "bm25":
             systems.append(BM25System())
         else:

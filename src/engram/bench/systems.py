@@ -87,18 +87,21 @@ def _turn_ids_in(metadata: object) -> Iterable[str]:
 
 
 class EngramSystem(RetrievalSystem):
-    """Engram through its public API: one fresh SQLite file per conversation, every session
-    ingested with one ``Memory.add`` call (session date as event time, turn ids in metadata), or with
-    one call per turn, in order, as agents write (``stream``)."""
+    """Engram through its public API: one fresh SQLite file per conversation (or, with ``shared_store``,
+    one file that every conversation is added to, a user each, as in a service with many users), every
+    session ingested with one ``Memory.add`` call (session date as event time, turn ids in metadata), or
+    with one call per turn, in order, as agents write (``stream``)."""
 
     name = "engram"
     has_abstain_signal = True
 
     def __init__(self, embedder: Embedder | None = None, *, infer: bool = False, stream: bool = False,
-                 memory_options: Mapping[str, Any] | None = None) -> None:
+                 shared_store: bool = False, memory_options: Mapping[str, Any] | None = None) -> None:
         self.embedder = embedder
         self.infer = infer
         self.stream = stream
+        self.shared_store = shared_store
+        self._shared_started = False
         self.memory_options = dict(memory_options or {})
         self._memory: Any = None
         self._user_id = ""
@@ -107,9 +110,12 @@ class EngramSystem(RetrievalSystem):
         from engram import Memory  # the facade; imported late so the bench package loads without it
 
         self.close()
-        path = workdir / f"engram-{_safe_name(conversation.conversation_id)}.db"
-        for stale in workdir.glob(f"{path.name}*"):
-            stale.unlink()
+        name = "shared" if self.shared_store else _safe_name(conversation.conversation_id)
+        path = workdir / f"engram-{name}.db"
+        if not (self.shared_store and self._shared_started):
+            for stale in workdir.glob(f"{path.name}*"):
+                stale.unlink()
+        self._shared_started = True
         options = dict(self.memory_options)
         if self.embedder is not None:
             options["embedder"] = self.embedder

@@ -233,16 +233,15 @@ class SQLiteStore(Store):
     def _lexical(self, terms: Sequence[str], query: ListQuery, *, by_user: bool, prune: bool) -> list[Candidate]:
         """BM25 search; ``by_user`` reads only the FTS rowid range of the scope's user (when it has one)
         instead of every match in the store (same ranking); ``prune`` scores only the rows holding the
-        rarest words of a query matching too many (``engram.store.sqlite_fts``), and a small scope of a large
-        store with its own statistics (``engram.store.sqlite_scope_bm25``)."""
+        rarest words of a query matching too many (``engram.store.sqlite_fts``), and a user of at most 2,000
+        memories with the user's own statistics (``engram.store.sqlite_scope_bm25``)."""
         where, params = where_clause(query)
         user = query.scope.user_id
         bounds = list(rowid_range(user)) if by_user and user is not None else []
         with self._connected() as connection:
             self._fts.flush(connection)
-            lengths = (sqlite_scope_bm25.scope_lengths(connection, bounds, user)
-                       if prune and user is not None and bounds
-                       and self._term_counts.store_rows(connection) >= sqlite_scope_bm25.LARGE_STORE_ROWS else None)
+            lengths = (sqlite_scope_bm25.own_statistics(connection, bounds, user)
+                       if prune and user is not None and bounds else None)
             if lengths is not None:
                 ranked = sqlite_scope_bm25.scope_bm25(connection, terms, bounds, lengths)
                 found = passing(connection, ranked, where, params, query.limit)

@@ -1,4 +1,4 @@
-"""BM25 over one user's memories, with that user's statistics, for small scopes of large stores.
+"""BM25 over one user's memories, with that user's own statistics.
 
 FTS5's ``bm25()`` takes a word's IDF from the whole store: before scoring it walks each query word's
 doclist from end to end to count the rows holding it, whatever rowid range the query reads. In a store of
@@ -6,8 +6,8 @@ a million memories a search in a user's 100 memories spends nearly all its time 
 cost grows with the store. Store-wide statistics are also a side channel between tenants: one user's
 scores move when other users write words.
 
-So when the store is large (``LARGE_STORE_ROWS``) and the user small (at most ``SMALL_SCOPE_ROWS`` memories),
-the scope's BM25 is computed here, with FTS5's formula (k1 1.2, b 0.75, column weights, IDF
+So when a search is in a user's scope and the user holds at most ``SMALL_SCOPE_ROWS`` FTS rows, its BM25
+is computed here, with FTS5's formula (k1 1.2, b 0.75, column weights, IDF
 ``log((N - n + 0.5) / (n + 0.5))`` clamped to 1e-6) but ``N``, ``n`` and the average length taken over the
 user's own FTS rows (its rowid range, ``engram.store.sqlite_fts``, less the rows of other users who share
 its bucket):
@@ -18,7 +18,12 @@ its bucket):
   a small in-memory FTS5 table with the same tokenizer decides (``stem_matches``);
 - nothing walks a doclist outside the user's range, so the cost follows the scope, not the store.
 
-Where the scope holds the whole store (one user), the scores equal ``bm25()``'s (a test checks it)."""
+Where the scope holds the whole store (one user), the scores equal ``bm25()``'s (a test checks it). In a
+store shared by many users they follow the statistics the ranker was fitted with (one conversation per
+store): LoCoMo's five dev conversations written into one store, a user each, recall@10 0.8227 with
+store-wide statistics and 0.8312 with each user's own, as in five stores (docs/BENCHMARKS.md, Scale).
+Users with more rows keep ``bm25()`` and its store-wide statistics, and so does a user who holds the
+whole store (the same statistics, at less cost: ``highlight()`` re-reads every matching row)."""
 
 from __future__ import annotations
 
@@ -29,9 +34,6 @@ from collections.abc import Iterable, Sequence
 
 from engram.store.sqlite_fts import ROWID_MASK, any_of, phrase
 
-#: Stores of at least this many memories score small scopes here (smaller stores keep ``bm25()``, whose walks
-#: are short there).
-LARGE_STORE_ROWS = 20_000
 #: Users with more FTS rows than this keep ``bm25()`` (``highlight()`` costs per matching row).
 SMALL_SCOPE_ROWS = 2_000
 #: FTS5's ``bm25()`` constants and Engram's column weights (text, index keys).
@@ -60,6 +62,21 @@ def varints(blob: bytes) -> list[int]:
                 break
         values.append(value)
     return values
+
+
+def sole_user(connection: sqlite3.Connection, user_id: str) -> bool:
+    """True when every memory of the store is ``user_id``'s (three index probes, not a count)."""
+    lowest = connection.execute("SELECT min(user_id) FROM memories").fetchone()[0]
+    highest = connection.execute("SELECT max(user_id) FROM memories").fetchone()[0]
+    unowned = connection.execute("SELECT 1 FROM memories WHERE user_id IS NULL LIMIT 1").fetchone()
+    return lowest == highest == user_id and unowned is None
+
+
+def own_statistics(connection: sqlite3.Connection, bounds: Sequence[int], user_id: str) -> dict[int, int] | None:
+    """The ``scope_lengths`` of a user whose BM25 is computed here; None for a user who holds the whole store
+    (``bm25()``'s statistics are then the user's own, and it costs less) or more than ``SMALL_SCOPE_ROWS``
+    rows."""
+    return None if sole_user(connection, user_id) else scope_lengths(connection, bounds, user_id)
 
 
 def scope_lengths(connection: sqlite3.Connection, bounds: Sequence[int], user_id: str) -> dict[int, int] | None:
@@ -97,39 +114,60 @@ def stem_matches(connection: sqlite3.Connection, spans: Iterable[str], terms: Se
         connection.execute(f"DELETE FROM temp.{_STEMS}")
 
 
-def scope_bm25(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int],
-               lengths: dict[int, int]) -> list[tuple[int, float]]:
-    """``(FTS rowid, BM25 rank)`` (negative, best first, like ``bm25()``) of the rows of ``lengths`` holding
-    any of ``terms``, with the statistics of those rows alone."""
-    if not lengths or not terms:
-        return []
+def holders(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int],
+            lengths: dict[int, int]) -> list[set[int]]:
+    """The rows of ``lengths`` holding each of ``terms`` (one match per word inside the user's range)."""
+    return [{rowid for (rowid,) in connection.execute(
+        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? AND rowid BETWEEN ? AND ?",
+        [phrase(term), *bounds]) if rowid in lengths} for term in terms]
+
+
+def term_frequencies(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int],
+                     lengths: dict[int, int]) -> dict[int, list[float]]:
+    """``{rowid: [column-weighted frequency of each of terms]}`` of the rows of ``lengths`` holding any of
+    them, from one ``highlight()`` statement."""
+    if not terms:
+        return {}
     marked = [(rowid, [_SPAN.findall(column or "") for column in columns]) for rowid, *columns in connection.execute(
         f"SELECT rowid, highlight(memories_fts, 0, '{_OPEN}', '{_CLOSE}'), "
         f"highlight(memories_fts, 1, '{_OPEN}', '{_CLOSE}') FROM memories_fts "
         "WHERE memories_fts MATCH ? AND rowid BETWEEN ? AND ?", [any_of(terms), *bounds])
         if rowid in lengths]
-    if not marked:
-        return []
     matches = stem_matches(connection, (span for _, columns in marked for spans in columns for span in spans), terms)
-    frequencies: list[tuple[int, list[float]]] = []
-    holding = [0] * len(terms)
+    frequencies: dict[int, list[float]] = {}
     for rowid, columns in marked:
-        weighted = [0.0] * len(terms)
+        weighted = frequencies[rowid] = [0.0] * len(terms)
         for weight, spans in zip(COLUMN_WEIGHTS, columns, strict=True):
             for span in spans:
                 for index in matches[span]:
                     weighted[index] += weight
-        for index, frequency in enumerate(weighted):
-            holding[index] += frequency > 0
-        frequencies.append((rowid, weighted))
+    return frequencies
+
+
+def scope_bm25(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int],
+               lengths: dict[int, int]) -> list[tuple[int, float]]:
+    """``(FTS rowid, BM25 rank)`` (negative, best first, like ``bm25()``) of the rows of ``lengths`` holding
+    any of ``terms``, with the statistics of those rows alone.
+
+    Words in half the user's rows or more get FTS5's clamped IDF (1e-6) and are not highlighted (a speaker's
+    name can be in every row): each row holding one adds its 1e-6 share as if it were there once, in the
+    text; that is the only difference from ``bm25()`` over the same rows (below 1e-5 in a score)."""
+    if not lengths or not terms:
+        return []
     rows = len(lengths)
+    holding = holders(connection, terms, bounds, lengths)
+    weighing = [index for index, held in enumerate(holding) if 2 * len(held) < rows]
+    frequencies = term_frequencies(connection, [terms[index] for index in weighing], bounds, lengths)
+    idf = [max(math.log((rows - len(holding[index]) + 0.5) / (len(holding[index]) + 0.5)), 0.0) or MIN_IDF
+           for index in weighing]
+    weightless = [held for index, held in enumerate(holding) if index not in weighing]
     average = sum(lengths.values()) / rows
-    idf = [max(math.log((rows - held + 0.5) / (held + 0.5)), 0.0) or MIN_IDF for held in holding]
     ranked = []
-    for rowid, weighted in frequencies:
+    for rowid in set().union(*holding):
         norm = K1 * (1 - B + B * lengths[rowid] / average)
         score = sum(weight * frequency * (K1 + 1) / (frequency + norm)
-                    for weight, frequency in zip(idf, weighted, strict=True) if frequency)
+                    for weight, frequency in zip(idf, frequencies.get(rowid, ()), strict=False) if frequency)
+        score += sum(MIN_IDF * (K1 + 1) / (1 + norm) for held in weightless if rowid in held)
         ranked.append((rowid, -score))
     ranked.sort(key=lambda row: (row[1], row[0]))
     return ranked
