@@ -39,6 +39,7 @@ SMALL_SCOPE_ROWS = 2_000
 #: FTS5's ``bm25()`` constants and Engram's column weights (text, index keys).
 K1 = 1.2
 B = 0.75
+COLUMNS = ("text", "index_keys")
 COLUMN_WEIGHTS = (1.0, 0.5)
 MIN_IDF = 1e-6
 _OPEN, _CLOSE = "\x01", "\x02"
@@ -115,11 +116,16 @@ def stem_matches(connection: sqlite3.Connection, spans: Iterable[str], terms: Se
 
 
 def holders(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int],
-            lengths: dict[int, int]) -> list[set[int]]:
-    """The rows of ``lengths`` holding each of ``terms`` (one match per word inside the user's range)."""
-    return [{rowid for (rowid,) in connection.execute(
-        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? AND rowid BETWEEN ? AND ?",
-        [phrase(term), *bounds]) if rowid in lengths} for term in terms]
+            lengths: dict[int, int]) -> list[tuple[set[int], set[int]]]:
+    """The rows of ``lengths`` holding each of ``terms`` in their text, and in their index keys (one match
+    per word and column inside the user's range)."""
+    def holding(query: str) -> set[int]:
+        return {rowid for (rowid,) in connection.execute(
+            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? AND rowid BETWEEN ? AND ?",
+            [query, *bounds]) if rowid in lengths}
+
+    text, keys = COLUMNS
+    return [(holding(f"{{{text}}} : {phrase(term)}"), holding(f"{{{keys}}} : {phrase(term)}")) for term in terms]
 
 
 def term_frequencies(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int],
@@ -150,24 +156,27 @@ def scope_bm25(connection: sqlite3.Connection, terms: Sequence[str], bounds: Seq
     any of ``terms``, with the statistics of those rows alone.
 
     Words in half the user's rows or more get FTS5's clamped IDF (1e-6) and are not highlighted (a speaker's
-    name can be in every row): each row holding one adds its 1e-6 share as if it were there once, in the
-    text; that is the only difference from ``bm25()`` over the same rows (below 1e-5 in a score)."""
+    name can be in every row): each row holding one adds its 1e-6 share as if it were there once in each
+    column that holds it; that is the only difference from ``bm25()`` over the same rows (below 1e-5 in a
+    score)."""
     if not lengths or not terms:
         return []
     rows = len(lengths)
-    holding = holders(connection, terms, bounds, lengths)
+    columns = holders(connection, terms, bounds, lengths)
+    holding = [text | keys for text, keys in columns]
     weighing = [index for index, held in enumerate(holding) if 2 * len(held) < rows]
     frequencies = term_frequencies(connection, [terms[index] for index in weighing], bounds, lengths)
     idf = [max(math.log((rows - len(holding[index]) + 0.5) / (len(holding[index]) + 0.5)), 0.0) or MIN_IDF
            for index in weighing]
-    weightless = [held for index, held in enumerate(holding) if index not in weighing]
+    weightless = [columns[index] for index in range(len(terms)) if index not in weighing]
     average = sum(lengths.values()) / rows
     ranked = []
     for rowid in set().union(*holding):
         norm = K1 * (1 - B + B * lengths[rowid] / average)
-        score = sum(weight * frequency * (K1 + 1) / (frequency + norm)
-                    for weight, frequency in zip(idf, frequencies.get(rowid, ()), strict=False) if frequency)
-        score += sum(MIN_IDF * (K1 + 1) / (1 + norm) for held in weightless if rowid in held)
+        found = [*zip(idf, frequencies.get(rowid, ()), strict=False),
+                 *((MIN_IDF, COLUMN_WEIGHTS[0] * (rowid in text) + COLUMN_WEIGHTS[1] * (rowid in keys))
+                   for text, keys in weightless)]
+        score = sum(weight * frequency * (K1 + 1) / (frequency + norm) for weight, frequency in found if frequency)
         ranked.append((rowid, -score))
     ranked.sort(key=lambda row: (row[1], row[0]))
     return ranked
