@@ -110,6 +110,18 @@ def only_questions(text: str) -> bool:
     return bool(sentences) and all(sentence.endswith("?") for sentence in sentences)
 
 
+_ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was|were|have|has|should|shall|may|"
+                            r"what|what's|whats|which|who|whom|whose|where|when|why|how|any)\b", _FLAGS)
+
+
+def is_request(text: str) -> bool:
+    """Every sentence opens as a question, with or without its question mark ("Can you check my booking?",
+    "how do i transfer a car title"): the turn asks and tells nothing ("My cat is 16 and drinking a lot, should
+    I worry?" tells something)."""
+    sentences = [sentence.strip() for sentence in _SENTENCE.findall(text) if sentence.strip(" .!?")]
+    return bool(sentences) and all(_ASKING_OPENER.search(sentence) for sentence in sentences)
+
+
 def names_someone_else(text: str) -> bool:
     """A question names someone other than the speaker ("Where does my sister live?", "What does Omar do?")."""
     return bool(_RELATIVE.search(text) or any(word[:1].isupper() and word not in ("I", "I'm", "I've", "I'd")
