@@ -1,8 +1,11 @@
 """The current fact first, on the kinds of miss found in the fact-update scenarios (issue 11): the
 assistant's reply ranking above the user's own words (``engram.read.echo``), and a plainly stated older
-fact collecting the question words that only a change needs (``engram.write.supersede.with_statements``)."""
+fact collecting the question words that only a change needs (``engram.write.supersede.with_statements``),
+and another person's news ranked above the fact a question asks about (``engram.read.replaced``)."""
 
 from __future__ import annotations
+
+import pytest
 
 from engram import Memory
 
@@ -52,3 +55,37 @@ def test_only_a_fact_told_as_a_change_gets_the_question_words_of_its_state(memor
     assert "moved" not in memory.get(stated)["index_keys"], "a plain statement already has its question's words"
     assert "live" in memory.get(moved)["index_keys"].split()
     assert _ranked(memory, "Where do I live now?")[0] == moved
+
+
+def _settled(memory: Memory, question: str, ids: list[str]) -> list[str]:
+    """``ids`` ranked in that order (scores 1.0, 0.9, ...), after read-time supersession for ``question``."""
+    from datetime import UTC, datetime
+
+    from engram.models import Scope
+    from engram.read.fuse import Fused
+    from engram.read.query import build_query
+    from engram.read.replaced import settle_read_time
+
+    query = build_query(question, scope=Scope(user_id="rui"), node=None, limit=10, threshold=None,
+                        reference_date=datetime(2024, 9, 1, tzinfo=UTC))
+    ranked = [Fused(memory_id, 1.0 - 0.1 * position, {}) for position, memory_id in enumerate(ids)]
+    return [item.memory_id for item in settle_read_time(memory.store, ranked, memory.store.get_memories(ids), query)]
+
+
+def test_news_of_someone_the_question_does_not_ask_about_gives_the_older_fact_its_place(memory: Memory) -> None:
+    mine = _say(memory, "user", "My girlfriend Ava and I just celebrated two years together.", "2023-01-14T10:00:00Z")
+    mate = _say(memory, "user", "My mate Jack just got engaged to his girlfriend, so I'm best man apparently.",
+                "2023-08-27T20:00:00Z")
+    assert _settled(memory, "Who is my girlfriend?", [mate, mine])[0] == mine
+
+
+@pytest.mark.parametrize(("question", "someone_else"), [
+    ("What do I do on Wednesday nights?", False),
+    ("Where am I going in April?", False),
+    ("Where does Jo work?", True),
+    ("Who is my girlfriend?", True),
+])
+def test_a_day_or_a_month_in_a_question_names_no_one(question: str, someone_else: bool) -> None:
+    from engram.changes.cues import names_someone_else
+
+    assert names_someone_else(question) is someone_else

@@ -122,10 +122,37 @@ def is_request(text: str) -> bool:
     return bool(sentences) and all(_ASKING_OPENER.search(sentence) for sentence in sentences)
 
 
+#: Capitalised words that name no one: days and months ("What do I do on Wednesday nights?").
+_CALENDAR = frozenset("""monday mondays tuesday tuesdays wednesday wednesdays thursday thursdays friday fridays
+saturday saturdays sunday sundays january february march april may june july august september october
+november december""".split())
+_POSSESSIVES = frozenset({"my", "our", "his", "her", "the"})
+
+
+def _names(text: str) -> list[str]:
+    """The capitalised words of ``text`` after its first that may name a person (not "I", a day or a month)."""
+    words = [word.strip("?!.,;:'’\"").removesuffix("'s").removesuffix("’s") for word in text.split()[1:]]
+    return [word.lower() for word in words if word[:1].isupper() and word not in ("I", "I'm", "I've", "I'd")
+            and word.lower() not in _CALENDAR]
+
+
 def names_someone_else(text: str) -> bool:
     """A question names someone other than the speaker ("Where does my sister live?", "What does Omar do?")."""
-    return bool(_RELATIVE.search(text) or any(word[:1].isupper() and word not in ("I", "I'm", "I've", "I'd")
-                                              for word in text.split()[1:]))
+    return bool(_RELATIVE.search(text) or _names(text))
+
+
+def people_asked_about(question: str) -> set[str]:
+    """The relatives and names a question asks about ("Who is my girlfriend?": {"girlfriend"})."""
+    relatives = {match.group(0).lower().split()[-1] for match in _RELATIVE.finditer(question)}
+    return relatives | set(_names(question))
+
+
+def news_of_someone_not_asked(asked: set[str], text: str) -> bool:
+    """The text opens with another person than those a question asks about ("My mate Jack just got engaged"
+    for "Who is my girlfriend?")."""
+    opener = THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0])
+    named = set(opener.group(0).lower().split()) - _POSSESSIVES if opener else set()
+    return bool(named) and not named & asked
 
 
 def other_person_than_asked(asks_about_someone_else: bool, newer: str) -> bool:
