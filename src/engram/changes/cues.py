@@ -85,8 +85,8 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
         "similarity": similarity,
         "change": _count(CHANGE, newer),
         "now": _count(NOW, newer),
-        "coexist": _count(COEXIST, newer),
-        "hedge": _count(HEDGE, newer),
+        "coexist": _count(COEXIST, _without_negated(COEXIST, newer)),
+        "hedge": _count(HEDGE, _statements_only(newer)),
         "temporary": _count(TEMPORARY, newer),
         "past": _count(PAST, newer),
         "other_subject": float(_third_party(newer) != _third_party(older)),
@@ -95,6 +95,33 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
         "closest": float(closest),
         "question": float(asks_only(newer)),
     }
+
+
+_ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was|were|have|has|should|shall|may|"
+                            r"what|what's|whats|which|who|whom|whose|where|when|why|how|any)\b", _FLAGS)
+_NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|won't|wont|isn't|aren't|can't|cannot)\s+(?:\w+\s+){0,2}$",
+                       _FLAGS)
+
+
+@lru_cache(maxsize=4096)
+def _without_negated(pattern: re.Pattern[str], text: str) -> str:
+    """``text`` without the matches of ``pattern`` that a negation at most three words before, in the same
+    clause, denies ("not buying another one" says there is no other one; "not going anywhere, still on
+    cardiology" still says "still")."""
+    kept, start = [], 0
+    for match in pattern.finditer(text):
+        if _NEGATION.search(text[max(0, match.start() - 40):match.start()]):
+            kept.append(text[start:match.start()])
+            start = match.end()
+    return "".join(kept) + text[start:]
+
+
+@lru_cache(maxsize=4096)
+def _statements_only(text: str) -> str:
+    """``text`` without the sentences that open as questions: a hedge in a question asks for advice ("what
+    should we not miss?", "should I be worried?"), it does not doubt what the turn tells ("thinking maybe
+    someday I'd do an MBA?" does)."""
+    return " ".join(sentence for sentence in _SENTENCE.findall(text) if not _ASKING_OPENER.search(sentence.strip()))
 
 
 def asks_only(text: str) -> bool:
@@ -108,10 +135,6 @@ def only_questions(text: str) -> bool:
     assistant, which rarely states a new fact of the speaker's."""
     sentences = [sentence.strip() for sentence in _SENTENCE.findall(text) if sentence.strip(" .!?")]
     return bool(sentences) and all(sentence.endswith("?") for sentence in sentences)
-
-
-_ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was|were|have|has|should|shall|may|"
-                            r"what|what's|whats|which|who|whom|whose|where|when|why|how|any)\b", _FLAGS)
 
 
 def is_request(text: str) -> bool:
