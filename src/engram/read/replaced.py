@@ -115,7 +115,9 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
                  query: SearchQuery) -> list[ReadPair]:
     """Every (older, newer) pair of turns from different conversations and on the same topic (own-embedding
     similarity at least the write path's ``MIN_SIMILARITY``) in the ``read_window``, the older said by the
-    newer one's speaker or by the assistant (echoing what the user said then), with its features."""
+    newer one's speaker or by the assistant (echoing what the user said then), with its features, and
+    whether the newer one is another person's news (``ReadPair.others_news``): it opens with someone else
+    when the question is about the speaker, or with another person than the question names."""
     from engram.changes.cues import (
         names_someone_else,
         news_of_someone_not_asked,
