@@ -89,3 +89,9 @@ def test_a_day_or_a_month_in_a_question_names_no_one(question: str, someone_else
     from engram.changes.cues import names_someone_else
 
     assert names_someone_else(question) is someone_else
+
+
+def test_a_search_not_about_the_user_keeps_the_reply_that_matches_it(memory: Memory) -> None:
+    _say(memory, "user", "Next week we try glazing.", "2024-05-02T10:05:00Z")
+    reply = _say(memory, "assistant", "Glazing is where it gets colourful.", "2024-05-02T10:06:00Z")
+    assert _ranked(memory, "colourful glazing")[0] == reply

@@ -124,6 +124,11 @@ def _statements_only(text: str) -> str:
     return " ".join(sentence for sentence in _SENTENCE.findall(text) if not _ASKING_OPENER.search(sentence.strip()))
 
 
+def in_first_person(text: str) -> bool:
+    """The text speaks of its speaker ("What do I drink in the morning?", "Where's my passport?")."""
+    return bool(_FIRST_PERSON.search(text))
+
+
 def asks_only(text: str) -> bool:
     """The turn only asks (every sentence a question, nothing said of the speaker: "Best car games for long
     drives with kids?"): it states no fact, so it neither replaces nor is replaced."""

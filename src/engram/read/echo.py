@@ -3,12 +3,13 @@
 An assistant's reply often restates what the user just said in the words a question uses ("Nice. Matcha has
 less caffeine..." after "matcha in the morning is my thing now"; "Plug in, the car handles payment through
 your Tesla account" after "first road trip in the Model 3"), and can then outrank it. For a question about
-the user's facts the user's turn is the source and the reply derives from it: among the best-ranked
-candidates, a reply that ranks above the user turn it answers swaps scores with it, unless that turn only
-asks (then the reply is the source: "Your dentist appointment is on Thursday" after "Can you check my
-booking?"). Questions about what
-the assistant said (``SearchQuery.about_assistant``) keep the assistant's words first. Only the order of
-candidates already ranked near the top changes; nothing is read from the store."""
+the user's facts (asked in the first person) the user's turn is the source and the reply derives from it:
+among the best-ranked candidates, a reply that ranks above the user turn it answers swaps scores with it,
+unless that turn is a request that tells nothing (then the reply is the source: "Your dentist appointment
+is on Thursday" after "Can you check my booking?"). Questions about what the assistant said
+(``SearchQuery.about_assistant``) and searches not in the first person ("colourful glazing") keep the
+assistant's words where they rank. Only the order of candidates already ranked near the top changes;
+nothing is read from the store."""
 
 from __future__ import annotations
 
@@ -40,9 +41,12 @@ def answered_turn(reply: MemoryItem, candidates: Sequence[MemoryItem]) -> Memory
 
 def user_words_first(ranked: Sequence[Fused], memories: Sequence[MemoryItem], query: SearchQuery) -> list[Fused]:
     """``ranked`` with each assistant reply among the ``ECHO_DEPTH`` best that ranks above the user turn it
-    answers (also among them) swapping scores with that turn; unchanged for a question about what the
-    assistant said."""
-    if query.about_assistant:
+    answers (also among them) swapping scores with that turn, for a question in the first person (about the
+    user's own facts: "What car do I drive?"); unchanged for other searches ("colourful glazing" finds the
+    reply that says it) and for a question about what the assistant said."""
+    from engram.changes.cues import in_first_person
+
+    if query.about_assistant or not in_first_person(query.text):
         return list(ranked)
     by_id = {memory.id: memory for memory in memories}
     top = [by_id[item.memory_id] for item in ranked[:ECHO_DEPTH] if item.memory_id in by_id]
