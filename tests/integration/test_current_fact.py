@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from engram import Memory
+from support.settle import settled
 
 
 def _say(memory: Memory, role: str, text: str, when: str) -> str:
@@ -57,26 +58,11 @@ def test_only_a_fact_told_as_a_change_gets_the_question_words_of_its_state(memor
     assert _ranked(memory, "Where do I live now?")[0] == moved
 
 
-def _settled(memory: Memory, question: str, ids: list[str]) -> list[str]:
-    """``ids`` ranked in that order (scores 1.0, 0.9, ...), after read-time supersession for ``question``."""
-    from datetime import UTC, datetime
-
-    from engram.models import Scope
-    from engram.read.fuse import Fused
-    from engram.read.query import build_query
-    from engram.read.replaced import settle_read_time
-
-    query = build_query(question, scope=Scope(user_id="rui"), node=None, limit=10, threshold=None,
-                        reference_date=datetime(2024, 9, 1, tzinfo=UTC))
-    ranked = [Fused(memory_id, 1.0 - 0.1 * position, {}) for position, memory_id in enumerate(ids)]
-    return [item.memory_id for item in settle_read_time(memory.store, ranked, memory.store.get_memories(ids), query)]
-
-
 def test_news_of_someone_the_question_does_not_ask_about_gives_the_older_fact_its_place(memory: Memory) -> None:
     mine = _say(memory, "user", "My girlfriend Ava and I just celebrated two years together.", "2023-01-14T10:00:00Z")
     mate = _say(memory, "user", "My mate Jack just got engaged to his girlfriend, so I'm best man apparently.",
                 "2023-08-27T20:00:00Z")
-    assert _settled(memory, "Who is my girlfriend?", [mate, mine])[0] == mine
+    assert settled(memory, "rui", "Who is my girlfriend?", [mate, mine])[0] == mine
 
 
 @pytest.mark.parametrize(("question", "someone_else"), [
