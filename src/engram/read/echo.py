@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from engram.models import CONVERSATION_GAP, MemoryItem
 from engram.read.fuse import Fused
 from engram.read.query import SearchQuery
+from engram.read.replaced import READ_DEPTH
 from engram.trust import TrustLevel
 
 #: How deep in the ranking a reply and the user turn it answers are looked for: the depth of read-time
-#: supersession's window (``engram.read.replaced.READ_DEPTH``), so both steps see the same candidates.
-ECHO_DEPTH = 6
+#: supersession's window, so both steps see the same candidates.
+ECHO_DEPTH = READ_DEPTH
 
 
 def answered_turn(reply: MemoryItem, candidates: Sequence[MemoryItem]) -> MemoryItem | None:
