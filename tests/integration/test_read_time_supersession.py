@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from engram import Memory
+from support.settle import settled
 
 OLD = "Our dog walker is Jamie, he takes Bramble out at noon on weekdays."
 NEW = "Jamie went back to uni, so Bramble's got a new walker, Priti. She does 1pm and sends the best photos."
@@ -65,29 +66,13 @@ def test_the_demo_finds_the_move_to_lisbon_first(memory: Memory) -> None:
     assert "moved to Lisbon" in hits[0]["memory"]
 
 
-def _settled(memory: Memory, question: str, ids: list[str]) -> list[str]:
-    """``ids`` ranked in that order (scores 1.0, 0.9, ...), after read-time supersession for ``question``."""
-    from datetime import UTC, datetime
-
-    from engram.models import Scope
-    from engram.read.fuse import Fused
-    from engram.read.query import build_query
-    from engram.read.replaced import settle_read_time
-
-    query = build_query(question, scope=Scope(user_id="beth"), node=None, limit=10, threshold=None,
-                        reference_date=datetime(2024, 9, 1, tzinfo=UTC))
-    ranked = [Fused(memory_id, 1.0 - 0.1 * position, {}) for position, memory_id in enumerate(ids)]
-    memories = memory.store.get_memories(ids)
-    return [item.memory_id for item in settle_read_time(memory.store, ranked, memories, query)]
-
-
 def test_a_newer_turn_that_did_not_replace_the_older_gives_its_place_back(memory: Memory) -> None:
     job = _say(memory, "I'm an analyst at a bank in Leeds, fixed income mostly.", "2023-01-25T09:00:00Z")
     hedge = _say(memory, "I'm still at the bank, but I might also start tutoring maths at weekends someday.",
                  "2023-10-05T18:00:00Z")
-    assert _settled(memory, "Where do I work?", [hedge, job])[0] == job
+    assert settled(memory, "beth", "Where do I work?", [hedge, job])[0] == job
     old, new = _walker_changed(memory)
-    assert _settled(memory, "Who walks my dog?", [new, old])[0] == new, "a change keeps its place"
+    assert settled(memory, "beth", "Who walks my dog?", [new, old])[0] == new, "a change keeps its place"
 
 
 def test_the_window_reaches_past_the_turns_of_one_conversation(memory: Memory) -> None:
@@ -96,4 +81,4 @@ def test_the_window_reaches_past_the_turns_of_one_conversation(memory: Memory) -
                           user_id="beth", timestamp="2023-02-10T09:00:30Z")["results"][0]["id"])
     follow = _say(memory, "Jamie is great with her, she adores him.", "2023-02-10T09:01:00Z")
     new = _say(memory, NEW, "2024-06-20T18:00:00Z")
-    assert _settled(memory, "Who walks my dog?", [old, echo, follow, new])[0] == new
+    assert settled(memory, "beth", "Who walks my dog?", [old, echo, follow, new])[0] == new

@@ -29,7 +29,7 @@ from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
 
-SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json"}
+SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json", "holdout2": "updates_holdout2.json"}
 
 
 @dataclass(frozen=True)

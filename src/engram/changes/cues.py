@@ -85,8 +85,8 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
         "similarity": similarity,
         "change": _count(CHANGE, newer),
         "now": _count(NOW, newer),
-        "coexist": _count(COEXIST, newer),
-        "hedge": _count(HEDGE, newer),
+        "coexist": _count(COEXIST, _without_negated(COEXIST, newer)),
+        "hedge": _count(HEDGE, _statements_only(newer)),
         "temporary": _count(TEMPORARY, newer),
         "past": _count(PAST, newer),
         "other_subject": float(_third_party(newer) != _third_party(older)),
@@ -95,6 +95,38 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
         "closest": float(closest),
         "question": float(asks_only(newer)),
     }
+
+
+_ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was|were|have|has|should|shall|may|"
+                            r"what|what's|whats|which|who|whom|whose|where|when|why|how|any)\b", _FLAGS)
+_NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|won't|wont|isn't|aren't|can't|cannot)\s+(?:\w+\s+){0,2}$",
+                       _FLAGS)
+
+
+@lru_cache(maxsize=4096)
+def _without_negated(pattern: re.Pattern[str], text: str) -> str:
+    """``text`` without the matches of ``pattern`` that a negation at most three words before, in the same
+    clause, denies ("not buying another one" says there is no other one; "not going anywhere, still on
+    cardiology" still says "still")."""
+    kept, start = [], 0
+    for match in pattern.finditer(text):
+        if _NEGATION.search(text[max(0, match.start() - 40):match.start()]):
+            kept.append(text[start:match.start()])
+            start = match.end()
+    return "".join(kept) + text[start:]
+
+
+@lru_cache(maxsize=4096)
+def _statements_only(text: str) -> str:
+    """``text`` without the sentences that open as questions: a hedge in a question asks for advice ("what
+    should we not miss?", "should I be worried?"), it does not doubt what the turn tells ("thinking maybe
+    someday I'd do an MBA?" does)."""
+    return " ".join(sentence for sentence in _SENTENCE.findall(text) if not _ASKING_OPENER.search(sentence.strip()))
+
+
+def in_first_person(text: str) -> bool:
+    """The text speaks of its speaker ("What do I drink in the morning?", "Where's my passport?")."""
+    return bool(_FIRST_PERSON.search(text))
 
 
 def asks_only(text: str) -> bool:
@@ -110,10 +142,45 @@ def only_questions(text: str) -> bool:
     return bool(sentences) and all(sentence.endswith("?") for sentence in sentences)
 
 
+def is_request(text: str) -> bool:
+    """Every sentence opens as a question, with or without its question mark ("Can you check my booking?",
+    "how do i transfer a car title"): the turn asks and tells nothing ("My cat is 16 and drinking a lot, should
+    I worry?" tells something)."""
+    sentences = [sentence.strip() for sentence in _SENTENCE.findall(text) if sentence.strip(" .!?")]
+    return bool(sentences) and all(_ASKING_OPENER.search(sentence) for sentence in sentences)
+
+
+#: Capitalised words that name no one: days and months ("What do I do on Wednesday nights?").
+_CALENDAR = frozenset("""monday mondays tuesday tuesdays wednesday wednesdays thursday thursdays friday fridays
+saturday saturdays sunday sundays january february march april may june july august september october
+november december""".split())
+_POSSESSIVES = frozenset({"my", "our", "his", "her", "the"})
+
+
+def _names(text: str) -> list[str]:
+    """The capitalised words of ``text`` after its first that may name a person (not "I", a day or a month)."""
+    words = [word.strip("?!.,;:'’\"").removesuffix("'s").removesuffix("’s") for word in text.split()[1:]]
+    return [word.lower() for word in words if word[:1].isupper() and word not in ("I", "I'm", "I've", "I'd")
+            and word.lower() not in _CALENDAR]
+
+
 def names_someone_else(text: str) -> bool:
     """A question names someone other than the speaker ("Where does my sister live?", "What does Omar do?")."""
-    return bool(_RELATIVE.search(text) or any(word[:1].isupper() and word not in ("I", "I'm", "I've", "I'd")
-                                              for word in text.split()[1:]))
+    return bool(_RELATIVE.search(text) or _names(text))
+
+
+def people_asked_about(question: str) -> set[str]:
+    """The relatives and names a question asks about ("Who is my girlfriend?": {"girlfriend"})."""
+    relatives = {match.group(0).lower().split()[-1] for match in _RELATIVE.finditer(question)}
+    return relatives | set(_names(question))
+
+
+def news_of_someone_not_asked(asked: set[str], text: str) -> bool:
+    """The text opens with another person than those a question asks about ("My mate Jack just got engaged"
+    for "Who is my girlfriend?")."""
+    opener = THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0])
+    named = set(opener.group(0).lower().split()) - _POSSESSIVES if opener else set()
+    return bool(named) and not named & asked
 
 
 def other_person_than_asked(asks_about_someone_else: bool, newer: str) -> bool:

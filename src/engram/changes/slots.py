@@ -10,7 +10,8 @@ sentence matches nothing rather than something doubtful. Hypotheticals, question
 reported wishes ("I might move to Paris", "thinking about quitting") are skipped.
 
 ``SLOT_KEYS`` gives each attribute the words a question about it uses ("Where do I live now?" for a
-turn that says "we moved to Lisbon"), added to the turn's own index keys."""
+turn that says "we moved to Lisbon"), added to the turn's own index keys when the turn tells the statement
+as a change (``engram.write.supersede.with_statements``)."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from engram.read.assemble import (
     build_hits,
     confidence_of,
 )
+from engram.read.echo import user_words_first
 from engram.read.fuse import Fused, reciprocal_rank_fusion
 from engram.read.links import follow_links
 from engram.read.query import SearchQuery
@@ -126,7 +127,8 @@ class Ranked:
 
 def rank_candidates(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe) -> Ranked:
     """Candidates from each signal, ranked by the recipe, with relevance passed along stored
-    supersession links (``engram.read.links``)."""
+    supersession links (``engram.read.links``) and the user's words before the assistant's replies to them
+    (``engram.read.echo``)."""
     wants_dense = recipe.dense_k and (recipe.ranker == "learned" or recipe.dense_weight)
     query_vector = embedder.embed_query(query.text) if wants_dense else None
     pool = gather_pool(store, query_vector, query, recipe)
@@ -135,7 +137,7 @@ def rank_candidates(store: Store, embedder: Embedder, query: SearchQuery, recipe
     else:
         fused, memories, confidence = rrf_ranking(recipe, pool)
     fused, memories, passed_over = follow_links(store, fused, memories, query)
-    return Ranked(fused, memories, passed_over, confidence)
+    return Ranked(user_words_first(fused, memories, query), memories, passed_over, confidence)
 
 
 def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe, *,

@@ -66,6 +66,9 @@ class ReadPair:
     older: MemoryItem
     newer: MemoryItem
     features: dict[str, float]
+    #: The newer candidate is another person's news than the question asks about: it replaces nothing
+    #: (probability 0, not the read model's), but gives the older its place back when it ranks above it.
+    others_news: bool = False
 
 
 @functools.cache
@@ -112,26 +115,33 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
                  query: SearchQuery) -> list[ReadPair]:
     """Every (older, newer) pair of turns from different conversations and on the same topic (own-embedding
     similarity at least the write path's ``MIN_SIMILARITY``) in the ``read_window``, the older said by the
-    newer one's speaker or by the assistant (echoing what the user said then), with its features."""
+    newer one's speaker or by the assistant (echoing what the user said then), with its features, and
+    whether the newer one is another person's news (``ReadPair.others_news``): it opens with someone else
+    when the question is about the speaker, or with another person than the question names."""
     from engram.changes.cues import (
         names_someone_else,
+        news_of_someone_not_asked,
         only_questions,
         opens_about_someone_else,
         other_person_than_asked,
         pair_features,
+        people_asked_about,
     )
     from engram.changes.pairs import MIN_SIMILARITY, speaker_key
 
     score = {item.memory_id: item.score for item in ranked}
     window = read_window(ranked, by_id, query)
-    asks_about_other = names_someone_else(without_words(query.text, named_speaker_words(window, query.text)))
+    question = without_words(query.text, named_speaker_words(window, query.text))
+    asks_about_other, asked = names_someone_else(question), people_asked_about(question)
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
     pairs = []
     for newer in window:
         speaker = speaker_key(newer)
-        if speaker == ASSISTANT or (not asks_about_other and opens_about_someone_else(newer.memory)):
-            continue  # another person's news does not answer a question about the speaker
+        if speaker == ASSISTANT:
+            continue
+        others_news = (news_of_someone_not_asked(asked, newer.memory) if asks_about_other
+                       else opens_about_someone_else(newer.memory))
         older = [m for m in window if m.id in vectors and newer.id in vectors and speaker_key(m) in (speaker, ASSISTANT)
                  and m.began_at < newer.began_at - CONVERSATION_GAP]
         similarity = {m.id: float(np.dot(vectors[m.id], vectors[newer.id])) for m in older}
@@ -143,7 +153,7 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
             features["relevance"] = _log_ratio(score[newer.id], score[other.id])
             features["query_subject"] = float(other_person_than_asked(asks_about_other, newer.memory))
             features["asks"] = float(only_questions(newer.memory))
-            pairs.append(ReadPair(other, newer, features))
+            pairs.append(ReadPair(other, newer, features, others_news))
     return pairs
 
 
@@ -158,33 +168,62 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
     first) that the read model says a newer one replaced swaps scores with the newest of those when that
     one ranks lower, and a newer turn of the same speaker ranked above an older one that it did not
     replace (probability below ``KEEP_THRESHOLD``: "I also adopted a cat", "thinking about quitting")
-    swaps with it; for a ``before`` question, each candidate swaps with the oldest one it replaced. A
-    candidate takes part in one swap at most (relevance is not passed along a chain of guesses), and only
-    the order inside the window changes."""
+    swaps with it; for a ``before`` question, each candidate swaps with the oldest one it replaced. A chain
+    of replacements (A replaced by B, B by C) ends at its last link: with each link at least even odds, C
+    is the likelier current fact (B is current only if A was replaced and B was not). A candidate takes
+    part in one swap at most, and only the order inside the window changes."""
     from engram.changes.pairs import speaker_key
 
     if query.tense not in ("present", "before") or not read_model():
         return list(ranked)
     by_id = {memory.id: memory for memory in memories}
     present = query.tense == "present"
-    moves = []
+    replacements, keeps = [], []
     for pair in window_pairs(store, ranked, by_id, query):
-        probability = read_probability(pair.features)
+        probability = 0.0 if pair.others_news else read_probability(pair.features)
         if probability >= READ_THRESHOLD:
-            moves.append((pair.older, pair.newer) if present else (pair.newer, pair.older))
+            replacements.append((pair.older, pair.newer) if present else (pair.newer, pair.older))
         elif present and probability < KEEP_THRESHOLD and speaker_key(pair.older) != ASSISTANT:
-            moves.append((pair.newer, pair.older))
+            keeps.append((pair.newer, pair.older))
     scores = {item.memory_id: item for item in ranked}
-    order = {memory_id: position for position, memory_id in enumerate(scores)}
-    direction = -1.0 if present else 1.0  # the newest replacement first, or the oldest predecessor
-    settled: set[str] = set()
-    for source, target in sorted(moves, key=lambda move: (order[move[0].id],
-                                                          direction * move[1].began_at.timestamp())):
-        if source.id in settled or target.id in settled:
-            continue
+    for source, target in planned_swaps(replacements, keeps, list(scores), newest_first=present):
         given, kept = scores[source.id], scores[target.id]
         if kept.score < given.score:
             scores[target.id] = Fused(target.id, given.score, {**kept.components, "read_time_replaces": 1.0})
             scores[source.id] = Fused(source.id, kept.score, {**given.components, "read_time_replaced": 1.0})
-        settled.update((source.id, target.id))
     return sorted(scores.values(), key=lambda entry: -entry.score)
+
+
+Move = tuple[MemoryItem, MemoryItem]
+
+
+def planned_swaps(replacements: Sequence[Move], keeps: Sequence[Move], ranking: Sequence[str], *,
+                  newest_first: bool) -> list[Move]:
+    """The (source, target) pairs whose scores ``settle_read_time`` swaps (when the target ranks lower):
+    each ``replacements`` source (best-ranked first, by ``ranking`` of ids) gives its place to the end of its
+    chain of replacements (the newest link first, or the oldest with ``newest_first`` false, for a "before"
+    question), each ``keeps`` source to its target; a candidate takes part in one swap at most."""
+    direction = -1.0 if newest_first else 1.0
+    following: dict[str, MemoryItem] = {}
+    for source, target in sorted(replacements, key=lambda move: direction * move[1].began_at.timestamp()):
+        following.setdefault(source.id, target)
+    order = {memory_id: position for position, memory_id in enumerate(ranking)}
+    moves = [(source, _chain_end(target, following)) for source, target in replacements] + list(keeps)
+    settled: set[str] = set()
+    swaps = []
+    for source, target in sorted(moves, key=lambda move: (order[move[0].id],
+                                                          direction * move[1].began_at.timestamp())):
+        if source.id not in settled and target.id not in settled:
+            swaps.append((source, target))
+            settled.update((source.id, target.id))
+    return swaps
+
+
+def _chain_end(target: MemoryItem, following: dict[str, MemoryItem]) -> MemoryItem:
+    """The last link of the chain of replacements from ``target`` (``following``: each candidate's preferred
+    replacement), at most ``READ_WINDOW`` links on (the window holds no longer chain)."""
+    for _ in range(READ_WINDOW):
+        if target.id not in following:
+            break
+        target = following[target.id]
+    return target

@@ -172,9 +172,13 @@ def restated(memory: MemoryItem) -> MemoryItem:
 
 
 def with_statements(memory: MemoryItem, found: list[Statement]) -> MemoryItem:
-    """``memory`` recording the statements its text makes (``attributes``) and the words questions about
-    them use (``index_keys``)."""
-    words = " ".join(dict.fromkeys(SLOT_KEYS.get(s.attribute.split(":", 1)[0], "") for s in found))
+    """``memory`` recording the statements its text makes (``attributes``) and, when it tells them as a
+    change (``may_replace``: "We finally moved to Lisbon", "I joined Stripe"), the words questions about the
+    resulting state use (``index_keys``: "live", "work"). A statement of the state itself ("I live in
+    Berlin") already has those words; giving it more would favour the older, plainly stated fact over the
+    newer one told as a change."""
+    told_as_change = may_replace(memory.memory)
+    words = " ".join(dict.fromkeys(SLOT_KEYS.get(s.attribute.split(":", 1)[0], "") for s in found if told_as_change))
     keys = " ".join(part for part in (memory.index_keys, words) if part)
     return memory.model_copy(update={"attributes": [f"{s.slot}={s.value or ''}" for s in found], "index_keys": keys})
 
