@@ -231,17 +231,20 @@ class SQLiteStore(Store):
         return self._lexical(terms, query, by_user=True, prune=True)
 
     def _lexical(self, terms: Sequence[str], query: ListQuery, *, by_user: bool, prune: bool) -> list[Candidate]:
-        """BM25 search; ``by_user`` reads only the FTS rowid range of the scope's user (when it has one)
-        instead of every match in the store (same ranking); ``prune`` scores only the rows holding the
-        rarest words of a query matching too many (``engram.store.sqlite_fts``), and a user of at most 2,000
-        memories with the user's own statistics (``engram.store.sqlite_scope_bm25``)."""
+        """BM25 search; ``by_user`` reads only the FTS rowid range of the scope's user (when it has one and is
+        not the store's only user) instead of every match in the store (same ranking); ``prune`` scores only
+        the rows holding the rarest words of a query matching too many (``engram.store.sqlite_fts``), and a
+        user of at most 2,000 memories among others with the user's own statistics
+        (``engram.store.sqlite_scope_bm25``)."""
         where, params = where_clause(query)
         user = query.scope.user_id
-        bounds = list(rowid_range(user)) if by_user and user is not None else []
         with self._connected() as connection:
             self._fts.flush(connection)
-            lengths = (sqlite_scope_bm25.own_statistics(connection, bounds, user)
-                       if prune and user is not None and bounds else None)
+            bounds: list[int] = []
+            lengths = None
+            if by_user and user is not None and not sqlite_scope_bm25.sole_user(connection, user):
+                bounds = list(rowid_range(user))
+                lengths = sqlite_scope_bm25.scope_lengths(connection, bounds, user) if prune else None
             if lengths is not None:
                 ranked = sqlite_scope_bm25.scope_bm25(connection, terms, bounds, lengths)
                 found = passing(connection, ranked, where, params, query.limit)

@@ -73,13 +73,6 @@ def sole_user(connection: sqlite3.Connection, user_id: str) -> bool:
     return lowest == highest == user_id and unowned is None
 
 
-def own_statistics(connection: sqlite3.Connection, bounds: Sequence[int], user_id: str) -> dict[int, int] | None:
-    """The ``scope_lengths`` of a user whose BM25 is computed here; None for a user who holds the whole store
-    (``bm25()``'s statistics are then the user's own, and it costs less) or more than ``SMALL_SCOPE_ROWS``
-    rows."""
-    return None if sole_user(connection, user_id) else scope_lengths(connection, bounds, user_id)
-
-
 def scope_lengths(connection: sqlite3.Connection, bounds: Sequence[int], user_id: str) -> dict[int, int] | None:
     """``{FTS rowid: tokens}`` of ``user_id``'s FTS rows within ``bounds``; None when there are more than
     ``SMALL_SCOPE_ROWS`` (counted first in the range alone, which costs little when the scope is large)."""
