@@ -110,8 +110,8 @@ def stem_matches(connection: sqlite3.Connection, spans: Iterable[str], terms: Se
 
 def holders(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int],
             lengths: dict[int, int]) -> list[tuple[set[int], set[int]]]:
-    """The rows of ``lengths`` holding each of ``terms`` in their text, and in their index keys (one match
-    per word and column inside the user's range)."""
+    """The rows of ``lengths`` holding each of ``terms`` (one-word terms) in their text, and in their index
+    keys (one match per word and column inside the user's range)."""
     def holding(query: str) -> set[int]:
         return {rowid for (rowid,) in connection.execute(
             "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? AND rowid BETWEEN ? AND ?",
@@ -148,27 +148,28 @@ def scope_bm25(connection: sqlite3.Connection, terms: Sequence[str], bounds: Seq
     """``(FTS rowid, BM25 rank)`` (negative, best first, like ``bm25()``) of the rows of ``lengths`` holding
     any of ``terms``, with the statistics of those rows alone.
 
-    Words in half the user's rows or more get FTS5's clamped IDF (1e-6) and are not highlighted (a speaker's
-    name can be in every row): each row holding one adds its 1e-6 share as if it were there once in each
-    column that holds it; that is the only difference from ``bm25()`` over the same rows (below 1e-5 in a
-    score)."""
+    A one-word term in half the user's rows or more gets FTS5's clamped IDF (1e-6) and is not highlighted (a
+    speaker's name can be in every row): each row holding it adds its 1e-6 share as if the word were there
+    once in each column that holds it; that is the only difference from ``bm25()`` over the same rows
+    (below 1e-5 in a score). Terms of several tokens ("caroline's") are always highlighted: matched alone in
+    a range, an FTS5 phrase that is not there scans on past the range's end, through the whole store."""
     if not lengths or not terms:
         return []
     rows = len(lengths)
-    columns = holders(connection, terms, bounds, lengths)
-    holding = [text | keys for text, keys in columns]
-    weighing = [index for index, held in enumerate(holding) if 2 * len(held) < rows]
-    frequencies = term_frequencies(connection, [terms[index] for index in weighing], bounds, lengths)
-    idf = [max(math.log((rows - len(holding[index]) + 0.5) / (len(holding[index]) + 0.5)), 0.0) or MIN_IDF
-           for index in weighing]
-    weightless = [columns[index] for index in range(len(terms)) if index not in weighing]
+    words = [index for index, term in enumerate(terms) if term.isalnum()]
+    columns = dict(zip(words, holders(connection, [terms[index] for index in words], bounds, lengths), strict=True))
+    weightless = [index for index in words if 2 * len(columns[index][0] | columns[index][1]) >= rows]
+    highlighted = [index for index in range(len(terms)) if index not in weightless]
+    frequencies = term_frequencies(connection, [terms[index] for index in highlighted], bounds, lengths)
+    holding = [sum(1 for found in frequencies.values() if found[position]) for position in range(len(highlighted))]
+    idf = [max(math.log((rows - held + 0.5) / (held + 0.5)), 0.0) or MIN_IDF for held in holding]
     average = sum(lengths.values()) / rows
     ranked = []
-    for rowid in set().union(*holding):
+    for rowid in set(frequencies).union(*(columns[index][0] | columns[index][1] for index in weightless)):
         norm = K1 * (1 - B + B * lengths[rowid] / average)
         found = [*zip(idf, frequencies.get(rowid, ()), strict=False),
-                 *((MIN_IDF, COLUMN_WEIGHTS[0] * (rowid in text) + COLUMN_WEIGHTS[1] * (rowid in keys))
-                   for text, keys in weightless)]
+                 *((MIN_IDF, COLUMN_WEIGHTS[0] * (rowid in columns[index][0])
+                    + COLUMN_WEIGHTS[1] * (rowid in columns[index][1])) for index in weightless)]
         score = sum(weight * frequency * (K1 + 1) / (frequency + norm) for weight, frequency in found if frequency)
         ranked.append((rowid, -score))
     ranked.sort(key=lambda row: (row[1], row[0]))
