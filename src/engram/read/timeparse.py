@@ -8,6 +8,7 @@ boost, because people place events loosely ("in June" for something told on 2 Ju
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -145,7 +146,9 @@ _RELATIVE = re.compile(r"\b(?:last|this|next|past|previous)\s+(?:week|month|year
 _LOWER_WORD = re.compile(r"[a-z]+")
 
 
+@functools.lru_cache(maxsize=16384)
 def mentions_time(text: str) -> bool:
-    """True when ``text`` says when something happens (a date, month, weekday, "yesterday", "2 weeks ago")."""
+    """True when ``text`` says when something happens (a date, month, weekday, "yesterday", "2 weeks ago").
+    Cached: a search asks it of every candidate, and a user's searches meet the same memories again."""
     lowered = text.lower()
     return not _TIME_WORDS.isdisjoint(_LOWER_WORD.findall(lowered)) or _RELATIVE.search(lowered) is not None
