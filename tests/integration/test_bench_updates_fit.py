@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engram.bench.fit_ranker import fit_ranker
+from engram.bench.fit_ranker import DAY_REPEAT_GRID, fit_ranker
 from engram.bench.updates import run_updates
 from engram.embed.base import Embedder
 
@@ -54,6 +54,7 @@ def test_bench_fit_writes_a_reproducible_ranker_model(tmp_path: Path, embedder: 
     written = json.loads((tmp_path / "ranker.json").read_text())
     assert set(written["feature_weights"]) == set(written["features"])
     assert written["data_sha256"] and "recall@10_leave_one_conversation_out" in written["report"]
+    assert written["day_repeat_penalty"] in DAY_REPEAT_GRID
     assert written == json.loads((tmp_path / "again.json").read_text())
     assert written["report"]["store_sizes"] == ["facts", "full"]
     for table in ("calibration_in_sample", "calibration_leave_one_conversation_out"):

@@ -10,7 +10,11 @@ on stores of several sizes: each conversation in full and subsampled to ``STORE_
 evidence turns of a few questions plus turns drawn with a fixed seed), each size weighing alike, so that
 the score is the probability that a memory is relevant in a tiny store as in a large one. The report gives
 recall@10 of the pooled ranking (full conversations) and the reliability of the score per store size,
-in-sample and leave-one-conversation-out (each conversation scored by a model fitted on the others)."""
+in-sample and leave-one-conversation-out (each conversation scored by a model fitted on the others).
+Last, the ``day_repeat_penalty`` of questions that ask for several things (``engram.read.rerank.spread_days``)
+is the value of ``DAY_REPEAT_GRID`` with the best mean recall@10 on held-out conversations (each scored by the
+model fitted on the others); the leave-one-conversation-out report chooses it for each held-out conversation
+the same way from the other conversations alone (nested), so the held-out conversation picks nothing."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -34,9 +38,9 @@ from engram.bench.systems import EngramSystem, turn_ids_of_hit
 from engram.bench.updates import ingest_turns, load_scenarios
 from engram.embed.base import Embedder
 from engram.read.pipeline import dense_scores, gather_candidates
-from engram.read.query import build_query
+from engram.read.query import SearchQuery, build_query
 from engram.read.recipes import RANKER_MODEL_PATH, RECIPES
-from engram.read.rerank import FEATURES, Scored, candidate_features
+from engram.read.rerank import FEATURES, Scored, candidate_features, day_repeats, memory_day
 
 FORMS = ("hypothetical", "when")
 L2 = 1.0
@@ -48,6 +52,8 @@ TOP_K = 10
 #: Sizes (turns) of the subsampled stores the score is calibrated on, besides each full conversation.
 STORE_SIZES = (10, 50, 200)
 FULL = "full"
+#: The day-repeat penalties tried (linear-score units; 0 is none): the fit keeps the one with the best recall@10.
+DAY_REPEAT_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
 #: The store size label of the fact-update scenarios' pools (a handful of turns per user).
 FACTS = "facts"
 
@@ -55,7 +61,8 @@ FACTS = "facts"
 @dataclass
 class Pool:
     """The candidates of one question: feature rows, whether each cites evidence, the turns each cites,
-    and the size of the store they come from (``FULL`` or a number of turns)."""
+    the size of the store they come from (``FULL`` or a number of turns), whether the question asks for
+    several things, and each candidate's day."""
 
     conversation: str
     form: str
@@ -64,6 +71,8 @@ class Pool:
     cited: list[tuple[str, ...]]
     evidence: frozenset[str]
     store_size: str = FULL
+    several: bool = False
+    days: tuple[date, ...] = ()
 
 
 class _RepeatingEmbedder(Embedder):
@@ -91,8 +100,8 @@ class _RepeatingEmbedder(Embedder):
 
 
 def scored_candidates(memory: Any, embedder: Embedder, text: str, user_id: str, reference_date: datetime | None,
-                      as_of: datetime | None = None) -> tuple[str, list[Scored]]:
-    """The query form and the features of every pooled candidate of ``text``, as the read path sees them."""
+                      as_of: datetime | None = None) -> tuple[SearchQuery, list[Scored]]:
+    """The query and the features of every pooled candidate of ``text``, as the read path sees them."""
     query = build_query(text, scope=memory._scope(user_id, None, None, None), node=None, limit=100, threshold=None,
                         reference_date=reference_date, as_of=as_of)
     vector = embedder.embed_query(query.text)
@@ -101,15 +110,15 @@ def scored_candidates(memory: Any, embedder: Embedder, text: str, user_id: str, 
     ids = list(dict.fromkeys([*lexical, *(c.memory_id for c in rankings.get("dense", []))]))
     memories = memory.store.get_memories(ids)
     dense = dense_scores(memory.store, vector, rankings.get("dense", []), ids)
-    return query.form, candidate_features(memories, lexical, dense, query.text, query.time_range)
+    return query, candidate_features(memories, lexical, dense, query.text, query.time_range)
 
 
-def pool_of(conversation: str, form: str, scored: Sequence[Scored], cited: list[tuple[str, ...]],
+def pool_of(conversation: str, query: SearchQuery, scored: Sequence[Scored], cited: list[tuple[str, ...]],
             evidence: frozenset[str], store_size: str) -> Pool:
     """A question's pool: its candidates' feature rows, labelled 1 when they cite evidence."""
-    return Pool(conversation, form, np.array([[item.features[name] for name in FEATURES] for item in scored]),
+    return Pool(conversation, query.form, np.array([[item.features[name] for name in FEATURES] for item in scored]),
                 np.array([bool(evidence & set(turns)) for turns in cited], dtype=np.float64), cited, evidence,
-                store_size)
+                store_size, query.several, tuple(memory_day(item.memory) for item in scored))
 
 
 def question_pools(conversation: Conversation, embedder: Embedder, workdir: Path, store_size: str = FULL,
@@ -123,10 +132,10 @@ def question_pools(conversation: Conversation, embedder: Embedder, workdir: Path
         for question in conversation.questions if questions is None else questions:
             if not question.retrieval_scored:
                 continue
-            form, scored = scored_candidates(system._memory, embedder, question.question, conversation.conversation_id,
-                                             question.reference_date)
+            query, scored = scored_candidates(system._memory, embedder, question.question,
+                                              conversation.conversation_id, question.reference_date)
             cited = [turn_ids_of_hit(item.memory.model_dump(mode="json")) for item in scored]
-            pools.append(pool_of(conversation.conversation_id, form, scored, cited,
+            pools.append(pool_of(conversation.conversation_id, query, scored, cited,
                                  frozenset(question.evidence_turns), store_size))
     finally:
         system.close()
@@ -147,10 +156,10 @@ def fact_pools(scenarios: str, embedder: Embedder, workdir: Path) -> list[Pool]:
             ids = ingest_turns(memory, scenario)
             for question in scenario["questions"]:
                 as_of = question.get("as_of") if question["kind"] == "as_of" else None
-                form, scored = scored_candidates(memory, embedder, question["question"], scenario["id"],
-                                                 parse_instant(question.get("reference_date")), parse_instant(as_of))
+                query, scored = scored_candidates(memory, embedder, question["question"], scenario["id"],
+                                                  parse_instant(question.get("reference_date")), parse_instant(as_of))
                 wanted = frozenset(ids[index] for index in [question["answer_turn"], *question.get("also_correct", [])])
-                pools.append(pool_of(f"facts:{scenario['kind']}", form, scored,
+                pools.append(pool_of(f"facts:{scenario['kind']}", query, scored,
                                      [(item.memory.id,) for item in scored], wanted, FACTS))
     return pools
 
@@ -250,10 +259,35 @@ def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | No
                                      np.concatenate([pool.labels for pool in conversations]), l2=0.0,
                                      sample_weight=size_weights(conversations))
     count = len(FEATURES)
-    return {"feature_weights": rounded(dict(zip(FEATURES, weights[:count], strict=True))),
-            "form_weights": {form: rounded(dict(zip(FEATURES, weights[count * (i + 1):count * (i + 2)], strict=True)))
-                             for i, form in enumerate(FORMS)},
-            "feature_bias": round(bias, 4), "score_scale": round(float(scale[0] / dialogue_scale[0]), 4)}
+    model = {"feature_weights": rounded(dict(zip(FEATURES, weights[:count], strict=True))),
+             "form_weights": {form: rounded(dict(zip(FEATURES, weights[count * (i + 1):count * (i + 2)], strict=True)))
+                              for i, form in enumerate(FORMS)},
+             "feature_bias": round(bias, 4), "score_scale": round(float(scale[0] / dialogue_scale[0]), 4)}
+    return model
+
+
+def held_out(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray]
+             ) -> dict[str, tuple[dict[str, Any], list[float]]]:
+    """For each LoCoMo conversation of ``pools``: the model fitted on the other pools, and its recall@10 on
+    that conversation with each penalty of ``DAY_REPEAT_GRID`` (none with fewer than two conversations)."""
+    names = sorted({pool.conversation for pool in pools if pool.store_size == FULL})
+    result: dict[str, tuple[dict[str, Any], list[float]]] = {}
+    if len(names) < 2:
+        return result
+    for name in names:
+        others = fit([pool for pool in pools if pool.conversation != name], directions)
+        own = [pool for pool in pools if pool.conversation == name]
+        result[name] = others, [recall_at_k({**others, "day_repeat_penalty": penalty}, own)
+                                for penalty in DAY_REPEAT_GRID]
+    return result
+
+
+def cross_validated_penalty(recalls: Sequence[Sequence[float]]) -> float:
+    """The penalty of ``DAY_REPEAT_GRID`` with the best mean held-out recall@10 (the smallest on a tie; 0
+    without folds)."""
+    if not recalls:
+        return 0.0
+    return DAY_REPEAT_GRID[int(np.argmax(np.mean(np.array(recalls), axis=0)))]
 
 
 def model_weights(model: dict[str, Any]) -> np.ndarray:
@@ -263,15 +297,24 @@ def model_weights(model: dict[str, Any]) -> np.ndarray:
                      *(model["form_weights"][form].get(name, 0.0) for form in FORMS for name in FEATURES)])
 
 
+def ranked_linear(model: dict[str, Any], pool: Pool) -> np.ndarray:
+    """The linear score of each candidate of ``pool`` as the read path ranks them: less the model's
+    ``day_repeat_penalty`` per higher-ranked candidate of its day when the question asks for several things."""
+    linear = design(pool) @ model_weights(model)
+    penalty = model.get("day_repeat_penalty", 0.0)
+    if pool.several and penalty > 0:
+        linear = linear - penalty * np.array(day_repeats(list(linear), pool.days))
+    return linear
+
+
 def recall_at_k(model: dict[str, Any], pools: Sequence[Pool], k: int = TOP_K) -> float:
     """Mean share of each question's evidence turns cited by its top ``k`` pooled candidates (full
     conversations only)."""
-    weights = model_weights(model)
     scores = []
     for pool in pools:
         if pool.store_size != FULL:
             continue
-        order = np.argsort(-(design(pool) @ weights), kind="stable")[:k]
+        order = np.argsort(-ranked_linear(model, pool), kind="stable")[:k]
         covered = {turn for index in order for turn in pool.cited[index]} & pool.evidence
         scores.append(len(covered) / len(pool.evidence))
     return float(np.mean(scores)) if scores else 0.0
@@ -279,7 +322,7 @@ def recall_at_k(model: dict[str, Any], pools: Sequence[Pool], k: int = TOP_K) ->
 
 def scores_of(model: dict[str, Any], pool: Pool) -> np.ndarray:
     """The score ``sigmoid(bias + linear)`` of each candidate of ``pool``."""
-    linear = design(pool) @ model_weights(model) + model["feature_bias"]
+    linear = ranked_linear(model, pool) + model["feature_bias"]
     return 1.0 / (1.0 + np.exp(-np.clip(linear, -60, 60)))
 
 
@@ -318,14 +361,23 @@ def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
         if facts is not None:
             pools.extend(fact_pools(facts, repeating, Path(folder)))
     directions: dict[frozenset[str], np.ndarray] = {}
-    model = fit(pools, directions)
+    folds = held_out(pools, directions)
+    penalty = cross_validated_penalty([recalls for _, recalls in folds.values()])
+    model = {**fit(pools, directions), "day_repeat_penalty": penalty}
     held_out_recall: dict[str, float] = {}
+    held_out_penalty: dict[str, float] = {}
     held_out_scores: list[tuple[Pool, np.ndarray]] = []
     for name in sorted({pool.conversation for pool in pools}):
-        others = fit([pool for pool in pools if pool.conversation != name], directions)
         own = [pool for pool in pools if pool.conversation == name]
-        if any(pool.store_size == FULL for pool in own):
-            held_out_recall[name] = recall_at_k(others, own)
+        if name in folds:  # the penalty chosen without this conversation: by the folds of the others
+            others, recalls = folds[name]
+            inner = held_out([pool for pool in pools if pool.conversation != name], directions)
+            held_out_penalty[name] = cross_validated_penalty([fold for _, fold in inner.values()])
+            held_out_recall[name] = recalls[DAY_REPEAT_GRID.index(held_out_penalty[name])]
+            others = {**others, "day_repeat_penalty": held_out_penalty[name]}
+        else:
+            others = {**fit([pool for pool in pools if pool.conversation != name], directions),
+                      "day_repeat_penalty": penalty}
         held_out_scores.extend((pool, scores_of(others, pool)) for pool in own)
     shipped = json.loads(RANKER_MODEL_PATH.read_text(encoding="utf-8"))
     full = [pool for pool in pools if pool.store_size == FULL]
@@ -333,6 +385,10 @@ def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
               "recall@10_leave_one_conversation_out": float(np.mean(list(held_out_recall.values()))),
               "recall@10_per_held_out_conversation": held_out_recall,
               "recall@10_weights_before": recall_at_k(shipped, pools),
+              "day_repeat_penalty_per_held_out_conversation": held_out_penalty,
+              "recall@10_per_held_out_conversation_by_day_repeat_penalty": {
+                  name: dict(zip(map(str, DAY_REPEAT_GRID), recalls, strict=True))
+                  for name, (_, recalls) in folds.items()},
               "calibration_in_sample": calibration([(pool, scores_of(model, pool)) for pool in pools]),
               "calibration_leave_one_conversation_out": calibration(held_out_scores),
               "store_sizes": calibration_sizes(pools),

@@ -32,6 +32,7 @@ from engram.read.rerank import (
     linear_scores,
     named_speaker_words,
     rank,
+    spread_days,
     without_words,
 )
 from engram.store.base import Candidate, CandidatePool, ListQuery, Store
@@ -103,6 +104,8 @@ def learned_ranking(store: Store, embedder: Embedder, query: SearchQuery, recipe
         abstention_features(scored), recipe.confidence_weights, recipe.confidence_bias,
         topic_similarity=topic_similarity(store, embedder, query, memories, lexical, dense),
         min_topic_similarity=recipe.min_topic_similarity, abstain_threshold=recipe.abstain_threshold)
+    if query.several:
+        spread_days(scored, recipe.day_repeat_penalty)
     return rank(scored, recipe.feature_bias), memories, confidence
 
 

@@ -17,6 +17,15 @@ _WHEN = re.compile(r"^\W*(?:when|how\s+long)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:did|was|were|had|used\s+to|before|previously|formerly|originally|earlier"
                    r"|back\s+(?:when|in|then)|ago|old|former|ex|last\s+(?:year|month|time)|first|until|prior)\b",
                    re.IGNORECASE)
+#: A question that asks for several things: "both", "in common", "how many", "kinds of" (plural: "what kind of"
+#: asks for one), a plural right after What/Which and before the auxiliary of the question ("What books has
+#: she read?", "Which cities did he visit?"; "What motivates her?" is a verb), or the present perfect, which
+#: gathers over time ("Where has she camped?", "What has he tried?"; not "has been", a state or a duration).
+_SEVERAL = re.compile(
+    r"\b(?:both|in\s+common|how\s+many|(?:kinds|types|sorts)\s+of)\b"
+    r"|^\W*(?:what|which)\s+(?:\w+\s+){0,2}?\w+s\s+(?:do|does|did|has|have|had|are|were|can|could|will)\b"
+    r"|\b(?:has|have)\s+\w+(?:\s+\w+)?\s+(?:ever\s+)?(?!been\b)\w+(?:ed|en|ne|wn|ght|ung|ade|ept|id)\b",
+    re.IGNORECASE)
 _BEFORE = re.compile(r"\b(?:before|previously|used\s+to|formerly|old|former|ex|prior|originally)\b", re.IGNORECASE)
 _SPEECH_ACT = (r"(?:told|said|say|tell|mentioned?|recommended|recommend|suggested|suggest|gave|give|provided|provide"
                r"|listed|list|shared|share|explained|explain|described|describe|named|name|proposed|propose|wrote"
@@ -63,6 +72,7 @@ class SearchQuery:
     show_expired: bool = False
     include_archived: bool = False
     about_assistant: bool = False
+    several: bool = False
 
 
 def query_form(text: str) -> str:
@@ -73,6 +83,12 @@ def query_form(text: str) -> str:
     if _HYPOTHETICAL.search(text):
         return "hypothetical"
     return "default"
+
+
+def asks_for_several(text: str) -> bool:
+    """True when the question asks for several things, which are often told on different days: a list ("What
+    books has she read?", "What kinds of..."), a count ("How many..."), a comparison ("What do they both like?")."""
+    return bool(_SEVERAL.search(text.replace("’", "'")))
 
 
 def query_tense(text: str) -> str:
@@ -110,4 +126,5 @@ def build_query(text: str, *, scope: Scope, node: FilterNode | None, limit: int,
                        reference_date=reference_date, threshold=threshold,
                        time_range=parse_time_range(text, anchor), form=query_form(text), as_of=as_of,
                        tense=query_tense(text), show_expired=show_expired,
-                       include_archived=include_archived, about_assistant=about_assistant)
+                       include_archived=include_archived, about_assistant=about_assistant,
+                       several=asks_for_several(text))

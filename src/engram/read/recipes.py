@@ -25,6 +25,9 @@ LEARNED_WEIGHTS: dict[str, float] = dict(_RANKER["feature_weights"])
 LEARNED_FORM_WEIGHTS: dict[str, dict[str, float]] = {form: dict(deltas)
                                                      for form, deltas in _RANKER["form_weights"].items()}
 LEARNED_BIAS: float = float(_RANKER["feature_bias"])
+#: For a question that asks for several things, the linear score a memory loses per higher-ranked memory of
+#: its own day (``engram.read.rerank.spread_days``; 0 in a model fitted before it existed).
+LEARNED_DAY_REPEAT_PENALTY: float = float(_RANKER.get("day_repeat_penalty", 0.0))
 #: How much flatter the shipped calibration is than the same calibration on dialogue alone
 #: (``engram.bench.fit_ranker.fit``): a ranking factor ``f`` multiplies a score's odds by ``f ** score_scale``,
 #: so the factors keep the strength they were chosen with on dialogue (``engram.read.assemble.weighted``).
@@ -72,6 +75,9 @@ class RetrievalRecipe(BaseModel):
         default_factory=lambda: {form: dict(deltas) for form, deltas in LEARNED_FORM_WEIGHTS.items()},
         description="learned ranker: per query form, amounts added to the feature weights")
     feature_bias: float = Field(LEARNED_BIAS, description="learned ranker: bias inside the score's sigmoid")
+    day_repeat_penalty: float = Field(LEARNED_DAY_REPEAT_PENALTY, ge=0, description="learned ranker: for a "
+                                      "question that asks for several things, the linear score a memory loses per "
+                                      "higher-ranked memory of its day (spreads the top over days); 0 turns it off")
     score_scale: float = Field(LEARNED_SCORE_SCALE, gt=0, description="learned ranker: a ranking factor f "
                                "multiplies a score's odds by f ** score_scale")
     confidence_weights: dict[str, float] = Field(default_factory=lambda: dict(CONFIDENCE_WEIGHTS),

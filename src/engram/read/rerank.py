@@ -16,6 +16,11 @@ Features of a candidate memory (all computed from the candidate pool, no extra i
   memory alone on its day has its own values, whatever the size of the store);
 - ``length``: ``log(1 + characters)``: longer turns carry more facts.
 
+For a question that asks for several things (``engram.read.query.asks_for_several``: a list, a count, a
+comparison), whose pieces are usually told on different days, each memory's linear score is then lowered by
+``day_repeat_penalty`` (fitted by ``engram bench fit``) for every higher-ranked memory of its own day
+(``spread_days``): one day's turns no longer fill the top of the list.
+
 The score is ``sigmoid(bias + sum(weight_f * feature_f))``: the probability that the memory is relevant
 to the query, calibrated by ``engram bench fit`` on stores of 10, 50, 200 and all turns of each LoCoMo
 conversation (each size weighted alike), so that it reads the same in a tiny store and a large one."""
@@ -137,6 +142,29 @@ def linear_scores(scored: Sequence[Scored], weights: Mapping[str, float]) -> Non
     for item in scored:
         item.contributions = {name: weights.get(name, 0.0) * item.features.get(name, 0.0) for name in FEATURES}
         item.linear = sum(item.contributions.values())
+
+
+def day_repeats(linear: Sequence[float], days: Sequence[date]) -> list[int]:
+    """For each candidate (its linear score and day), how many candidates of the same day score higher."""
+    seen: dict[date, int] = defaultdict(int)
+    repeats = [0] * len(linear)
+    for index in sorted(range(len(linear)), key=lambda index: -linear[index]):
+        repeats[index] = seen[days[index]]
+        seen[days[index]] += 1
+    return repeats
+
+
+def spread_days(scored: Sequence[Scored], penalty: float) -> None:
+    """Lower each candidate's ``linear`` score by ``penalty`` for every candidate of the same day ranked above
+    it (recorded as the ``day_repeat`` contribution). Ranking by the result equals picking, one at a time,
+    the best score less ``penalty`` per memory already picked from its day."""
+    if penalty <= 0:
+        return
+    repeats = day_repeats([item.linear for item in scored], [memory_day(item.memory) for item in scored])
+    for item, count in zip(scored, repeats, strict=True):
+        if count:
+            item.contributions["day_repeat"] = -penalty * count
+            item.linear -= penalty * count
 
 
 def sigmoid(value: float) -> float:
