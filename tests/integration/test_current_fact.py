@@ -81,3 +81,10 @@ def test_a_search_not_about_the_user_keeps_the_reply_that_matches_it(memory: Mem
     _say(memory, "user", "Next week we try glazing.", "2024-05-02T10:05:00Z")
     reply = _say(memory, "assistant", "Glazing is where it gets colourful.", "2024-05-02T10:06:00Z")
     assert _ranked(memory, "colourful glazing")[0] == reply
+
+
+def test_facts_dated_in_the_first_hours_of_year_one_are_compared_without_overflow(memory: Memory) -> None:
+    # an event time within CONVERSATION_GAP of datetime.min made `began_at - gap` overflow (a fuzzed REST body)
+    old = _say(memory, "user", "I live in Berlin.", "0001-01-01T00:10:00Z")
+    new = _say(memory, "user", "We finally moved to Lisbon, I live in Lisbon now.", "0001-01-01T01:30:00Z")
+    assert set(_ranked(memory, "Where do I live now?")[:2]) == {old, new}

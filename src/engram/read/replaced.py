@@ -143,7 +143,7 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
         others_news = (news_of_someone_not_asked(asked, newer.memory) if asks_about_other
                        else opens_about_someone_else(newer.memory))
         older = [m for m in window if m.id in vectors and newer.id in vectors and speaker_key(m) in (speaker, ASSISTANT)
-                 and m.began_at < newer.began_at - CONVERSATION_GAP]
+                 and newer.began_at - m.began_at > CONVERSATION_GAP]
         similarity = {m.id: float(np.dot(vectors[m.id], vectors[newer.id])) for m in older}
         best = max(similarity.values(), default=0.0)
         for other in (m for m in older if similarity[m.id] >= MIN_SIMILARITY):

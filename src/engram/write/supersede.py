@@ -207,7 +207,7 @@ def older_turns(reader: StoredTurns, memory: MemoryItem, earlier: Sequence[Memor
     speaker = speaker_key(memory)
     return [m for m in [*stored, *(closed.get(m.id, m) for m in earlier)]
             if m.id != memory.id and m.valid_to is None and m.is_turn and speaker_key(m) == speaker
-            and m.began_at < memory.began_at - CONVERSATION_GAP]
+            and memory.began_at - m.began_at > CONVERSATION_GAP]
 
 
 def _replaced(stored: StoredTurns, memory: MemoryItem, found: list[Statement], vector: np.ndarray,
