@@ -5,6 +5,8 @@ and one user's scores no longer move when another user writes."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,15 +45,22 @@ def fts_scores(path: Path, terms: list[str], user: str) -> dict[int, float]:
             "AND rowid BETWEEN ? AND ?", [any_of(terms), *rowid_range(user)]).fetchall())
 
 
-def test_scores_equal_fts5_bm25_when_the_scope_is_the_whole_store(db_path: Path) -> None:
+@contextmanager
+def alices_rows(db_path: Path, texts: list[str]) -> Iterator[tuple[sqlite3.Connection, list[int], dict[int, int]]]:
+    """A store of alice's ``texts``: a connection to it, alice's FTS range and her rows' lengths."""
     store = SQLiteStore(db_path)
-    store.apply(ChangeSet(memories=items("alice", TEXTS)))
+    store.apply(ChangeSet(memories=items("alice", texts)))
     store.close()
     with sqlite3.connect(db_path) as connection:
         register(connection)
-        bounds = rowid_range("alice")
+        bounds = list(rowid_range("alice"))
         lengths = sqlite_scope_bm25.scope_lengths(connection, bounds, "alice")
-        assert lengths is not None and len(lengths) == len(TEXTS)
+        assert lengths is not None and len(lengths) == len(texts)
+        yield connection, bounds, lengths
+
+
+def test_scores_equal_fts5_bm25_when_the_scope_is_the_whole_store(db_path: Path) -> None:
+    with alices_rows(db_path, TEXTS) as (connection, bounds, lengths):
         for terms in QUERIES:
             mine = dict(sqlite_scope_bm25.scope_bm25(connection, terms, bounds, lengths))
             expected = fts_scores(db_path, terms, "alice")
@@ -106,14 +115,7 @@ def test_varints_read_sqlite_encoding() -> None:
 
 def test_words_in_half_the_rows_or_more_weigh_as_in_fts5(db_path: Path) -> None:
     texts = [f"Caroline: day {n} in Lisbon" for n in range(6)] + ["Caroline: a cat named Lisbon Lisbon", "a dog"]
-    store = SQLiteStore(db_path)
-    store.apply(ChangeSet(memories=items("alice", texts)))
-    store.close()
-    with sqlite3.connect(db_path) as connection:
-        register(connection)
-        bounds = rowid_range("alice")
-        lengths = sqlite_scope_bm25.scope_lengths(connection, bounds, "alice")
-        assert lengths is not None
+    with alices_rows(db_path, texts) as (connection, bounds, lengths):
         terms = ["caroline", "lisbon", "cat", "dog"]
         mine = sqlite_scope_bm25.scope_bm25(connection, terms, bounds, lengths)
         expected = fts_scores(db_path, terms, "alice")
