@@ -41,10 +41,15 @@ BUCKETS = 1 << 22
 #: The SQL function (registered on every store connection) computing ``fts_rowid`` in statements.
 SQL_FUNCTION = "engram_fts_rowid"
 
+#: The FTS index's tokenizer (its words are stemmed, case and diacritics folded).
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+#: ``bm25()``'s weights of the FTS columns: a memory's text counts twice its index keys.
+COLUMN_WEIGHTS = (1.0, 0.5)
+
 #: Schema migration 3: move every FTS row to its bucketed rowid (one rebuild of the index).
 MIGRATION = f"""
     CREATE VIRTUAL TABLE memories_fts_bucketed USING fts5(
-        text, index_keys, tokenize = 'porter unicode61 remove_diacritics 2'
+        text, index_keys, tokenize = '{TOKENIZER}'
     );
     INSERT INTO memories_fts_bucketed (rowid, text, index_keys)
         SELECT {SQL_FUNCTION}(m.rowid, m.user_id), f.text, f.index_keys
@@ -83,12 +88,13 @@ POOL_FACTOR = 4
 WEIGHING_FROM_ROWS = 20_000
 #: Local writes after which cached word counts are dropped (other connections' writes drop them at once).
 COUNTS_TTL_WRITES = 500
-_SCORE = "bm25(memories_fts, 1.0, 0.5)"
+_SCORE = f"bm25(memories_fts, {COLUMN_WEIGHTS[0]}, {COLUMN_WEIGHTS[1]})"
 _WORD_PARTS = re.compile(r"[^\W_]+")
 _JOIN = f"JOIN memories m ON m.rowid = (memories_fts.rowid & {ROWID_MASK})"
 
 
-def _matching(bounds: Sequence[int]) -> str:
+def matching(bounds: Sequence[int]) -> str:
+    """The WHERE clause of an FTS match (parameter: the query), inside ``bounds`` when given (two more)."""
     return "memories_fts MATCH ?" + (" AND memories_fts.rowid BETWEEN ? AND ?" if bounds else "")
 
 
@@ -141,7 +147,7 @@ class TermCounts:
     def get(self, connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequence[int]) -> dict[str, int]:
         """``{term: rows holding it}`` within ``bounds`` (an FTS rowid range, or empty for all)."""
         self._fresh(connection)
-        where = _matching(bounds)
+        where = matching(bounds)
         found = {}
         for term in terms:
             key = (term, tuple(bounds))
@@ -209,7 +215,7 @@ def _weightless_rows(connection: sqlite3.Connection, terms: Sequence[str], where
                      bounds: Sequence[int], limit: int, taken: set[str]) -> list[tuple[str, float]]:
     """Up to ``limit`` more memories holding words FTS5 gives no weight (``TermCounts.weighing``), newest
     first, with score 0 (FTS5's is 1e-6 or less), without ``bm25()``."""
-    rowids = connection.execute(f"SELECT rowid FROM memories_fts WHERE {_matching(bounds)} ORDER BY rowid DESC "
+    rowids = connection.execute(f"SELECT rowid FROM memories_fts WHERE {matching(bounds)} ORDER BY rowid DESC "
                                 "LIMIT ?", [any_of(terms), *bounds, limit + len(taken)]).fetchall()
     found = passing(connection, [(rowid, -0.0) for rowid, in rowids], where, params, limit + len(taken))
     return [(memory_id, score) for memory_id, score in found if memory_id not in taken][:limit]
@@ -220,13 +226,13 @@ def _exact_rows(connection: sqlite3.Connection, query: str, where: str, params: 
     """The best ``limit`` rows by BM25: the FTS index's best ``POOL_FACTOR * limit`` first, filtered by
     ``where`` (no memory row is read for the others); when too few pass, every match is filtered."""
     pool = POOL_FACTOR * limit
-    top = connection.execute(f"SELECT rowid, {_SCORE} AS rank FROM memories_fts WHERE {_matching(bounds)} "
+    top = connection.execute(f"SELECT rowid, {_SCORE} AS rank FROM memories_fts WHERE {matching(bounds)} "
                              "ORDER BY rank LIMIT ?", [query, *bounds, pool]).fetchall()
     found = passing(connection, top, where, params, limit)
     if len(found) >= limit or len(top) < pool:
         return found
     rows = connection.execute(
-        f"SELECT m.id, {_SCORE} AS rank FROM memories_fts {_JOIN} WHERE {_matching(bounds)} AND {where} "
+        f"SELECT m.id, {_SCORE} AS rank FROM memories_fts {_JOIN} WHERE {matching(bounds)} AND {where} "
         "ORDER BY rank LIMIT ?", [query, *bounds, *params, limit]).fetchall()
     return [(memory_id, -float(rank)) for memory_id, rank in rows]
 
@@ -260,17 +266,17 @@ def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: di
     rare = rarest(terms, found, budget, limit)
     if sum(found[term] for term in rare) > NEWEST_FROM * budget:
         newest = connection.execute(
-            f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {_matching(bounds)} "
+            f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {matching(bounds)} "
             "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, NEWEST_FROM * budget]).fetchone()[0]
         bounds = [newest or 0, bounds[1] if bounds else ROWID_MASK | (BUCKETS << ROWID_BITS)]
     doubled: dict[int, float] = {}
     query = any_of(rare)
     if len(rare) < len([term for term in terms if found[term]]):
-        doubled = dict(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {_matching(bounds)}",
+        doubled = dict(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}",
                                           [query, *bounds]).fetchall())
         query = f"({query}) AND ({any_of(terms)})"
     scored = [(rowid, float(rank) - doubled.get(rowid, 0.0)) for rowid, rank in connection.execute(
-        f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {_matching(bounds)}", [query, *bounds])]
+        f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}", [query, *bounds])]
     scored.sort(key=lambda row: (row[1], row[0]))
     return passing(connection, scored, where, params, limit)
 

@@ -32,15 +32,14 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from engram.store.sqlite_fts import ROWID_MASK, any_of, phrase
+from engram.store.sqlite_fts import COLUMN_WEIGHTS, ROWID_MASK, TOKENIZER, any_of, matching, phrase
 
 #: Users with more FTS rows than this keep ``bm25()`` (``highlight()`` costs per matching row).
 SMALL_SCOPE_ROWS = 2_000
-#: FTS5's ``bm25()`` constants and Engram's column weights (text, index keys).
+#: FTS5's ``bm25()`` constants and the FTS columns (weighed by ``sqlite_fts.COLUMN_WEIGHTS``).
 K1 = 1.2
 B = 0.75
 COLUMNS = ("text", "index_keys")
-COLUMN_WEIGHTS = (1.0, 0.5)
 MIN_IDF = 1e-6
 _OPEN, _CLOSE = "\x01", "\x02"
 _SPAN = re.compile(f"{_OPEN}([^{_CLOSE}]*){_CLOSE}")
@@ -95,7 +94,7 @@ def stem_matches(connection: sqlite3.Connection, spans: Iterable[str], terms: Se
     unicode61) in a temporary table of the spans."""
     distinct = sorted(set(spans))
     connection.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{_STEMS} USING fts5("
-                       "span, tokenize = 'porter unicode61 remove_diacritics 2')")
+                       f"span, tokenize = '{TOKENIZER}')")
     try:
         connection.executemany(f"INSERT INTO temp.{_STEMS} (rowid, span) VALUES (?, ?)", enumerate(distinct))
         matched: dict[str, list[int]] = {span: [] for span in distinct}
@@ -114,7 +113,7 @@ def holders(connection: sqlite3.Connection, terms: Sequence[str], bounds: Sequen
     keys (one match per word and column inside the user's range)."""
     def holding(query: str) -> set[int]:
         return {rowid for (rowid,) in connection.execute(
-            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? AND rowid BETWEEN ? AND ?",
+            f"SELECT rowid FROM memories_fts WHERE {matching(bounds)}",
             [query, *bounds]) if rowid in lengths}
 
     text, keys = COLUMNS
@@ -130,7 +129,7 @@ def term_frequencies(connection: sqlite3.Connection, terms: Sequence[str], bound
     marked = [(rowid, [_SPAN.findall(column or "") for column in columns]) for rowid, *columns in connection.execute(
         f"SELECT rowid, highlight(memories_fts, 0, '{_OPEN}', '{_CLOSE}'), "
         f"highlight(memories_fts, 1, '{_OPEN}', '{_CLOSE}') FROM memories_fts "
-        "WHERE memories_fts MATCH ? AND rowid BETWEEN ? AND ?", [any_of(terms), *bounds])
+        f"WHERE {matching(bounds)}", [any_of(terms), *bounds])
         if rowid in lengths]
     matches = stem_matches(connection, (span for _, columns in marked for spans in columns for span in spans), terms)
     frequencies: dict[int, list[float]] = {}
