@@ -38,17 +38,16 @@ TEMPORARY = re.compile(r"\b(?:this week|next week|for (?:a|one|two|three|the) (?
                        r"one-off|for a couple of|juice|cleanse|while they|until)\b", _FLAGS)
 PAST = re.compile(r"\b(?:as a (?:kid|child|teen|teenager)|growing up|when i was|back in (?:19|20)\d\d|"
                   r"used to|years ago|in (?:high school|college|uni)|for a summer|once upon)\b", _FLAGS)
-THIRD_PARTY = re.compile(r"^\W*(?:my|our|his|her)\s+(?:\w+\s+)?(?:brother|sister|wife|husband|partner|mom|mum|"
-                         r"mother|dad|father|son|daughter|kid|cousin|friend|mate|colleague|coworker|boss|manager|"
-                         r"twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|team|parents|buddy)\b|"
+#: The people (and teams) a statement can be about besides the speaker: "my sister", "our manager".
+_KIN = (r"brother|sister|wife|husband|partner|mom|mum|mother|dad|father|son|daughter|cousin|friend|mate|colleague|"
+        r"coworker|boss|manager|twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|parents|team")
+THIRD_PARTY = re.compile(rf"^\W*(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kid|buddy)\b|"
                          r"^\W*(?:people|the guys|everyone|my other|the \w+ team)\b", _FLAGS)
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|we|we're|we've|us|our)\b", _FLAGS)
-_RELATIVE = re.compile(r"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:brother|sister|wife|husband|partner|mom|mum|mother|"
-                       r"dad|father|son|daughter|kids?|children|cousin|friend|mate|colleague|coworker|boss|manager|"
-                       r"twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|parents|"
-                       r"boyfriend|girlfriend|fianc[ée]e?|team)\b", _FLAGS)
+_RELATIVE = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kids?|children|boyfriend|girlfriend|"
+                       r"fianc[ée]e?)\b", _FLAGS)
 
 FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
             "slot_conflict", "slot_same", "closest", "question")
