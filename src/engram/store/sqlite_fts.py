@@ -12,8 +12,9 @@ In a large scope an OR query of many words matches thousands of rows, and ``bm25
 microseconds per matching row. When a query's words match more than ``SCORE_ALL_UP_TO`` rows in all
 (``TermCounts``), ``bm25_search`` scores only the rows holding one of its rarest words (those whose
 matches fit in ``MATCH_BUDGET``, or in three times the rows asked for), with every word of the query:
-the query ``(rare) AND (all)`` counts the rare words twice, so their score alone (``rare``, over the
-same rows) is subtracted; both are scored by the FTS index alone, no memory row is read for them.
+the query ``(rare) AND (others)`` scores the rows holding another word too, and ``rare`` alone the
+rest (whose score is that of the rare words); both are scored by the FTS index alone, no memory row is
+read for them.
 Scores are the exact BM25 of the whole query; what can be missed are rows holding none of the rare
 words, whose score comes from the commonest words only (when fewer rows than asked for are found,
 every match is scored). When even the rarest word matches too many rows (a question whose only
@@ -269,15 +270,15 @@ def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: di
             f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {matching(bounds)} "
             "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, NEWEST_FROM * budget]).fetchone()[0]
         bounds = [newest or 0, bounds[1] if bounds else ROWID_MASK | (BUCKETS << ROWID_BITS)]
-    doubled: dict[int, float] = {}
-    query = any_of(rare)
-    if len(rare) < len([term for term in terms if found[term]]):
-        doubled = dict(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}",
-                                          [query, *bounds]).fetchall())
-        query = f"({query}) AND ({any_of(terms)})"
-    scored = [(rowid, float(rank) - doubled.get(rowid, 0.0)) for rowid, rank in connection.execute(
-        f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}", [query, *bounds])]
-    scored.sort(key=lambda row: (row[1], row[0]))
+    others = [term for term in terms if found[term] and term not in rare]
+    scores: dict[int, float] = {}
+    if others:
+        scores.update(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}",
+                                         [f"({any_of(rare)}) AND ({any_of(others)})", *bounds]))
+    for rowid, rank in connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}",
+                                          [any_of(rare), *bounds]):
+        scores.setdefault(rowid, rank)
+    scored = sorted(scores.items(), key=lambda row: (row[1], row[0]))
     return passing(connection, scored, where, params, limit)
 
 
