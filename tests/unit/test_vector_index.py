@@ -4,6 +4,7 @@ filtering, and the fallback when the probed lists hold too few valid vectors."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from engram.store.vector_index import ScopeVectors
 
@@ -48,3 +49,24 @@ def test_ended_validity_is_skipped_and_the_scan_fills_in() -> None:
     found = vectors.search(matrix[0], 10, now=20.0)
     assert sorted(i for i, _ in found) == sorted(f"m{i}" for i in range(2990, 3000))
     assert len(vectors.search(matrix[0], 10, now=None)) == 10
+
+
+def test_a_search_runs_its_products_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen: list[list[int]] = []
+    product = ScopeVectors._top
+
+    def watched(self: ScopeVectors, *args: object, **kwargs: object) -> object:
+        seen.append(blas_threads())
+        return product(self, *args, **kwargs)
+
+    monkeypatch.setattr(ScopeVectors, "_top", watched)
+    matrix = clustered(100)
+    ScopeVectors.build([f"m{i}" for i in range(100)], matrix, np.full(100, np.inf)).search(matrix[0], 3, now=None)
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
