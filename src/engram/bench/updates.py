@@ -29,7 +29,8 @@ from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
 
-SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json", "holdout2": "updates_holdout2.json"}
+SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json", "holdout2": "updates_holdout2.json",
+          "holdout3": "updates_holdout3.json"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class QuestionOutcome:
 
 
 def load_scenarios(source: str) -> tuple[str, list[dict[str, Any]]]:
-    """The scenarios of a bundled split (``dev``, ``holdout``) or of a JSON file path."""
+    """The scenarios of a bundled split (``SPLITS``: ``dev``, ``holdout``, ...) or of a JSON file path."""
     if source in SPLITS:
         text = resources.files("engram").joinpath("data", SPLITS[source]).read_text(encoding="utf-8")
     else:

@@ -1,0 +1,75 @@
+"""Every bundled ``engram bench updates`` scenario set is well formed: the bench would otherwise score a
+question against the wrong turn, or crash half-way through a run."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from engram.bench.updates import SPLITS, load_scenarios
+
+QUESTION_KINDS = {"present", "past", "as_of"}
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _problems(scenario: dict[str, Any]) -> list[str]:
+    """What is wrong with one scenario, as readable messages (empty when it is well formed)."""
+    turns = scenario["turns"]
+    found = []
+    if scenario["type"] not in {"update", "distractor"} or not scenario.get("kind"):
+        found.append("type must be update or distractor, and kind must be set")
+    if any(turn["role"] not in {"user", "assistant"} or not turn["content"].strip() for turn in turns):
+        found.append("a turn has an unknown role or no content")
+    moments = [_moment(turn["timestamp"]) for turn in turns]
+    if moments != sorted(moments):
+        found.append("turns are not in time order")
+    for question in scenario["questions"]:
+        indices = [question["answer_turn"], *question.get("also_correct", []), *question.get("stale_turns", [])]
+        if question["kind"] not in QUESTION_KINDS or not all(0 <= index < len(turns) for index in indices):
+            found.append(f"question {question['question']!r}: unknown kind or a turn index out of range")
+        if question["answer_turn"] in question.get("stale_turns", []):
+            found.append(f"question {question['question']!r}: its answer is listed as stale")
+        if question["kind"] == "as_of" and _moment(question["as_of"]) < moments[question["answer_turn"]]:
+            found.append(f"question {question['question']!r}: as_of is before the turn that answers it")
+        if question.get("reference_date") and _moment(question["reference_date"]) < moments[question["answer_turn"]]:
+            found.append(f"question {question['question']!r}: asked before the turn that answers it")
+    pairs = [*scenario["supersedes"], *scenario["coexist"]]
+    if not all(0 <= old < new < len(turns) and turns[old]["role"] == turns[new]["role"] == "user"
+               for old, new in pairs):
+        found.append("a supersedes/coexist pair is not (older user turn, newer user turn)")
+    if scenario["type"] == "update" and not scenario["supersedes"]:
+        found.append("an update scenario names no superseded pair")
+    if scenario["type"] == "distractor" and (scenario["supersedes"] or not scenario["coexist"]):
+        found.append("a distractor must name co-existing pairs and no superseded one")
+    return found
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+def test_every_bundled_update_set_is_well_formed(split: str) -> None:
+    _, scenarios = load_scenarios(split)
+    ids = [scenario["id"] for scenario in scenarios]
+    assert len(ids) == len(set(ids)), "scenario ids double as user ids and must be unique"
+    problems = {scenario["id"]: found for scenario in scenarios if (found := _problems(scenario))}
+    assert not problems
+
+
+def test_every_update_set_file_is_a_bundled_split() -> None:
+    shipped = {entry.name for entry in resources.files("engram").joinpath("data").iterdir()
+               if entry.name.startswith("updates_") and entry.name.endswith(".json")}
+    assert shipped == set(SPLITS.values())
+
+
+def test_the_third_holdout_is_large_and_marked_blind() -> None:
+    data = json.loads(resources.files("engram").joinpath("data", SPLITS["holdout3"]).read_text(encoding="utf-8"))
+    types = [scenario["type"] for scenario in data["scenarios"]]
+    assert types.count("update") >= 50 and types.count("distractor") >= 30
+    assert "blind" in data["note"] and "never tuned on" in data["note"]
+    kinds = {question["kind"] for scenario in data["scenarios"] for question in scenario["questions"]}
+    assert kinds == QUESTION_KINDS
