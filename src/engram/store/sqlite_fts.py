@@ -262,15 +262,32 @@ def passing(connection: sqlite3.Connection, ranked: Sequence[tuple[int, float]],
 def _rarest_rows(connection: sqlite3.Connection, terms: Sequence[str], found: dict[str, int], where: str,
                  params: Sequence[object], bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
     """The best ``limit`` of the rows holding the rarest of ``terms``, scored with all of them. The FTS
-    index ranks alone; memory rows are read only for the best (``passing``)."""
-    budget = max(MATCH_BUDGET, 3 * limit)
-    rare = rarest(terms, found, budget, limit)
-    if sum(found[term] for term in rare) > NEWEST_FROM * budget:
+    index ranks alone; memory rows are read only for the best (``passing``). When those rows give fewer
+    than ``limit`` (a term of several words counts high: "melanie's" in rows holding "melanie" and "s",
+    the phrase in none), the next rarest word joins them, until every word found is in."""
+    ordered = sorted((term for term in terms if found[term]), key=lambda term: found[term])
+    best: list[tuple[str, float]] = []
+    for size in range(len(rarest(terms, found, _budget(limit), limit)), len(ordered) + 1):
+        best = _rows_holding(connection, ordered[:size], ordered[size:], found, where, params, bounds, limit)
+        if len(best) >= limit:
+            break
+    return best
+
+
+def _budget(limit: int) -> int:
+    """Rows (summed over the words kept) of the rarest words scored for ``limit`` results."""
+    return max(MATCH_BUDGET, 3 * limit)
+
+
+def _rows_holding(connection: sqlite3.Connection, rare: Sequence[str], others: Sequence[str], found: dict[str, int],
+                  where: str, params: Sequence[object], bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
+    """The best ``limit`` of the rows holding one of ``rare`` (only the newest ``NEWEST_FROM`` budgets of
+    them when they are many), scored with ``rare`` and ``others``."""
+    if sum(found[term] for term in rare) > NEWEST_FROM * _budget(limit):
         newest = connection.execute(
             f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {matching(bounds)} "
-            "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, NEWEST_FROM * budget]).fetchone()[0]
+            "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, NEWEST_FROM * _budget(limit)]).fetchone()[0]
         bounds = [newest or 0, bounds[1] if bounds else ROWID_MASK | (BUCKETS << ROWID_BITS)]
-    others = [term for term in terms if found[term] and term not in rare]
     scores: dict[int, float] = {}
     if others:
         scores.update(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}",
