@@ -28,8 +28,11 @@ else:
 ANN_MIN_VECTORS = 50_000
 #: Vectors per list on average (the list count is ``n / LIST_SIZE``, at least 16).
 LIST_SIZE = 500
-#: Lists scanned per query, as a share of all lists (at least ``MIN_PROBES``).
-PROBE_SHARE = 0.1
+#: Lists scanned per query: this times the square root of the list count (at least ``MIN_PROBES``). The
+#: recall of an IVF index follows the number of lists scanned more than their share: on real text
+#: (``engram bench scale``'s corpus) recall@10 against the exact scan was 0.981 with 20 of 200 lists
+#: (100,000 vectors) and 0.988 with 40 of 2,000 (a million), 0.997 with 60.
+PROBES_PER_ROOT = 1.5
 MIN_PROBES = 16
 _TRAIN_SAMPLE = 50
 _ITERATIONS = 6
@@ -98,7 +101,7 @@ class ScopeVectors:
         order = np.argsort(labels, kind="stable")
         counts = np.bincount(labels, minlength=len(centroids))
         bounds = np.concatenate([[0], np.cumsum(counts)])
-        probes = max(MIN_PROBES, int(np.ceil(PROBE_SHARE * len(centroids))))
+        probes = max(MIN_PROBES, int(np.ceil(PROBES_PER_ROOT * np.sqrt(len(centroids)))))
         return cls([ids[i] for i in order], np.ascontiguousarray(matrix[order]), valid_to[order],
                    IVFLists(centroids, bounds, min(probes, len(centroids))))
 
