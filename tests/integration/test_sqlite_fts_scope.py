@@ -128,14 +128,14 @@ def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_p
 
 def test_a_term_of_several_words_is_counted_by_its_words(db_path: Path) -> None:
     assert sqlite_fts.countable("lisbon") == '"lisbon"'
-    assert sqlite_fts.countable("john's") == '"john" AND "s"'
+    assert sqlite_fts.countable("john's") == '"john"'
     store = SQLiteStore(db_path)
     try:
         store.apply(ChangeSet(memories=[MemoryItem(memory=text, user_id="u", hash=text) for text in
                                         ("John's bike", "John has a cat's toy", "Maria")]))
         with sqlite3.connect(db_path) as connection:
             counts = sqlite_fts.TermCounts().get(connection, ["john's", "maria"], list(rowid_range("u")))
-        # an upper bound of the phrase's rows (both words: 2 rows, the phrase itself: 1), never below it
+        # an upper bound of the phrase's rows (its longest word: 2 rows, the phrase itself: 1), never below it
         assert counts == {"john's": 2, "maria": 1}
         found = store.lexical_search(["john's"], ListQuery(scope=Scope(user_id="u"), limit=5))
         assert len(found) == 1
