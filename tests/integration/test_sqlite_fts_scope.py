@@ -126,6 +126,29 @@ def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_p
         store.close()
 
 
+def test_rows_holding_only_the_rare_words_are_scored_newest_first(db_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_scope_bm25, "SMALL_SCOPE_ROWS", 0)  # the FTS5 path of large scopes
+    store = SQLiteStore(db_path)
+    try:
+        texts = ["opal opal opal"] + [f"opal stone {i} {i} {i}" for i in range(5)] + ["opal and ruby"] * 2
+        texts += [f"ruby filler {i}" for i in range(10)]
+        stored = [MemoryItem(memory=text, user_id="u", hash=str(i)) for i, text in enumerate(texts)]
+        store.apply(ChangeSet(memories=stored))
+        query, terms = ListQuery(scope=Scope(user_id="u"), limit=2), ["opal", "ruby"]
+        exact = store._lexical(terms, query, by_user=True, prune=False)
+        assert exact[0].memory_id == stored[0].id  # the oldest row: only the rare word, three times
+        monkeypatch.setattr(sqlite_fts, "SCORE_ALL_UP_TO", 2)
+        monkeypatch.setattr(sqlite_fts, "MATCH_BUDGET", 1)  # a budget of 3 * limit = 6 rows
+        assert store.lexical_search(terms, query) == exact
+        monkeypatch.setattr(sqlite_fts, "ALONE_FROM", 1)  # the newest 6 of the 8 rows holding "opal"
+        pruned = store.lexical_search(terms, query)
+        assert stored[0].id not in {c.memory_id for c in pruned}
+        assert {c.memory_id for c in pruned} <= {m.id for m in stored[2:8]}
+    finally:
+        store.close()
+
+
 def test_a_term_of_several_words_is_counted_by_its_words(db_path: Path) -> None:
     assert sqlite_fts.countable("lisbon") == '"lisbon"'
     assert sqlite_fts.countable("john's") == '"john"'

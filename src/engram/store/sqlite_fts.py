@@ -83,6 +83,9 @@ MATCH_BUDGET = 500
 #: When even the rarest words match more than ``NEWEST_FROM`` times the budget, only the newest of their
 #: rows (that many) are scored: a bounded cost, at the price of older rows matching only common words.
 NEWEST_FROM = 20
+#: Of the rows holding only rare words, the newest this many budgets are scored (a 100,000-memory scope:
+#: lexical p95 41 -> 27 ms CPU, overlap of the top 10 with the exact query 0.906 -> 0.905).
+ALONE_FROM = 6
 #: The FTS index's best ``POOL_FACTOR * limit`` rows are filtered by scope first (exact while enough pass).
 POOL_FACTOR = 4
 #: Stores of fewer rows score every word of a query (``TermCounts.weighing``).
@@ -283,21 +286,32 @@ def _budget(limit: int) -> int:
 def _rows_holding(connection: sqlite3.Connection, rare: Sequence[str], others: Sequence[str], found: dict[str, int],
                   where: str, params: Sequence[object], bounds: Sequence[int], limit: int) -> list[tuple[str, float]]:
     """The best ``limit`` of the rows holding one of ``rare`` (only the newest ``NEWEST_FROM`` budgets of
-    them when they are many), scored with ``rare`` and ``others``."""
-    if sum(found[term] for term in rare) > NEWEST_FROM * _budget(limit):
-        newest = connection.execute(
-            f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {matching(bounds)} "
-            "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, NEWEST_FROM * _budget(limit)]).fetchone()[0]
-        bounds = [newest or 0, bounds[1] if bounds else ROWID_MASK | (BUCKETS << ROWID_BITS)]
+    them when they are many), scored with ``rare`` and ``others``: ``(rare) AND (others)`` scores those
+    holding another word too, ``rare`` alone the others, of which only the newest ``ALONE_FROM`` budgets
+    are scored (they hold only the rare words, so they rank high only when those are in them often)."""
+    rare_rows = sum(found[term] for term in rare)
+    bounds = _newest(connection, rare, bounds, rare_rows, NEWEST_FROM * _budget(limit))
     scores: dict[int, float] = {}
     if others:
         scores.update(connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}",
                                          [f"({any_of(rare)}) AND ({any_of(others)})", *bounds]))
+        bounds = _newest(connection, rare, bounds, rare_rows, ALONE_FROM * _budget(limit))
     for rowid, rank in connection.execute(f"SELECT rowid, {_SCORE} FROM memories_fts WHERE {matching(bounds)}",
                                           [any_of(rare), *bounds]):
         scores.setdefault(rowid, rank)
     scored = sorted(scores.items(), key=lambda row: (row[1], row[0]))
     return passing(connection, scored, where, params, limit)
+
+
+def _newest(connection: sqlite3.Connection, rare: Sequence[str], bounds: Sequence[int], rare_rows: int,
+            newest: int) -> Sequence[int]:
+    """``bounds`` narrowed to the newest ``newest`` rows holding one of ``rare`` when ``rare_rows`` (their
+    count, an upper bound) is more."""
+    if rare_rows <= newest:
+        return bounds
+    first = connection.execute(f"SELECT min(rowid) FROM (SELECT rowid FROM memories_fts WHERE {matching(bounds)} "
+                               "ORDER BY rowid DESC LIMIT ?)", [any_of(rare), *bounds, newest]).fetchone()[0]
+    return [first or 0, bounds[1] if bounds else ROWID_MASK | (BUCKETS << ROWID_BITS)]
 
 
 def register(connection: sqlite3.Connection) -> None:
