@@ -33,10 +33,34 @@ PATCH_SELECT = ("SELECT m.id, v.vec, m.valid_to FROM json_each(?) AS wanted CROS
                 "ON m.id = wanted.value JOIN vectors v ON v.memory_id = m.id WHERE ")
 _SELECT = "SELECT m.id, v.vec, m.valid_to FROM memories m JOIN vectors v ON v.memory_id = m.id WHERE "
 Key = tuple[str, tuple[object, ...]]
+#: Rows read from SQLite at a time when a scope's vectors are loaded.
+_READ_BATCH = 4096
 
 
 def _valid_to(text: str | None) -> float:
     return from_storage(text).timestamp() if text else float(np.inf)
+
+
+def _read_scope(connection: sqlite3.Connection, where: str, params: Sequence[object],
+                ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Ids, vectors (one row each) and validity ends of the memories ``where`` selects, in rowid order. The
+    matrix is filled a batch of rows at a time: a million-memory scope held its 1.5 GB of vectors three
+    times over while the rows, their joined bytes and the matrix coexisted."""
+    capacity = int(connection.execute(f"SELECT count(*) FROM memories m WHERE {where}", list(params)).fetchone()[0])
+    cursor = connection.execute(f"{_SELECT}{where} ORDER BY m.rowid", list(params))
+    ids: list[str] = []
+    valid_to: list[float] = []
+    matrix = np.zeros((0, 0), dtype=np.float32)
+    while rows := cursor.fetchmany(_READ_BATCH):
+        block = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
+        if not ids:
+            matrix = np.empty((max(capacity, len(rows)), block.shape[1]), dtype=np.float32)
+        if len(ids) + len(rows) > len(matrix):  # rows written since the count
+            matrix = np.concatenate([matrix, np.empty_like(matrix)])
+        matrix[len(ids):len(ids) + len(rows)] = block
+        ids.extend(row[0] for row in rows)
+        valid_to.extend(_valid_to(row[2]) for row in rows)
+    return ids, matrix[:len(ids)], np.array(valid_to, dtype=np.float64)
 
 
 class VectorCache:
@@ -67,11 +91,8 @@ class VectorCache:
         if cached is not None:
             self._scopes.move_to_end(key)
             return cached
-        rows = connection.execute(f"{_SELECT}{where} ORDER BY m.rowid", list(params)).fetchall()
-        matrix = (np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
-                  if rows else np.zeros((0, 0), dtype=np.float32))
-        valid_to = np.array([_valid_to(row[2]) for row in rows], dtype=np.float64)
-        vectors = ScopeVectors.build([row[0] for row in rows], matrix, valid_to, min_vectors=self.min_vectors)
+        ids, matrix, valid_to = _read_scope(connection, where, params)
+        vectors = ScopeVectors.build(ids, matrix, valid_to, min_vectors=self.min_vectors)
         self._scopes[key] = vectors
         while len(self._scopes) > self.entries:
             self._scopes.popitem(last=False)
