@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +178,20 @@ def test_patching_many_ids_looks_each_up_by_key_not_through_the_scope(tmp_path: 
         store.close()
     assert any("sqlite_autoindex_memories_1 (id=?)" in step for step in plan), plan
     assert not any("memories_user" in step for step in plan), plan
+
+
+def test_a_scope_loads_in_rowid_order_whatever_index_sqlite_walks(db_path: Path) -> None:
+    """The scope is read through the user's (user_id, created_at) index; rows created in the reverse of
+    their insertion order still load in rowid order, with their own vectors and validity."""
+    store = SQLiteStore(db_path)
+    try:
+        memories = [MemoryItem(memory=f"note {i}", user_id="u", hash=f"h{i}",
+                               created_at=datetime(2024, 1, 30 - i, tzinfo=UTC)) for i in range(20)]
+        vectors = unit_rows(20, seed=3)
+        store.apply(ChangeSet(memories=memories, vectors=dict(zip((m.id for m in memories), vectors, strict=True))))
+        loaded = store._scope_vectors(SCOPE)
+        assert loaded.ids == [m.id for m in memories]
+        assert np.array_equal(loaded.matrix[:20], vectors)
+        assert top(store, vectors[7])[0] == memories[7].id
+    finally:
+        store.close()
