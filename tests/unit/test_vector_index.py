@@ -4,7 +4,6 @@ filtering, and the fallback when the probed lists hold too few valid vectors."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from engram.store.vector_index import ScopeVectors
 
@@ -51,22 +50,13 @@ def test_ended_validity_is_skipped_and_the_scan_fills_in() -> None:
     assert len(vectors.search(matrix[0], 10, now=None)) == 10
 
 
-def test_a_search_runs_its_products_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    from threadpoolctl import threadpool_info
 
-    def blas_threads() -> list[int]:
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-    before = blas_threads()
-    seen: list[list[int]] = []
-    product = ScopeVectors._top
-
-    def watched(self: ScopeVectors, *args: object, **kwargs: object) -> object:
-        seen.append(blas_threads())
-        return product(self, *args, **kwargs)
-
-    monkeypatch.setattr(ScopeVectors, "_top", watched)
-    matrix = clustered(100)
-    ScopeVectors.build([f"m{i}" for i in range(100)], matrix, np.full(100, np.inf)).search(matrix[0], 3, now=None)
-    assert seen and all(threads == [1] * len(before) for threads in seen)
-    assert blas_threads() == before
+def test_search_scores_are_the_cosines_of_the_rows() -> None:
+    matrix = clustered(3000)
+    indexed = ScopeVectors.build([f"m{i}" for i in range(3000)], matrix, np.full(3000, np.inf), min_vectors=1000)
+    query = matrix[11]
+    expected = matrix.astype(np.float64) @ query.astype(np.float64)
+    for exact in (True, False):
+        found = indexed.search(query, 5, now=None, exact=exact)
+        assert found[0][0] == "m11"
+        assert all(abs(score - expected[int(memory_id[1:])]) < 1e-5 for memory_id, score in found)

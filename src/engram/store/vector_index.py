@@ -11,11 +11,8 @@ the search falls back to the exact scan."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engram._lazy import LazyModule
 
@@ -41,21 +38,12 @@ _ASSIGN_CHUNK = 65_536
 Ranked = list[tuple[str, float]]
 
 
-@cache
-def _blas_threads() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run the enclosed numpy products on the calling thread. A query's products are small (one vector
-    against a few thousand rows); a BLAS that splits them over threads gains little, and its workers
-    spin on after each call, taking a core from the rest of the search: on two shared cores (load 5) a
-    100,000-memory scope's search used 50 ms of CPU per query with them and 30 without."""
-    with _blas_threads().limit(limits=1, user_api="blas"):
-        yield
+def similarities(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``matrix @ vector`` on the calling thread (numpy's own loops, not the BLAS). A query's products are
+    small (one vector against a few thousand rows); OpenBLAS split them over its threads, whose workers
+    then spun through the rest of the search: on two shared cores (load 5) a 100,000-memory scope's search
+    used 50 ms of CPU per query with them and 30 without. Building the index keeps the BLAS."""
+    return np.einsum("ij,j->i", matrix, vector)
 
 
 @dataclass
@@ -68,7 +56,7 @@ class IVFLists:
 
     def nearest(self, vector: np.ndarray) -> np.ndarray:
         """The ``probes`` lists nearest to ``vector``, in list order."""
-        return np.sort(np.argpartition(-(self.centroids @ vector), self.probes - 1)[:self.probes])
+        return np.sort(np.argpartition(-similarities(self.centroids, vector), self.probes - 1)[:self.probes])
 
 class ScopeVectors:
     """One scope's ids, unit vectors and validity end (epoch seconds, ``inf`` when open), row-aligned.
@@ -168,20 +156,16 @@ class ScopeVectors:
         vector = np.asarray(vector, dtype=np.float32)
         if not self.position:
             return []
-        with one_blas_thread():
-            return self._search(vector, limit, now=now, exact=exact)
-
-    def _search(self, vector: np.ndarray, limit: int, *, now: float | None, exact: bool) -> Ranked:
         if self.lists is not None and not exact:
             # each list is a contiguous block of rows: score the blocks in place (no gathered copy)
             spans = [(int(self.lists.bounds[i]), int(self.lists.bounds[i + 1])) for i in self.lists.nearest(vector)]
             spans.append((self.indexed, self.size))
             rows = np.concatenate([np.arange(low, high) for low, high in spans])
-            scores = np.concatenate([self.matrix[low:high] @ vector for low, high in spans])
+            scores = np.concatenate([similarities(self.matrix[low:high], vector) for low, high in spans])
             found = self._top(rows, scores, limit, now)
             if len(found) >= min(limit, len(self.position)):
                 return found
-        return self._top(None, self.matrix[:self.size] @ vector, limit, now)
+        return self._top(None, similarities(self.matrix[:self.size], vector), limit, now)
 
     def _top(self, rows: np.ndarray | None, scores: np.ndarray, limit: int, now: float | None) -> Ranked:
         if now is not None or self.dead:
