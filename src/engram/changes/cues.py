@@ -25,9 +25,12 @@ CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|tra
                     r"turned out|after all|dropped to|down to|up to|done with|settling into|settled into)\b", _FLAGS)
 NOW = re.compile(r"\b(?:now|these days|currently|anymore|any more|no longer|instead|nowadays|at this point|"
                  r"not .{0,30}? anymore)\b", _FLAGS)
-COEXIST = re.compile(r"\b(?:also|too|as well|another|(?:my|our|the) other|second|added|adding|both|in addition|"
-                     r"besides|still|same as (?:ever|always|before|usual)|same old|as ever|as usual|main thing|"
-                     r"along with|stick with|stays)\b", _FLAGS)
+#: Words that add a thing to what there was ("I also adopted a cat"): co-existence, except for a count, which
+#: they change ("How many cats do I have?").
+ADDITION = r"also|too|as well|another|(?:my|our|the) other|second|added|adding|both|in addition|besides|along with"
+COEXIST = re.compile(rf"\b(?:{ADDITION}|still|same as (?:ever|always|before|usual)|same old|as ever|as usual|"
+                     r"main thing|stick with|stays|kept|keeping|unchanged|(?:didn't|did not|hasn't|has not) change)\b",
+                     _FLAGS)
 HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
                    r"been considering|plan(?:ning)? to|hope|hoping|want to|wanna|wish|someday|one day|if i|"
                    r"if we|i'd love|not happening|offered|turned (?:it )?down|keeps saying|thought i'd|thinks|"
@@ -59,15 +62,20 @@ def _count(pattern: re.Pattern[str], text: str, cap: int = 2) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _third_party(text: str) -> bool:
-    """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name."""
+def _third_party(text: str, after_third_party: bool = False) -> bool:
+    """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name, or, told
+    after a turn about someone else (``after_third_party``), with "he", "she" or "they", who are that person:
+    the speaker is "I"."""
     first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
-    if THIRD_PARTY.search(first):
+    if THIRD_PARTY.search(first) or (after_third_party and _PRONOUN.search(first)):
         return True
     words = _WORD.findall(first)
     return bool(words) and words[0][:1].isupper() and words[0].lower() not in _FIRST_WORDS and len(words) > 2 \
         and words[1].lower() in ("is", "was", "has", "had", "just", "got", "and", "moved", "started", "went",
                                  "finally", "took", "bought", "lives", "works")
+
+
+_PRONOUN = re.compile(r"^\W*(?:he|she|they|he's|she's|they're|he'd|she'd|they've)\b", _FLAGS)
 
 
 _FIRST_WORDS = frozenset("""i i'm im we we're my our so ok okay yes yeah no well hey hi big small new quick
@@ -84,11 +92,11 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
         "similarity": similarity,
         "change": _count(CHANGE, newer),
         "now": _count(NOW, newer),
-        "coexist": _count(COEXIST, _without_negated(COEXIST, newer)),
+        "coexist": _count(COEXIST, _without_qualified(COEXIST, newer, _NEGATION)),
         "hedge": _count(HEDGE, _statements_only(newer)),
-        "temporary": _count(TEMPORARY, newer),
+        "temporary": _count(TEMPORARY, _without_qualified(_DATED, _without_qualified(TEMPORARY, newer, _SIMILE), _STARTS)),
         "past": _count(PAST, newer),
-        "other_subject": float(_third_party(newer) != _third_party(older)),
+        "other_subject": float(_third_party(newer, _third_party(older)) != _third_party(older)),
         "slot_conflict": float(any(slots_old[s.slot] != s.value for s in shared)),
         "slot_same": float(any(slots_old[s.slot] == s.value for s in shared)),
         "closest": float(closest),
@@ -100,16 +108,24 @@ _ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was
                             r"what|what's|whats|which|who|whom|whose|where|when|why|how|any)\b", _FLAGS)
 _NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|won't|wont|isn't|aren't|can't|cannot)\s+(?:\w+\s+){0,2}$",
                        _FLAGS)
+_SIMILE = re.compile(r"\b(?:like|as if|as though)\s+(?:an?\s+|the\s+)?$", _FLAGS)
+_STARTS = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning)\b", _FLAGS)
+#: A date a few days off ("next week"), which a temporary stay has ("in Paris next week") and so has the start
+#: of a lasting state ("I start a PhD next week").
+_DATED = re.compile(r"\b(?:this|next) (?:week|weekend)\b", _FLAGS)
 
 
 @lru_cache(maxsize=4096)
-def _without_negated(pattern: re.Pattern[str], text: str) -> str:
-    """``text`` without the matches of ``pattern`` that a negation at most three words before, in the same
-    clause, denies ("not buying another one" says there is no other one; "not going anywhere, still on
-    cardiology" still says "still")."""
+def _without_qualified(pattern: re.Pattern[str], text: str, before: re.Pattern[str]) -> str:
+    """``text`` without the matches of ``pattern`` whose clause, up to the match, ``before`` finds: a negation
+    at most three words before (``_NEGATION``: "not buying another one" says there is no other one; "not going
+    anywhere, still on cardiology" still says "still"), a comparison (``_SIMILE``: "feels like a holiday" is no
+    holiday) or a start (``_STARTS``: "I start a PhD next week" dates the start of a lasting state, it does not
+    bound one)."""
     kept, start = [], 0
     for match in pattern.finditer(text):
-        if _NEGATION.search(text[max(0, match.start() - 40):match.start()]):
+        clause = max(text.rfind(mark, 0, match.start()) for mark in ".!?;,\n") + 1
+        if before.search(text[clause:match.start()]):
             kept.append(text[start:match.start()])
             start = match.end()
     return "".join(kept) + text[start:]
@@ -121,6 +137,15 @@ def _statements_only(text: str) -> str:
     should we not miss?", "should I be worried?"), it does not doubt what the turn tells ("thinking maybe
     someday I'd do an MBA?" does)."""
     return " ".join(sentence for sentence in _SENTENCE.findall(text) if not _ASKING_OPENER.search(sentence.strip()))
+
+
+_ADDS = re.compile(rf"\b(?:{ADDITION})\b", _FLAGS)
+
+
+def additions(text: str) -> float:
+    """How many words (at most 2) add a thing to what there was ("we adopted a second beagle"), less the denied
+    ones ("not buying another one")."""
+    return _count(_ADDS, _without_qualified(_ADDS, text, _NEGATION))
 
 
 def in_first_person(text: str) -> bool:
@@ -184,8 +209,9 @@ def news_of_someone_not_asked(asked: set[str], text: str) -> bool:
 
 def other_person_than_asked(asks_about_someone_else: bool, newer: str) -> bool:
     """The question and the newer turn are about different people: one about the speaker, the other mainly
-    about someone else (``names_someone_else`` of the question)."""
-    return asks_about_someone_else != _third_party(newer)
+    about someone else (``names_someone_else`` of the question; "he"/"she" opening the turn is the one asked
+    about)."""
+    return asks_about_someone_else != _third_party(newer, asks_about_someone_else)
 
 
 def opens_about_someone_else(text: str) -> bool:

@@ -54,9 +54,12 @@ KEEP_THRESHOLD = 0.2
 #: each search milliseconds per turn and weighed nothing in the fit), whether the newer candidate ranks
 #: above the older, the log ratio of their relevance scores (within [-5, 5]), and whether the question
 #: and the newer turn are about different people (one the speaker, the other someone else), and whether
-#: the newer turn only asks ("How do I cook a steak?": a request, not news).
+#: the newer turn only asks ("How do I cook a steak?": a request, not news), and whether the newer turn gives
+#: the value the question asks for another value (``engram.changes.values.new_value``: "renewed the lease at
+#: 1650" after "rent is 1400"). For a question that counts, words of addition are change words ("we adopted a
+#: second beagle" changes "How many dogs do I have?"; "still" stays co-existence).
 READ_FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
-                 "newer_above", "relevance", "query_subject", "asks")
+                 "newer_above", "relevance", "query_subject", "asks", "new_value")
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
     whether the newer one is another person's news (``ReadPair.others_news``): it opens with someone else
     when the question is about the speaker, or with another person than the question names."""
     from engram.changes.cues import (
+        additions,
         names_someone_else,
         news_of_someone_not_asked,
         only_questions,
@@ -128,11 +132,13 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
         people_asked_about,
     )
     from engram.changes.pairs import MIN_SIMILARITY, speaker_key
+    from engram.changes.values import counts, new_value
 
     score = {item.memory_id: item.score for item in ranked}
     window = read_window(ranked, by_id, query)
     question = without_words(query.text, named_speaker_words(window, query.text))
     asks_about_other, asked = names_someone_else(question), people_asked_about(question)
+    counting = counts(query.text)
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
     pairs = []
@@ -153,6 +159,11 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
             features["relevance"] = _log_ratio(score[newer.id], score[other.id])
             features["query_subject"] = float(other_person_than_asked(asks_about_other, newer.memory))
             features["asks"] = float(only_questions(newer.memory))
+            features["new_value"] = float(new_value(query.text, other.memory, newer.memory))
+            if counting:
+                added = additions(newer.memory)
+                features["change"] = min(2.0, features["change"] + added)
+                features["coexist"] = max(0.0, features["coexist"] - added)
             pairs.append(ReadPair(other, newer, features, others_news))
     return pairs
 
