@@ -45,3 +45,44 @@ def test_a_request_tells_nothing(text: str, asks: bool) -> None:
     from engram.changes.cues import is_request
 
     assert is_request(text) is asks
+
+
+@pytest.mark.parametrize(("newer", "coexist"), [
+    ("Got a new phone, kept the same number luckily.", 1.0),
+    ("New laptop, but my setup is unchanged.", 1.0),
+    ("Got a new phone and a new number, 0699 111 222.", 0.0),
+])
+def test_words_of_retention_are_co_existence(newer: str, coexist: float) -> None:
+    assert _features(newer)["coexist"] == coexist
+
+
+@pytest.mark.parametrize(("newer", "temporary"), [
+    ("First week at the new job done, office hours feel like a holiday.", 0.0),
+    ("Graduated! I start a PhD at UCL next week.", 0.0),
+    ("I'm in Paris next week for a conference.", 1.0),
+    ("Off on holiday to Crete, so no bike for two weeks.", 1.0),
+    ("Starting a juice cleanse for a week.", 1.0),
+])
+def test_a_comparison_or_a_start_is_no_temporary_state(newer: str, temporary: float) -> None:
+    assert (_features(newer)["temporary"] > 0) == (temporary > 0)
+
+
+def test_he_or_she_after_a_turn_about_someone_else_is_that_person() -> None:
+    about_husband = pair_features("My husband works at the Amazon warehouse.", "He's driving for a bakery now.",
+                                  0.5, [], [], True)
+    assert about_husband["other_subject"] == 0.0
+    about_me = pair_features("I have two kids.", "She's here! Ada, 3kg, so that's three kids now.", 0.5, [], [], True)
+    assert about_me["other_subject"] == 0.0, "after a turn about the speaker, 'she' is no one asked about"
+
+
+def test_news_of_another_named_person() -> None:
+    from engram.changes.cues import asks_of_named_person, news_of_someone_not_asked
+
+    older = "my neighbours are both teachers, Priya's at Oak Hill and Tom's at the grammar school"
+    newer = "Tom quit teaching!! he's driving a taxi now"
+    assert asks_of_named_person("Where does Priya work?")
+    assert not asks_of_named_person("Who walks Bramble now?"), "the answer is a name"
+    assert news_of_someone_not_asked({"priya"}, newer, [older, newer])
+    assert not news_of_someone_not_asked({"tom"}, newer, [older, newer])
+    sister = "my sister Leila lives in Manchester"
+    assert not news_of_someone_not_asked({"sister"}, "Leila took a job in Glasgow", [sister]), "a named relative"

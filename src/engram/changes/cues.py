@@ -11,6 +11,7 @@ on the development scenarios and checked on the blind holdout."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from engram.changes.slots import Statement
@@ -49,8 +50,12 @@ THIRD_PARTY = re.compile(rf"^\W*(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kid|bu
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|we|we're|we've|us|our)\b", _FLAGS)
-_RELATIVE = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kids?|children|boyfriend|girlfriend|"
+RELATIVE = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kids?|children|boyfriend|girlfriend|"
                        r"fianc[ée]e?)\b", _FLAGS)
+
+#: A relative followed by their name ("my sister Leila"): the relative's word and the name.
+_RELATIVE_NAMED = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?({_KIN}|kids?|boyfriend|girlfriend|fianc[ée]e?)\s+"
+                             r"((?-i:[A-Z])[\w'’]+)", _FLAGS)
 
 FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
             "slot_conflict", "slot_same", "closest", "question")
@@ -94,7 +99,8 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
         "now": _count(NOW, newer),
         "coexist": _count(COEXIST, _without_qualified(COEXIST, newer, _NEGATION)),
         "hedge": _count(HEDGE, _statements_only(newer)),
-        "temporary": _count(TEMPORARY, _without_qualified(_DATED, _without_qualified(TEMPORARY, newer, _SIMILE), _STARTS)),
+        "temporary": _count(TEMPORARY, _without_qualified(_DATED, _without_qualified(TEMPORARY, newer, _SIMILE),
+                                                          _STARTS)),
         "past": _count(PAST, newer),
         "other_subject": float(_third_party(newer, _third_party(older)) != _third_party(older)),
         "slot_conflict": float(any(slots_old[s.slot] != s.value for s in shared)),
@@ -181,30 +187,55 @@ november december""".split())
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "the"})
 
 
+def _name_form(word: str) -> str:
+    """``word`` without the punctuation around it and a possessive "'s"."""
+    return word.strip("?!.,;:'’\"").removesuffix("'s").removesuffix("’s")
+
+
 def _names(text: str) -> list[str]:
     """The capitalised words of ``text`` after its first that may name a person (not "I", a day or a month)."""
-    words = [word.strip("?!.,;:'’\"").removesuffix("'s").removesuffix("’s") for word in text.split()[1:]]
+    words = [_name_form(word) for word in text.split()[1:]]
     return [word.lower() for word in words if word[:1].isupper() and word not in ("I", "I'm", "I've", "I'd")
             and word.lower() not in _CALENDAR]
 
 
 def names_someone_else(text: str) -> bool:
     """A question names someone other than the speaker ("Where does my sister live?", "What does Omar do?")."""
-    return bool(_RELATIVE.search(text) or _names(text))
+    return bool(RELATIVE.search(text) or _names(text))
+
+
+def asks_of_named_person(question: str) -> bool:
+    """The question names someone and asks something of them ("Where does Jo work?"), not who someone is ("Who
+    is my flatmate?", "Who walked Bramble before Priti?": there the answer is a name)."""
+    return bool(_names(question)) and not _WHO.search(question)
+
+
+_WHO = re.compile(r"\bwho(?:m|se)?\b", _FLAGS)
 
 
 def people_asked_about(question: str) -> set[str]:
     """The relatives and names a question asks about ("Who is my girlfriend?": {"girlfriend"})."""
-    relatives = {match.group(0).lower().split()[-1] for match in _RELATIVE.finditer(question)}
+    relatives = {match.group(0).lower().split()[-1] for match in RELATIVE.finditer(question)}
     return relatives | set(_names(question))
 
 
-def news_of_someone_not_asked(asked: set[str], text: str) -> bool:
-    """The text opens with another person than those a question asks about ("My mate Jack just got engaged"
-    for "Who is my girlfriend?")."""
-    opener = THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0])
+def news_of_someone_not_asked(asked: set[str], text: str, named_in: Sequence[str] = ()) -> bool:
+    """The text opens with another person than those a question asks about: a relative ("My mate Jack just got
+    engaged" for "Who is my girlfriend?") or, given ``named_in`` (the texts around it, which use it as a name),
+    a name ("Mia quit nursing!!" for "Where does Jo work?" after "Jo's at St Thomas' and Mia's at King's"). A
+    name given to a relative asked about ("my sister Leila") is that relative. Pass ``named_in`` only for a
+    question that names the person and asks something of them, not who someone is ("Who is my flatmate?",
+    "Who walked Bramble before Priti?": the answer is a name)."""
+    first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
+    opener = THIRD_PARTY.search(first)
     named = set(opener.group(0).lower().split()) - _POSSESSIVES if opener else set()
-    return bool(named) and not named & asked
+    if not named and first[:1].isupper():
+        word = _name_form(first.split()[0]).lower()
+        names = {name for other in named_in for name in _names(other)}
+        named = {word} if word in names and word not in _FIRST_WORDS else set()
+    aliases = {match.group(2).lower() for other in named_in for match in _RELATIVE_NAMED.finditer(other)
+               if match.group(1).lower() in asked}
+    return bool(named) and not named & (asked | aliases)
 
 
 def other_person_than_asked(asks_about_someone_else: bool, newer: str) -> bool:

@@ -16,21 +16,29 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from engram.changes.cues import RELATIVE
+
 _FLAGS = re.IGNORECASE
 _COUNT = re.compile(r"\bhow\s+many\b", _FLAGS)
 _ASKS_NUMBER = re.compile(r"\bhow\s+(?:much|many|old|often|far)\b|\b(?:number|weight|weigh|salary|rent|price|cost|"
                           r"age|budget|score)\b", _FLAGS)
 _ASKS_NAME = re.compile(r"\bwho(?:m|se)?\b|\bnam(?:e|es|ed|ing)\b|\bcall(?:ed)?\b", _FLAGS)
 _ASKS_TIME = re.compile(r"^\W*when\b|\bwhat\s+(?:time|day|date)\b|\bwhich\s+(?:days?|date)\b", _FLAGS)
-_NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve", "- - first second third "
+_NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve", "- - second third "
                  "fourth fifth sixth seventh eighth ninth tenth eleventh twelfth")
-#: A number word, or an ordinal ("a second beagle" makes two), as its digits.
+#: A number word, or an ordinal from "second" ("a second beagle" makes two; "my first car" counts nothing), as its
+#: digits.
 _AS_DIGITS = {word: str(value) for words in _NUMBER_WORDS for value, word in enumerate(words.split()) if word != "-"}
 _AS_DIGITS["none"] = "0"
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?|\b(?:" + "|".join(_AS_DIGITS) + r")\b", _FLAGS)
 _TIME = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b(?:january|february|march|april|june|july|"
                    r"august|september|october|november|december)\b|\b\d{1,2}(?::\d{2})?\s*(?:am|pm)\b|"
                    r"\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:mornings?|evenings?|nights?|weekends?)\b", _FLAGS)
+#: Clauses: sentences, and the parts joined by "so", "but", "and", "because" ("my husband's cousin named her
+#: daughter Ella, so we're going with Nora").
+_CLAUSE = re.compile(r"[.!?;,\n]+|\s(?:so|but|and|because)\s", _FLAGS)
+#: A name as a possessive ("Lucía's").
+_POSSESSIVE_NAME = re.compile(r"\b[A-Z]\w*['’]s\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?\n]\s*)\W*$")
 #: Capitalised words that name no one: the speaker, days and months.
 _NOT_NAMES = frozenset("""i i'm i've i'd i'll monday tuesday wednesday thursday friday saturday sunday january february
@@ -66,9 +74,11 @@ def values(text: str, kind: str) -> frozenset[str]:
 
 def new_value(question: str, older: str, newer: str) -> bool:
     """Both turns state a value of the kind ``question`` asks for, and the newer one states one the older did
-    not: it gives the same slot another value."""
+    not, in a clause that names no one else (in "save my friend Lucía's number: 699 876 543" the number is
+    Lucía's): it gives the same slot another value."""
     kind = asked_value(question)
     if kind is None:
         return False
-    before, after = values(older, kind), values(newer, kind)
-    return bool(before) and bool(after - before)
+    before = values(older, kind)
+    return bool(before) and any(values(clause, kind) - before for clause in _CLAUSE.split(newer)
+                                if not (RELATIVE.search(clause) or _POSSESSIVE_NAME.search(clause)))
