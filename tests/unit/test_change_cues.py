@@ -62,6 +62,8 @@ def test_words_of_retention_are_co_existence(newer: str, coexist: float) -> None
     ("I'm in Paris next week for a conference.", 1.0),
     ("Off on holiday to Crete, so no bike for two weeks.", 1.0),
     ("Starting a juice cleanse for a week.", 1.0),
+    ("Yoga's cancelled tonight, the instructor is sick.", 1.0),
+    ("First valentine's with Hannah tonight!", 0.0),
 ])
 def test_a_comparison_or_a_start_is_no_temporary_state(newer: str, temporary: float) -> None:
     assert (_features(newer)["temporary"] > 0) == (temporary > 0)
@@ -86,3 +88,11 @@ def test_news_of_another_named_person() -> None:
     assert not news_of_someone_not_asked({"tom"}, newer, [older, newer])
     sister = "my sister Leila lives in Manchester"
     assert not news_of_someone_not_asked({"sister"}, "Leila took a job in Glasgow", [sister]), "a named relative"
+
+
+@pytest.mark.parametrize(("newer", "now"), [
+    ("Signed up for a half marathon, so I run on weekends as well now.", 0.0),
+    ("I take the train now instead.", 2.0),
+])
+def test_now_after_an_addition_is_no_new_state(newer: str, now: float) -> None:
+    assert _features(newer)["now"] == now

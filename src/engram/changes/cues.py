@@ -32,6 +32,7 @@ ADDITION = r"also|too|as well|another|(?:my|our|the) other|second|added|adding|b
 COEXIST = re.compile(rf"\b(?:{ADDITION}|still|same as (?:ever|always|before|usual)|same old|as ever|as usual|"
                      r"main thing|stick with|stays|kept|keeping|unchanged|(?:didn't|did not|hasn't|has not) change)\b",
                      _FLAGS)
+_ADDS = re.compile(rf"\b(?:{ADDITION})\b", _FLAGS)
 HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
                    r"been considering|plan(?:ning)? to|hope|hoping|want to|wanna|wish|someday|one day|if i|"
                    r"if we|i'd love|not happening|offered|turned (?:it )?down|keeps saying|thought i'd|thinks|"
@@ -39,7 +40,8 @@ HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?
 TEMPORARY = re.compile(r"\b(?:this week|next week|for (?:a|one|two|three|the) (?:week|weeks|days|weekend|month)|"
                        r"this weekend|for now|temporar\w*|rental|in the shop|covering|staying at|visiting|"
                        r"visit|back from|trip|hotel|stopover|holiday|vacation|conference|client project|"
-                       r"one-off|for a couple of|juice|cleanse|while they|until)\b", _FLAGS)
+                       r"one-off|for a couple of|juice|cleanse|while they|until|tonight|this once|this time|"
+                       r"this (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b", _FLAGS)
 PAST = re.compile(r"\b(?:as a (?:kid|child|teen|teenager)|growing up|when i was|back in (?:19|20)\d\d|"
                   r"used to|years ago|in (?:high school|college|uni)|for a summer|once upon)\b", _FLAGS)
 #: The people (and teams) a statement can be about besides the speaker: "my sister", "our manager".
@@ -96,7 +98,7 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
     return {
         "similarity": similarity,
         "change": _count(CHANGE, newer),
-        "now": _count(NOW, newer),
+        "now": _count(NOW, _without_qualified(NOW, newer, _ADDS)),
         "coexist": _count(COEXIST, _without_qualified(COEXIST, newer, _NEGATION)),
         "hedge": _count(HEDGE, _statements_only(newer)),
         "temporary": _count(TEMPORARY, _without_qualified(_DATED, _without_qualified(TEMPORARY, newer, _SIMILE),
@@ -115,10 +117,12 @@ _ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was
 _NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|won't|wont|isn't|aren't|can't|cannot)\s+(?:\w+\s+){0,2}$",
                        _FLAGS)
 _SIMILE = re.compile(r"\b(?:like|as if|as though)\s+(?:an?\s+|the\s+)?$", _FLAGS)
-_STARTS = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning)\b", _FLAGS)
-#: A date a few days off ("next week"), which a temporary stay has ("in Paris next week") and so has the start
-#: of a lasting state ("I start a PhD next week").
-_DATED = re.compile(r"\b(?:this|next) (?:week|weekend)\b", _FLAGS)
+_STARTS = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|first)\b", _FLAGS)
+#: A date a few days off ("next week", "tonight"), which a temporary stay or a one-off has ("in Paris next week",
+#: "yoga's cancelled tonight") and so has the start of a lasting state ("I start a PhD next week", "first
+#: valentine's with Hannah tonight").
+_DATED = re.compile(r"\b(?:(?:this|next) (?:week|weekend)|tonight|this (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+                    _FLAGS)
 
 
 @lru_cache(maxsize=4096)
@@ -126,8 +130,9 @@ def _without_qualified(pattern: re.Pattern[str], text: str, before: re.Pattern[s
     """``text`` without the matches of ``pattern`` whose clause, up to the match, ``before`` finds: a negation
     at most three words before (``_NEGATION``: "not buying another one" says there is no other one; "not going
     anywhere, still on cardiology" still says "still"), a comparison (``_SIMILE``: "feels like a holiday" is no
-    holiday) or a start (``_STARTS``: "I start a PhD next week" dates the start of a lasting state, it does not
-    bound one)."""
+    holiday), a start (``_STARTS``: "I start a PhD next week", "first valentine's with Hannah tonight" date the
+    start of a lasting state, they do not bound one) or an addition (``_ADDS``: "I run on weekends as well now"
+    is a new thing, not a new state)."""
     kept, start = [], 0
     for match in pattern.finditer(text):
         clause = max(text.rfind(mark, 0, match.start()) for mark in ".!?;,\n") + 1
@@ -143,9 +148,6 @@ def _statements_only(text: str) -> str:
     should we not miss?", "should I be worried?"), it does not doubt what the turn tells ("thinking maybe
     someday I'd do an MBA?" does)."""
     return " ".join(sentence for sentence in _SENTENCE.findall(text) if not _ASKING_OPENER.search(sentence.strip()))
-
-
-_ADDS = re.compile(rf"\b(?:{ADDITION})\b", _FLAGS)
 
 
 def additions(text: str) -> float:
