@@ -40,7 +40,7 @@ HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?
 TEMPORARY = re.compile(r"\b(?:this week|next week|for (?:a|one|two|three|the) (?:week|weeks|days|weekend|month)|"
                        r"this weekend|for now|temporar\w*|rental|in the shop|covering|staying at|visiting|"
                        r"visit|back from|trip|hotel|stopover|holiday|vacation|conference|client project|"
-                       r"one-off|for a couple of|juice|cleanse|while they|until|tonight|this once|this time|"
+                       r"one-off|for a couple of|juice|cleanse|while they|until|tonight|"
                        r"this (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b", _FLAGS)
 PAST = re.compile(r"\b(?:as a (?:kid|child|teen|teenager)|growing up|when i was|back in (?:19|20)\d\d|"
                   r"used to|years ago|in (?:high school|college|uni)|for a summer|once upon)\b", _FLAGS)
