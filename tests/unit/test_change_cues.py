@@ -20,6 +20,7 @@ def _features(newer: str) -> dict[str, float]:
     ("I don't have another bike anymore, the bus it is.", 0.0),
     ("I also got an e-bike for the hills.", 1.0),
     ("No, I'm not going anywhere, still cycling every day.", 1.0),
+    ("He's driving for UPS now. Still need lunch ideas for him though.", 0.0),
 ])
 def test_a_denied_co_existence_word_is_no_co_existence(newer: str, coexist: float) -> None:
     assert _features(newer)["coexist"] == coexist

@@ -27,10 +27,12 @@ CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|tra
 NOW = re.compile(r"\b(?:now|these days|currently|anymore|any more|no longer|instead|nowadays|at this point|"
                  r"not .{0,30}? anymore)\b", _FLAGS)
 #: Words that add a thing to what there was ("I also adopted a cat"): co-existence, except for a count, which
-#: they change ("How many cats do I have?").
+#: they change ("How many cats do I have?"). "still" before a want or a lack ("still need lunch ideas", "still
+#: no reply") continues that, not the older fact.
 ADDITION = r"also|too|as well|another|(?:my|our|the) other|second|added|adding|both|in addition|besides|along with"
-COEXIST = re.compile(rf"\b(?:{ADDITION}|still|same as (?:ever|always|before|usual)|same old|as ever|as usual|"
-                     r"main thing|stick with|stays|kept|keeping|unchanged|(?:didn't|did not|hasn't|has not) change)\b",
+COEXIST = re.compile(rf"\b(?:{ADDITION}|still(?!\s+(?:need|needs|want|wants|looking|trying|waiting|no|not)\b)|"
+                     r"same as (?:ever|always|before|usual)|same old|as ever|as usual|main thing|stick with|stays|kept|"
+                     r"keeping|unchanged|(?:didn't|did not|hasn't|has not) change)\b",
                      _FLAGS)
 _ADDS = re.compile(rf"\b(?:{ADDITION})\b", _FLAGS)
 HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
