@@ -18,6 +18,7 @@ def _features(newer: str) -> dict[str, float]:
 @pytest.mark.parametrize(("newer", "coexist"), [
     ("Someone stole my bike. Not buying another one, I'm just taking the bus now.", 0.0),
     ("I don't have another bike anymore, the bus it is.", 0.0),
+    ("I didn't buy another bike, the bus it is.", 0.0),
     ("I also got an e-bike for the hills.", 1.0),
     ("No, I'm not going anywhere, still cycling every day.", 1.0),
     ("He's driving for UPS now. Still need lunch ideas for him though.", 0.0),

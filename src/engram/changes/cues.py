@@ -116,8 +116,8 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
 
 _ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was|were|have|has|should|shall|may|"
                             r"what|what's|whats|which|who|whom|whose|where|when|why|how|any)\b", _FLAGS)
-_NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|won't|wont|isn't|aren't|can't|cannot)\s+(?:\w+\s+){0,2}$",
-                       _FLAGS)
+_NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|doesn't|didn't|won't|wont|wouldn't|couldn't|isn't|aren't|"
+                       r"wasn't|weren't|haven't|hasn't|can't|cannot)\s+(?:\w+\s+){0,2}$", _FLAGS)
 _SIMILE = re.compile(r"\b(?:like|as if|as though)\s+(?:an?\s+|the\s+)?$", _FLAGS)
 _STARTS = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|first)\b", _FLAGS)
 #: A date a few days off ("next week", "tonight"), which a temporary stay or a one-off has ("in Paris next week",
