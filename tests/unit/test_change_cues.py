@@ -77,6 +77,10 @@ def test_he_or_she_after_a_turn_about_someone_else_is_that_person() -> None:
     assert about_husband["other_subject"] == 0.0
     about_me = pair_features("I have two kids.", "She's here! Ada, 3kg, so that's three kids now.", 0.5, [], [], True)
     assert about_me["other_subject"] == 0.0, "after a turn about the speaker, 'she' is no one asked about"
+    from engram.changes.cues import other_person_than_asked
+
+    assert not other_person_than_asked(True, "he's driving for UPS now"), "'he' is the husband asked about"
+    assert other_person_than_asked(False, "My colleague Ben bought a Porsche")
 
 
 def test_news_of_another_named_person() -> None:

@@ -55,7 +55,7 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|we|we're|we've|us|our)\b", _FLAGS)
 RELATIVE = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kids?|children|boyfriend|girlfriend|"
-                       r"fianc[ée]e?)\b", _FLAGS)
+                      r"fianc[ée]e?)\b", _FLAGS)
 
 #: A relative followed by their name ("my sister Leila"): the relative's word and the name.
 _RELATIVE_NAMED = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?({_KIN}|kids?|boyfriend|girlfriend|fianc[ée]e?)\s+"
