@@ -64,8 +64,8 @@ def read_examples(scenarios: Sequence[dict[str, Any]], embedder: Embedder) -> li
                 wanted = {ids[question["answer_turn"]], *(ids[i] for i in question.get("also_correct", []))}
                 by_id = {item.id: item for item in ranked.memories}
                 for pair in window_pairs(memory.store, ranked.fused, by_id, query):
-                    if pair.others_news:
-                        continue  # decided by rule (``ReadPair.others_news``), not by the model
+                    if pair.others_news or pair.new_value:
+                        continue  # decided by rule (``ReadPair.others_news``, ``new_value``), not by the model
                     newer_answers, older_answers = pair.newer.id in wanted, pair.older.id in wanted
                     if newer_answers != older_answers:
                         replaced = newer_answers if query.tense == "present" else older_answers

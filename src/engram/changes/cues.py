@@ -11,6 +11,7 @@ on the development scenarios and checked on the blind holdout."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from engram.changes.slots import Statement
@@ -25,9 +26,15 @@ CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|tra
                     r"turned out|after all|dropped to|down to|up to|done with|settling into|settled into)\b", _FLAGS)
 NOW = re.compile(r"\b(?:now|these days|currently|anymore|any more|no longer|instead|nowadays|at this point|"
                  r"not .{0,30}? anymore)\b", _FLAGS)
-COEXIST = re.compile(r"\b(?:also|too|as well|another|(?:my|our|the) other|second|added|adding|both|in addition|"
-                     r"besides|still|same as (?:ever|always|before|usual)|same old|as ever|as usual|main thing|"
-                     r"along with|stick with|stays)\b", _FLAGS)
+#: Words that add a thing to what there was ("I also adopted a cat"): co-existence, except for a count, which
+#: they change ("How many cats do I have?"). "still" before a want or a lack ("still need lunch ideas", "still
+#: no reply") continues that, not the older fact.
+ADDITION = r"also|too|as well|another|(?:my|our|the) other|second|added|adding|both|in addition|besides|along with"
+COEXIST = re.compile(rf"\b(?:{ADDITION}|still(?!\s+(?:need|needs|want|wants|looking|trying|waiting|no|not)\b)|"
+                     r"same as (?:ever|always|before|usual)|same old|as ever|as usual|main thing|stick with|stays|kept|"
+                     r"keeping|unchanged|(?:didn't|did not|hasn't|has not) change)\b",
+                     _FLAGS)
+_ADDS = re.compile(rf"\b(?:{ADDITION})\b", _FLAGS)
 HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
                    r"been considering|plan(?:ning)? to|hope|hoping|want to|wanna|wish|someday|one day|if i|"
                    r"if we|i'd love|not happening|offered|turned (?:it )?down|keeps saying|thought i'd|thinks|"
@@ -35,7 +42,8 @@ HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?
 TEMPORARY = re.compile(r"\b(?:this week|next week|for (?:a|one|two|three|the) (?:week|weeks|days|weekend|month)|"
                        r"this weekend|for now|temporar\w*|rental|in the shop|covering|staying at|visiting|"
                        r"visit|back from|trip|hotel|stopover|holiday|vacation|conference|client project|"
-                       r"one-off|for a couple of|juice|cleanse|while they|until)\b", _FLAGS)
+                       r"one-off|for a couple of|juice|cleanse|while they|until|tonight|"
+                       r"this (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b", _FLAGS)
 PAST = re.compile(r"\b(?:as a (?:kid|child|teen|teenager)|growing up|when i was|back in (?:19|20)\d\d|"
                   r"used to|years ago|in (?:high school|college|uni)|for a summer|once upon)\b", _FLAGS)
 #: The people (and teams) a statement can be about besides the speaker: "my sister", "our manager".
@@ -46,8 +54,12 @@ THIRD_PARTY = re.compile(rf"^\W*(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kid|bu
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|we|we're|we've|us|our)\b", _FLAGS)
-_RELATIVE = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kids?|children|boyfriend|girlfriend|"
-                       r"fianc[ée]e?)\b", _FLAGS)
+RELATIVE = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kids?|children|boyfriend|girlfriend|"
+                      r"fianc[ée]e?)\b", _FLAGS)
+
+#: A relative followed by their name ("my sister Leila"): the relative's word and the name.
+_RELATIVE_NAMED = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?({_KIN}|kids?|boyfriend|girlfriend|fianc[ée]e?)\s+"
+                             r"((?-i:[A-Z])[\w'’]+)", _FLAGS)
 
 FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
             "slot_conflict", "slot_same", "closest", "question")
@@ -59,15 +71,20 @@ def _count(pattern: re.Pattern[str], text: str, cap: int = 2) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _third_party(text: str) -> bool:
-    """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name."""
+def _third_party(text: str, after_third_party: bool = False) -> bool:
+    """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name, or, told
+    after a turn about someone else (``after_third_party``), with "he", "she" or "they", who are that person:
+    the speaker is "I"."""
     first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
-    if THIRD_PARTY.search(first):
+    if THIRD_PARTY.search(first) or (after_third_party and _PRONOUN.search(first)):
         return True
     words = _WORD.findall(first)
     return bool(words) and words[0][:1].isupper() and words[0].lower() not in _FIRST_WORDS and len(words) > 2 \
         and words[1].lower() in ("is", "was", "has", "had", "just", "got", "and", "moved", "started", "went",
                                  "finally", "took", "bought", "lives", "works")
+
+
+_PRONOUN = re.compile(r"^\W*(?:he|she|they|he's|she's|they're|he'd|she'd|they've)\b", _FLAGS)
 
 
 _FIRST_WORDS = frozenset("""i i'm im we we're my our so ok okay yes yeah no well hey hi big small new quick
@@ -83,12 +100,13 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
     return {
         "similarity": similarity,
         "change": _count(CHANGE, newer),
-        "now": _count(NOW, newer),
-        "coexist": _count(COEXIST, _without_negated(COEXIST, newer)),
+        "now": _count(NOW, _without_qualified(NOW, newer, _ADDS)),
+        "coexist": _count(COEXIST, _without_qualified(COEXIST, newer, _NEGATION)),
         "hedge": _count(HEDGE, _statements_only(newer)),
-        "temporary": _count(TEMPORARY, newer),
+        "temporary": _count(TEMPORARY, _without_qualified(_DATED, _without_qualified(TEMPORARY, newer, _SIMILE),
+                                                          _STARTS)),
         "past": _count(PAST, newer),
-        "other_subject": float(_third_party(newer) != _third_party(older)),
+        "other_subject": float(_third_party(newer, _third_party(older)) != _third_party(older)),
         "slot_conflict": float(any(slots_old[s.slot] != s.value for s in shared)),
         "slot_same": float(any(slots_old[s.slot] == s.value for s in shared)),
         "closest": float(closest),
@@ -98,18 +116,29 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
 
 _ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was|were|have|has|should|shall|may|"
                             r"what|what's|whats|which|who|whom|whose|where|when|why|how|any)\b", _FLAGS)
-_NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|won't|wont|isn't|aren't|can't|cannot)\s+(?:\w+\s+){0,2}$",
-                       _FLAGS)
+_NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|doesn't|didn't|won't|wont|wouldn't|couldn't|isn't|aren't|"
+                       r"wasn't|weren't|haven't|hasn't|can't|cannot)\s+(?:\w+\s+){0,2}$", _FLAGS)
+_SIMILE = re.compile(r"\b(?:like|as if|as though)\s+(?:an?\s+|the\s+)?$", _FLAGS)
+_STARTS = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|first)\b", _FLAGS)
+#: A date a few days off ("next week", "tonight"), which a temporary stay or a one-off has ("in Paris next week",
+#: "yoga's cancelled tonight") and so has the start of a lasting state ("I start a PhD next week", "first
+#: valentine's with Hannah tonight").
+_DATED = re.compile(r"\b(?:(?:this|next) (?:week|weekend)|tonight|this (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+                    _FLAGS)
 
 
 @lru_cache(maxsize=4096)
-def _without_negated(pattern: re.Pattern[str], text: str) -> str:
-    """``text`` without the matches of ``pattern`` that a negation at most three words before, in the same
-    clause, denies ("not buying another one" says there is no other one; "not going anywhere, still on
-    cardiology" still says "still")."""
+def _without_qualified(pattern: re.Pattern[str], text: str, before: re.Pattern[str]) -> str:
+    """``text`` without the matches of ``pattern`` whose clause, up to the match, ``before`` finds: a negation
+    at most three words before (``_NEGATION``: "not buying another one" says there is no other one; "not going
+    anywhere, still on cardiology" still says "still"), a comparison (``_SIMILE``: "feels like a holiday" is no
+    holiday), a start (``_STARTS``: "I start a PhD next week", "first valentine's with Hannah tonight" date the
+    start of a lasting state, they do not bound one) or an addition (``_ADDS``: "I run on weekends as well now"
+    is a new thing, not a new state)."""
     kept, start = [], 0
     for match in pattern.finditer(text):
-        if _NEGATION.search(text[max(0, match.start() - 40):match.start()]):
+        clause = max(text.rfind(mark, 0, match.start()) for mark in ".!?;,\n") + 1
+        if before.search(text[clause:match.start()]):
             kept.append(text[start:match.start()])
             start = match.end()
     return "".join(kept) + text[start:]
@@ -121,6 +150,12 @@ def _statements_only(text: str) -> str:
     should we not miss?", "should I be worried?"), it does not doubt what the turn tells ("thinking maybe
     someday I'd do an MBA?" does)."""
     return " ".join(sentence for sentence in _SENTENCE.findall(text) if not _ASKING_OPENER.search(sentence.strip()))
+
+
+def additions(text: str) -> float:
+    """How many words (at most 2) add a thing to what there was ("we adopted a second beagle"), less the denied
+    ones ("not buying another one")."""
+    return _count(_ADDS, _without_qualified(_ADDS, text, _NEGATION))
 
 
 def in_first_person(text: str) -> bool:
@@ -156,36 +191,62 @@ november december""".split())
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "the"})
 
 
+def _name_form(word: str) -> str:
+    """``word`` without the punctuation around it and a possessive "'s"."""
+    return word.strip("?!.,;:'’\"").removesuffix("'s").removesuffix("’s")
+
+
 def _names(text: str) -> list[str]:
     """The capitalised words of ``text`` after its first that may name a person (not "I", a day or a month)."""
-    words = [word.strip("?!.,;:'’\"").removesuffix("'s").removesuffix("’s") for word in text.split()[1:]]
+    words = [_name_form(word) for word in text.split()[1:]]
     return [word.lower() for word in words if word[:1].isupper() and word not in ("I", "I'm", "I've", "I'd")
             and word.lower() not in _CALENDAR]
 
 
 def names_someone_else(text: str) -> bool:
     """A question names someone other than the speaker ("Where does my sister live?", "What does Omar do?")."""
-    return bool(_RELATIVE.search(text) or _names(text))
+    return bool(RELATIVE.search(text) or _names(text))
+
+
+def asks_of_named_person(question: str) -> bool:
+    """The question names someone and asks something of them ("Where does Jo work?"), not who someone is ("Who
+    is my flatmate?", "Who walked Bramble before Priti?": there the answer is a name)."""
+    return bool(_names(question)) and not _WHO.search(question)
+
+
+_WHO = re.compile(r"\bwho(?:m|se)?\b", _FLAGS)
 
 
 def people_asked_about(question: str) -> set[str]:
     """The relatives and names a question asks about ("Who is my girlfriend?": {"girlfriend"})."""
-    relatives = {match.group(0).lower().split()[-1] for match in _RELATIVE.finditer(question)}
+    relatives = {match.group(0).lower().split()[-1] for match in RELATIVE.finditer(question)}
     return relatives | set(_names(question))
 
 
-def news_of_someone_not_asked(asked: set[str], text: str) -> bool:
-    """The text opens with another person than those a question asks about ("My mate Jack just got engaged"
-    for "Who is my girlfriend?")."""
-    opener = THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0])
+def news_of_someone_not_asked(asked: set[str], text: str, named_in: Sequence[str] = ()) -> bool:
+    """The text opens with another person than those a question asks about: a relative ("My mate Jack just got
+    engaged" for "Who is my girlfriend?") or, given ``named_in`` (the texts around it, which use it as a name),
+    a name ("Mia quit nursing!!" for "Where does Jo work?" after "Jo's at St Thomas' and Mia's at King's"). A
+    name given to a relative asked about ("my sister Leila") is that relative. Pass ``named_in`` only for a
+    question that names the person and asks something of them, not who someone is ("Who is my flatmate?",
+    "Who walked Bramble before Priti?": the answer is a name)."""
+    first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
+    opener = THIRD_PARTY.search(first)
     named = set(opener.group(0).lower().split()) - _POSSESSIVES if opener else set()
-    return bool(named) and not named & asked
+    if not named and first[:1].isupper():
+        word = _name_form(first.split()[0]).lower()
+        names = {name for other in named_in for name in _names(other)}
+        named = {word} if word in names and word not in _FIRST_WORDS else set()
+    aliases = {match.group(2).lower() for other in named_in for match in _RELATIVE_NAMED.finditer(other)
+               if match.group(1).lower() in asked}
+    return bool(named) and not named & (asked | aliases)
 
 
 def other_person_than_asked(asks_about_someone_else: bool, newer: str) -> bool:
     """The question and the newer turn are about different people: one about the speaker, the other mainly
-    about someone else (``names_someone_else`` of the question)."""
-    return asks_about_someone_else != _third_party(newer)
+    about someone else (``names_someone_else`` of the question; "he"/"she" opening the turn is the one asked
+    about)."""
+    return asks_about_someone_else != _third_party(newer, asks_about_someone_else)
 
 
 def opens_about_someone_else(text: str) -> bool:

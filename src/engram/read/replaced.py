@@ -54,7 +54,9 @@ KEEP_THRESHOLD = 0.2
 #: each search milliseconds per turn and weighed nothing in the fit), whether the newer candidate ranks
 #: above the older, the log ratio of their relevance scores (within [-5, 5]), and whether the question
 #: and the newer turn are about different people (one the speaker, the other someone else), and whether
-#: the newer turn only asks ("How do I cook a steak?": a request, not news).
+#: the newer turn only asks ("How do I cook a steak?": a request, not news). For a question that counts, words
+#: of addition are change words ("we adopted a second beagle" changes "How many dogs do I have?"; "still"
+#: stays co-existence).
 READ_FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
                  "newer_above", "relevance", "query_subject", "asks")
 
@@ -69,6 +71,11 @@ class ReadPair:
     #: The newer candidate is another person's news than the question asks about: it replaces nothing
     #: (probability 0, not the read model's), but gives the older its place back when it ranks above it.
     others_news: bool = False
+    #: The newer candidate gives the value the question asks for another value, and nothing in it says that
+    #: the change is someone else's, added, hedged, temporary or past (``new_value``): it replaced the older
+    #: one whatever the read model says of its words (a change told without a change word: "landlord renewed
+    #: the lease at 1650" after "rent is 1400").
+    new_value: bool = False
 
 
 @functools.cache
@@ -119,6 +126,8 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
     whether the newer one is another person's news (``ReadPair.others_news``): it opens with someone else
     when the question is about the speaker, or with another person than the question names."""
     from engram.changes.cues import (
+        additions,
+        asks_of_named_person,
         names_someone_else,
         news_of_someone_not_asked,
         only_questions,
@@ -128,11 +137,14 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
         people_asked_about,
     )
     from engram.changes.pairs import MIN_SIMILARITY, speaker_key
+    from engram.changes.values import counts, new_value
 
     score = {item.memory_id: item.score for item in ranked}
     window = read_window(ranked, by_id, query)
     question = without_words(query.text, named_speaker_words(window, query.text))
     asks_about_other, asked = names_someone_else(question), people_asked_about(question)
+    counting = counts(query.text)
+    texts = [memory.memory for memory in window] if asks_of_named_person(question) else []
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
     pairs = []
@@ -140,7 +152,7 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
         speaker = speaker_key(newer)
         if speaker == ASSISTANT:
             continue
-        others_news = (news_of_someone_not_asked(asked, newer.memory) if asks_about_other
+        others_news = (news_of_someone_not_asked(asked, newer.memory, texts) if asks_about_other
                        else opens_about_someone_else(newer.memory))
         older = [m for m in window if m.id in vectors and newer.id in vectors and speaker_key(m) in (speaker, ASSISTANT)
                  and newer.began_at - m.began_at > CONVERSATION_GAP]
@@ -153,8 +165,18 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
             features["relevance"] = _log_ratio(score[newer.id], score[other.id])
             features["query_subject"] = float(other_person_than_asked(asks_about_other, newer.memory))
             features["asks"] = float(only_questions(newer.memory))
-            pairs.append(ReadPair(other, newer, features, others_news))
+            if counting:
+                added = additions(newer.memory)
+                features["change"] = min(2.0, features["change"] + added)
+                features["coexist"] = max(0.0, features["coexist"] - added)
+            valued = not any(features[name] for name in _AGAINST) and new_value(query.text, other.memory, newer.memory)
+            pairs.append(ReadPair(other, newer, features, others_news, valued))
     return pairs
+
+
+#: The features that say a newer turn does not replace the older: someone else's news, an addition, a hedge, a
+#: temporary state, the past, a question.
+_AGAINST = ("coexist", "hedge", "temporary", "past", "other_subject", "query_subject", "asks")
 
 
 def _log_ratio(newer: float, older: float) -> float:
@@ -181,6 +203,8 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
     replacements, keeps = [], []
     for pair in window_pairs(store, ranked, by_id, query):
         probability = 0.0 if pair.others_news else read_probability(pair.features)
+        if pair.new_value and not pair.others_news:
+            probability = max(probability, READ_THRESHOLD)
         if probability >= READ_THRESHOLD:
             replacements.append((pair.older, pair.newer) if present else (pair.newer, pair.older))
         elif present and probability < KEEP_THRESHOLD and speaker_key(pair.older) != ASSISTANT:
