@@ -19,7 +19,15 @@ from engram._lazy import LazyModule
 from engram.errors import StorageError
 from engram.models import Episode, ExtractionState, HistoryEvent, MemoryItem, Scope
 from engram.store import sqlite_scope_bm25
-from engram.store.base import EMBEDDER_SETTING, MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
+from engram.store.base import (
+    EMBEDDER_SETTING,
+    MAX_TURN_SPAN,
+    Candidate,
+    ChangeSet,
+    ListQuery,
+    RecentText,
+    Store,
+)
 from engram.store.filter_sql import SCOPE_COUNTS_SQL
 from engram.store.integrity import ORPHAN_QUERIES, SQLITE_FTS_QUERIES, count_orphans
 from engram.store.sqlite_checkpoint import BackgroundCheckpointer
@@ -186,6 +194,20 @@ class SQLiteStore(Store):
             memories = [memory_from_row(row) for row in rows]
             attach_sources(connection, memories)
         return memories
+
+    def recent_texts(self, query: ListQuery) -> list[RecentText]:
+        where, params = where_clause(query)
+        with self._connected() as connection:
+            rows = connection.execute(  # vectors joined to the listed rows only, after the limit
+                "SELECT r.id, r.text, r.writer, v.vec FROM (SELECT m.id, m.text, m.writer, m.created_at, "
+                f"m.rowid AS position FROM memories m WHERE {where} ORDER BY m.created_at DESC, m.rowid DESC "
+                "LIMIT ? OFFSET ?) r LEFT JOIN vectors v ON v.memory_id = r.id "
+                "ORDER BY r.created_at DESC, r.position DESC",
+                [*params, query.limit, query.offset],
+            ).fetchall()
+        return [RecentText(memory_id, text, writer,
+                           None if blob is None else np.frombuffer(blob, dtype=np.float32).copy())
+                for memory_id, text, writer, blob in rows]
 
     def count_memories(self, query: ListQuery) -> int:
         where, params = where_clause(query)
