@@ -28,7 +28,7 @@ from engram.store.base import (
     RecentText,
     Store,
 )
-from engram.store.filter_sql import SCOPE_COUNTS_SQL
+from engram.store.filter_sql import RECENT_TEXTS_SQL, SCOPE_COUNTS_SQL
 from engram.store.integrity import ORPHAN_QUERIES, SQLITE_FTS_QUERIES, count_orphans
 from engram.store.sqlite_checkpoint import BackgroundCheckpointer
 from engram.store.sqlite_fts import TermCounts, bm25_search, passing, rowid_range
@@ -198,13 +198,8 @@ class SQLiteStore(Store):
     def recent_texts(self, query: ListQuery) -> list[RecentText]:
         where, params = where_clause(query)
         with self._connected() as connection:
-            rows = connection.execute(  # vectors joined to the listed rows only, after the limit
-                "SELECT r.id, r.text, r.writer, v.vec FROM (SELECT m.id, m.text, m.writer, m.created_at, "
-                f"m.rowid AS position FROM memories m WHERE {where} ORDER BY m.created_at DESC, m.rowid DESC "
-                "LIMIT ? OFFSET ?) r LEFT JOIN vectors v ON v.memory_id = r.id "
-                "ORDER BY r.created_at DESC, r.position DESC",
-                [*params, query.limit, query.offset],
-            ).fetchall()
+            rows = connection.execute(RECENT_TEXTS_SQL.format(where=where, position="rowid", vector="v.vec", mark="?"),
+                                      [*params, query.limit, query.offset]).fetchall()
         return [RecentText(memory_id, text, writer,
                            None if blob is None else np.frombuffer(blob, dtype=np.float32).copy())
                 for memory_id, text, writer, blob in rows]
