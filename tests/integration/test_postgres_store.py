@@ -233,6 +233,26 @@ def test_list_is_newest_first_with_paging_and_validity_flags(store: Store) -> No
     assert store.count_memories(ListQuery(scope=ALICE, include_invalid=False)) == 3
 
 
+def test_recent_texts_are_the_listed_memories_with_their_writers_and_vectors(store: Store) -> None:
+    add(store, memory("old", minutes=0), memory("mid", minutes=5, writer="assistant"), memory("new", minutes=9))
+    add(store, memory("held", minutes=8, status="quarantined"), memory("bob's", BOB, minutes=9), seed=10)
+    bare = memory("no vector", minutes=7, writer="tool")
+    store.apply(ChangeSet(memories=[bare]))
+    stored = store.get_vectors([m.id for m in store.list_memories(ListQuery(scope=ALICE, include_quarantined=True))])
+    for query in (ListQuery(scope=ALICE), ListQuery(scope=ALICE, limit=2, offset=1),
+                  ListQuery(scope=ALICE, include_quarantined=True)):
+        listed = store.list_memories(query)
+        recent = store.recent_texts(query)
+        assert [(r.id, r.text, r.writer) for r in recent] == [(m.id, m.memory, m.writer) for m in listed]
+        for row in recent:
+            if row.id == bare.id:
+                assert row.vector is None
+            else:
+                assert row.vector is not None
+                np.testing.assert_array_equal(row.vector, stored[row.id])
+    assert [r.text for r in store.recent_texts(ListQuery(scope=ALICE))] == ["new", "no vector", "mid", "old"]
+
+
 def test_lexical_search_is_scoped_stemmed_and_ranked(store: Store) -> None:
     target = memory("Alice runs marathons in Lisbon every spring")
     add(store, target, memory("Alice likes green tea"), memory("The weather is nice today"))

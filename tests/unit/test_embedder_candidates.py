@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
 import os
 import struct
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -232,6 +235,60 @@ def test_speed_bench_measures_a_provider_in_process_and_from_a_cold_start(tmp_pa
     assert figures["signature"] == "static:tiny:2" and figures["texts"] == 8 and figures["queries"] == 2
     assert figures["sentences_per_s"] > 0 and figures["cold_start_s"] > 0
     assert figures["query_p50_ms"] <= figures["query_p95_ms"]
+
+
+VARIED_TURNS = [
+    "Caroline: I went to a LGBTQ support group yesterday and it was so powerful.",
+    "Melanie: Wow, that's cool!",
+    "Caroline: The transgender stories were so inspiring! I was so happy and thankful for all the support.",
+    "Melanie: ok",
+    "Jon: Lost my job as a banker yesterday, so I'm gonna take a shot at starting my own business.",
+    "Gina: Sorry about your job Jon, but starting your own business sounds awesome! What business are you thinking of?",
+    "Jon: A dance studio.",
+    "Gina: That's great, I'd love to hear more about it when you have it figured out, and about the classes too.",
+]
+
+
+def test_the_default_embedder_runs_texts_side_by_side_each_with_the_vector_it_gets_alone(
+    dynamic_cache: Path,
+) -> None:
+    embedder = OnnxDynamicInt8Embedder(cache_dir=dynamic_cache, threads=2)
+    alone = np.vstack([embedder.embed([text]) for text in VARIED_TURNS])
+    workers: set[int] = set()
+    run_batch = embedder._run_batch
+
+    def recording(runtime: Any, encodings: list[Any]) -> np.ndarray:
+        workers.add(threading.get_ident())
+        return run_batch(runtime, encodings)
+
+    embedder._run_batch = recording  # type: ignore[method-assign]
+    together = embedder.embed(VARIED_TURNS)
+    np.testing.assert_array_equal(together, alone)
+    assert threading.get_ident() not in workers and len(workers) == 2  # side by side, off the caller's thread
+    assert embedder._ensure_loaded().session.get_session_options().intra_op_num_threads == 1
+    # The equality above is a real check: one inference over the whole batch changes the vectors.
+    batched = OnnxDynamicInt8Embedder(cache_dir=dynamic_cache, batch_size=len(VARIED_TURNS), threads=1)
+    assert np.abs(batched.embed(VARIED_TURNS) - alone).max() > 1e-4
+
+
+def _embed_in_child(embedder: OnnxDynamicInt8Embedder, results: Any) -> None:
+    results.put(embedder.embed(VARIED_TURNS[:3]))
+
+
+def test_the_default_embedder_still_embeds_in_a_forked_child(dynamic_cache: Path) -> None:
+    embedder = OnnxDynamicInt8Embedder(cache_dir=dynamic_cache, threads=2)
+    expected = embedder.embed(VARIED_TURNS[:3])  # the parent's worker threads exist now; a child has none
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_embed_in_child, args=(embedder, results))
+    child.start()
+    try:
+        np.testing.assert_array_equal(results.get(timeout=30), expected)
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():  # hung on worker threads it does not have
+            child.kill()
+    assert child.exitcode == 0
 
 
 def test_the_default_embedder_gives_a_text_the_same_vector_in_any_batch() -> None:

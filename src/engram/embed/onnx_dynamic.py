@@ -7,6 +7,9 @@ batch): every linear layer becomes ``DynamicQuantizeLinear`` + ``MatMulInteger``
 with VNNI where the CPU has it. The result is built on first use from the installed weights (no
 download; a few seconds, once), written atomically to the user cache with its SHA-256, checked against
 it on every load, and rebuilt when it does not match or the installed source model changed.
+
+Each text runs alone, on one thread; the texts of a call run side by side on ``threads`` workers (see
+:class:`OnnxDynamicInt8Embedder`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,14 @@ import json
 import logging
 import os
 import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
+from engram.embed._validation import as_text_list
 from engram.embed.onnx_local import DEFAULT_MAX_TOKENS, OnnxMiniLMEmbedder, default_model_path
 from engram.errors import ConfigurationError
 
@@ -101,7 +110,10 @@ class OnnxDynamicInt8Embedder(OnnxMiniLMEmbedder):
     Texts run one per inference (``batch_size`` 1): dynamic quantisation scales activations over the
     whole input tensor, so in a batch a text's vector would depend on the texts beside it (cosine down
     to 0.976 measured on LoCoMo turns); alone, a text always gets the same vector, whether it is added
-    with a session or alone, or asked as a query. It still embeds faster than ``onnx`` does in batches.
+    with a session or alone, or asked as a query. Each inference runs on one thread (onnxruntime's
+    threads gain nothing on a text of a few dozen tokens and cost CPU), and the texts of one ``embed``
+    call run side by side on ``threads`` workers (default: cores, at most 4), so a batch still uses
+    every core and every text gets exactly the vector it gets alone.
     """
 
     def __init__(
@@ -114,6 +126,30 @@ class OnnxDynamicInt8Embedder(OnnxMiniLMEmbedder):
     ) -> None:
         super().__init__(name=DYNAMIC_MODEL_ID, max_tokens=max_tokens, batch_size=batch_size, threads=threads)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self._workers: ThreadPoolExecutor | None = None
+        self._workers_pid = 0
+        self._workers_lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` one per inference, ``threads`` at a time; rows in input order."""
+        items = as_text_list(texts)
+        if len(items) < 2 or self.threads == 1 or self.batch_size != 1:
+            return super().embed(items)
+        runtime = self._ensure_loaded()
+        encodings = runtime.tokenizer.encode_batch(items)
+        rows = self._worker_pool().map(lambda encoding: self._run_batch(runtime, [encoding])[0], encodings)
+        return np.stack(list(rows))
+
+    def _intra_op_threads(self) -> int:
+        return 1
+
+    def _worker_pool(self) -> ThreadPoolExecutor:
+        """The workers running inferences side by side (made again in a forked child: threads do not fork)."""
+        with self._workers_lock:
+            if self._workers is None or self._workers_pid != os.getpid():
+                self._workers = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="engram-embed")
+                self._workers_pid = os.getpid()
+            return self._workers
 
     @property
     def cache_path(self) -> Path:

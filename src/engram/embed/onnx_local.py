@@ -168,6 +168,10 @@ class OnnxMiniLMEmbedder(Embedder):
                 runtime = self._runtime
         return runtime
 
+    def _intra_op_threads(self) -> int:
+        """onnxruntime threads working on one inference."""
+        return self.threads
+
     def _model_source(self) -> str | bytes:
         """The model to load, a path or the model's bytes: the user's file, or the bundled int8 model."""
         return str(self._model_path or default_model_path())
@@ -178,7 +182,7 @@ class OnnxMiniLMEmbedder(Embedder):
 
         model = self._model_source()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = self._intra_op_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle workers sleep instead of spinning: on a busy machine spinning burned CPU and was slower.

@@ -116,6 +116,16 @@ class ListQuery:
         return (MemoryStatus.ACTIVE.value, *extra)
 
 
+@dataclass(frozen=True)
+class RecentText:
+    """A stored memory as the guard compares a new record with it (``Store.recent_texts``)."""
+
+    id: str
+    text: str
+    writer: str
+    vector: np.ndarray | None  # its stored vector; None when it has none
+
+
 class Store(ABC):
     """Durable home of episodes, memories, history and their lexical and vector indexes."""
 
@@ -140,6 +150,13 @@ class Store(ABC):
     @abstractmethod
     def list_memories(self, query: ListQuery) -> list[MemoryItem]:
         """Memories in a scope matching the filters, newest first."""
+
+    def recent_texts(self, query: ListQuery) -> list[RecentText]:
+        """The id, text, writer and stored vector of each memory ``list_memories(query)`` returns, in its
+        order; stores override it to skip building whole memories (the guard reads it at every add)."""
+        memories = self.list_memories(query)
+        vectors = self.get_vectors([memory.id for memory in memories])
+        return [RecentText(memory.id, memory.memory, memory.writer, vectors.get(memory.id)) for memory in memories]
 
     @abstractmethod
     def count_memories(self, query: ListQuery) -> int:

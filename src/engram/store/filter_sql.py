@@ -30,6 +30,17 @@ SCOPE_COUNTS_SQL = (
     "GROUP BY user_id, agent_id, run_id, status"
 )
 
+#: The guard's context (``recent_texts``): id, text, writer and stored vector of the memories a listing
+#: selects, newest first, the vectors joined to the listed rows only (after the limit). ``{where}`` selects
+#: (alias ``m``), ``{position}`` is the insertion-order column, ``{vector}`` reads ``v``'s vector and
+#: ``{mark}`` is the dialect's placeholder (bound: limit, offset).
+RECENT_TEXTS_SQL = (
+    "SELECT r.id, r.text, r.writer, {vector} FROM (SELECT m.id, m.text, m.writer, m.created_at, "
+    "m.{position} AS position FROM memories m WHERE {where} ORDER BY m.created_at DESC, m.{position} DESC "
+    "LIMIT {mark} OFFSET {mark}) r LEFT JOIN vectors v ON v.memory_id = r.id "
+    "ORDER BY r.created_at DESC, r.position DESC"
+)
+
 
 def status_clause(statuses: tuple[str, ...]) -> str:
     """``m.status IN (...)`` for a fixed set of known status names (spliced: they are enum values)."""

@@ -19,7 +19,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engram.errors import StorageError, ValidationError
 from engram.models import Episode, ExtractionState, HistoryEvent, HistoryEventType, MemoryItem, Scope, SourceRef
-from engram.store.base import MAX_TURN_SPAN, Candidate, CandidatePool, ListQuery
+from engram.store.base import MAX_TURN_SPAN, Candidate, CandidatePool, ListQuery, RecentText
+from engram.store.filter_sql import RECENT_TEXTS_SQL
 from engram.store.postgres_sql import LEXICAL_SQL, scope_clause, where_clause
 
 MEMORY_COLUMNS = ("id, text, kind, user_id, agent_id, run_id, metadata, valid_from, valid_to, created_at, "
@@ -177,6 +178,16 @@ class PostgresReads:
                 [*params, query.limit if query.limit >= 0 else None, max(query.offset, 0)],
             ).fetchall()
         return [memory_from_row(row) for row in rows]
+
+    def recent_texts(self, query: ListQuery) -> list[RecentText]:
+        where, params = where_clause(query)
+        with self._read() as connection:
+            rows = connection.execute(
+                RECENT_TEXTS_SQL.format(where=where, position="seq", vector="vector_send(v.embedding)", mark="%s"),
+                [*params, query.limit if query.limit >= 0 else None, max(query.offset, 0)],
+            ).fetchall()
+        return [RecentText(memory_id, text, writer, None if payload is None else unpack_vector(payload))
+                for memory_id, text, writer, payload in rows]
 
     def count_memories(self, query: ListQuery) -> int:
         where, params = where_clause(query)

@@ -19,8 +19,16 @@ from engram._lazy import LazyModule
 from engram.errors import StorageError
 from engram.models import Episode, ExtractionState, HistoryEvent, MemoryItem, Scope
 from engram.store import sqlite_scope_bm25
-from engram.store.base import EMBEDDER_SETTING, MAX_TURN_SPAN, Candidate, ChangeSet, ListQuery, Store
-from engram.store.filter_sql import SCOPE_COUNTS_SQL
+from engram.store.base import (
+    EMBEDDER_SETTING,
+    MAX_TURN_SPAN,
+    Candidate,
+    ChangeSet,
+    ListQuery,
+    RecentText,
+    Store,
+)
+from engram.store.filter_sql import RECENT_TEXTS_SQL, SCOPE_COUNTS_SQL
 from engram.store.integrity import ORPHAN_QUERIES, SQLITE_FTS_QUERIES, count_orphans
 from engram.store.sqlite_checkpoint import BackgroundCheckpointer
 from engram.store.sqlite_fts import TermCounts, bm25_search, passing, rowid_range
@@ -186,6 +194,15 @@ class SQLiteStore(Store):
             memories = [memory_from_row(row) for row in rows]
             attach_sources(connection, memories)
         return memories
+
+    def recent_texts(self, query: ListQuery) -> list[RecentText]:
+        where, params = where_clause(query)
+        with self._connected() as connection:
+            rows = connection.execute(RECENT_TEXTS_SQL.format(where=where, position="rowid", vector="v.vec", mark="?"),
+                                      [*params, query.limit, query.offset]).fetchall()
+        return [RecentText(memory_id, text, writer,
+                           None if blob is None else np.frombuffer(blob, dtype=np.float32).copy())
+                for memory_id, text, writer, blob in rows]
 
     def count_memories(self, query: ListQuery) -> int:
         where, params = where_clause(query)

@@ -26,11 +26,10 @@ def screen_memories(guard: Guard, store: Store, scope: Scope, memories: Sequence
     """The memories with provenance (``writer``) set and suspicious ones quarantined, and their verdicts."""
     from engram.guard import GuardContext
 
-    recent = list(reversed(store.list_memories(ListQuery(scope=scope, limit=RECENT_CONTEXT))))
-    stored_vectors = store.get_vectors([memory.id for memory in recent])
-    texts = [memory.memory for memory in recent]
+    recent = list(reversed(store.recent_texts(ListQuery(scope=scope, limit=RECENT_CONTEXT))))
+    texts = [memory.text for memory in recent]
     writers = [memory.writer for memory in recent]
-    rows = [stored_vectors[memory.id] for memory in recent if memory.id in stored_vectors]
+    rows = [memory.vector for memory in recent if memory.vector is not None]
     aligned = len(rows) == len(texts)
     screened = []
     verdicts = []
