@@ -164,3 +164,25 @@ def test_a_term_of_several_words_is_counted_by_its_words(db_path: Path) -> None:
         assert len(found) == 1
     finally:
         store.close()
+
+
+def test_word_counts_of_a_large_one_user_store_are_estimated_from_its_newest_rows(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_fts, "ESTIMATE_FROM_ROWS", 40)
+    monkeypatch.setattr(sqlite_fts, "SAMPLE_ROWS", 10)
+    monkeypatch.setattr(sqlite_fts, "MIN_SAMPLED", 3)
+    store = SQLiteStore(db_path)
+    try:
+        texts = [f"garden note {i}" for i in range(30)] + [f"garden tulip {i}" for i in range(5)]
+        texts += [f"tulip note {i}" for i in range(5)] + ["orchid once"]
+        store.apply(ChangeSet(memories=[MemoryItem(memory=text, user_id="u", hash=text) for text in texts]))
+        with sqlite3.connect(db_path) as connection:
+            sqlite_fts.register(connection)
+            counts = sqlite_fts.TermCounts().get(connection, ["garden", "tulip", "orchid", "note"], [])
+            # the newest 10 rows: garden 4 times, tulip 9, note 5; 41 rows in all, 4.1 per newest row
+            assert counts == {"garden": round(4 * 4.1), "tulip": round(9 * 4.1), "orchid": 1,
+                              "note": round(5 * 4.1)}
+            store.apply(ChangeSet(memories=[MemoryItem(memory="garden of someone else", user_id="v", hash="v")]))
+            assert sqlite_fts.TermCounts().get(connection, ["garden", "orchid"], []) == {"garden": 36, "orchid": 1}
+    finally:
+        store.close()

@@ -32,7 +32,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from engram.store.sqlite_fts import COLUMN_WEIGHTS, ROWID_MASK, TOKENIZER, any_of, matching, phrase
+from engram.store.sqlite_fts import COLUMN_WEIGHTS, ROWID_MASK, TOKENIZER, any_of, matching, only_user, phrase
 
 #: Users with more FTS rows than this keep ``bm25()`` (``highlight()`` costs per matching row).
 SMALL_SCOPE_ROWS = 2_000
@@ -65,11 +65,8 @@ def varints(blob: bytes) -> list[int]:
 
 
 def sole_user(connection: sqlite3.Connection, user_id: str) -> bool:
-    """True when every memory of the store is ``user_id``'s (three index probes, not a count)."""
-    lowest = connection.execute("SELECT min(user_id) FROM memories").fetchone()[0]
-    highest = connection.execute("SELECT max(user_id) FROM memories").fetchone()[0]
-    unowned = connection.execute("SELECT 1 FROM memories WHERE user_id IS NULL LIMIT 1").fetchone()
-    return lowest == highest == user_id and unowned is None
+    """True when every memory of the store is ``user_id``'s."""
+    return only_user(connection) == user_id
 
 
 def scope_lengths(connection: sqlite3.Connection, bounds: Sequence[int], user_id: str) -> dict[int, int] | None:
