@@ -184,10 +184,11 @@ def is_request(text: str) -> bool:
     return bool(sentences) and all(_ASKING_OPENER.search(sentence) for sentence in sentences)
 
 
-#: Capitalised words that name no one: days and months ("What do I do on Wednesday nights?").
-_CALENDAR = frozenset("""monday mondays tuesday tuesdays wednesday wednesdays thursday thursdays friday fridays
-saturday saturdays sunday sundays january february march april may june july august september october
-november december""".split())
+_DAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+#: Days and months: capitalised words that name no one ("What do I do on Wednesday nights?").
+CALENDAR = frozenset([*_DAYS, *"""january february march april may june july august september october november
+december""".split()])
+_CALENDAR = CALENDAR | {f"{day}s" for day in _DAYS}
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "the"})
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from engram.changes.cues import RELATIVE
+from engram.changes.cues import CALENDAR, RELATIVE
 
 _FLAGS = re.IGNORECASE
 _COUNT = re.compile(r"\bhow\s+many\b", _FLAGS)
@@ -41,8 +41,7 @@ _CLAUSE = re.compile(r"[.!?;,\n]+|\s(?:so|but|and|because)\s", _FLAGS)
 _POSSESSIVE_NAME = re.compile(r"\b[A-Z]\w*['’]s\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?\n]\s*)\W*$")
 #: Capitalised words that name no one: the speaker, days and months.
-_NOT_NAMES = frozenset("""i i'm i've i'd i'll monday tuesday wednesday thursday friday saturday sunday january february
-march april may june july august september october november december""".split())
+_NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll"}) | CALENDAR
 
 
 def asked_value(question: str) -> str | None:
