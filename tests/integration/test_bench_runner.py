@@ -130,6 +130,7 @@ def test_cli_scale_and_concurrency_small(tmp_path: Path) -> None:
         assert row["file_bytes"] > 0 and row["bytes_per_memory"] > 0 and row["rss_mb"] > 0
         assert row["search"]["count"] == 5 and row["vector_exact"]["count"] == 5
         assert 0.0 <= row["recall_at_10_vs_exact"] <= 1.0
+        assert 0.0 < row["search_recall_at_10_vs_exact"] <= 1.0
     assert scale["stores"][0]["ann_used"] and not scale["stores"][1]["ann_used"]
     assert scale["add"]["add"]["count"] == 3
     assert (tmp_path / "scale" / "scale.md").exists()

@@ -116,6 +116,11 @@ def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_p
         pruned = store.lexical_search(terms, replace(query, limit=1))
         assert [c.memory_id for c in pruned] == [exact[0].memory_id]
         assert pruned[0].score == pytest.approx(exact[0].score)
+        exact_store = SQLiteStore(db_path, exact_lexical=True)  # the baseline of `engram bench scale`
+        try:
+            assert exact_store.lexical_search(terms, query) == exact != store.lexical_search(terms, query)
+        finally:
+            exact_store.close()
         assert [c.memory_id for c in store.lexical_search(terms, replace(query, limit=6))] == (
             [c.memory_id for c in found[:4]] + [c.memory_id for c in found[4:6]])
         assert store.lexical_search(["nowhere"], query) == []

@@ -270,12 +270,13 @@ def render_scale_markdown(results: dict[str, Any], plots: dict[str, str] | None 
     ]
     header = ["shape", "n", "scopes", "search p50 ms", "p95 ms", "lexical p95 ms", "store-wide lexical p95 ms",
               "vector p95 ms",
-              "exact scan p95 ms", "recall@10", "lexical recall@10", "cold ms", "bytes/memory", "RSS MiB", "load avg"]
+              "exact scan p95 ms", "recall@10", "lexical recall@10", "search recall@10", "cold ms", "bytes/memory",
+              "RSS MiB", "load avg"]
     rows = [[row["shape"], f"{row['n']:,}", f"{row['scopes']:,}", fmt(row["search"]["p50_ms"], 1),
              fmt(row["search"]["p95_ms"], 1), fmt(row["lexical"]["p95_ms"], 1),
              fmt(row.get("lexical_storewide", {}).get("p95_ms"), 1), fmt(row["vector"]["p95_ms"], 1),
              fmt(row["vector_exact"]["p95_ms"], 1), fmt(row["recall_at_10_vs_exact"], 3),
-             fmt(row.get("lexical_recall_at_10_vs_exact"), 3),
+             fmt(row.get("lexical_recall_at_10_vs_exact"), 3), fmt(row.get("search_recall_at_10_vs_exact"), 3),
              fmt(row["cold_search_ms"], 0), fmt(row["bytes_per_memory"], 0), fmt(row["rss_mb"], 0),
              fmt(row["loadavg"][0], 1)] for row in results["stores"]]
     lines += _table(header, rows)

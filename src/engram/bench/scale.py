@@ -139,8 +139,9 @@ def current_rss_mb() -> float:
 def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, settings: ScaleSettings,
                   path: Path) -> dict[str, Any]:
     """Build (or reuse) one store, then time full searches, each signal alone, the baselines (the exact
-    vector scan; the lexical search over the whole FTS index before the scope filter) and the IVF index's
-    recall@10 against the exact scan."""
+    vector scan; the lexical search over the whole FTS index before the scope filter), the IVF index's
+    recall@10 against the exact scan, and the full search's top results against a search with both signals
+    exact (every vector scanned, every lexical match scored)."""
     from engram import Memory
     from engram.models import Scope
     from engram.store.base import ListQuery
@@ -155,8 +156,9 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
     picks = [(rng.randrange(scopes), rng.randrange(len(corpus.questions))) for _ in range(settings.queries)]
     embedder = CorpusEmbedder(corpus)
     store = SQLiteStore(path, ann_min_vectors=settings.ann_min_vectors)
-    exact_store = SQLiteStore(path, ann_min_vectors=total + 1)
+    exact_store = SQLiteStore(path, ann_min_vectors=total + 1, exact_lexical=True)
     memory = Memory(store=store, embedder=embedder)
+    exact_memory = Memory(store=exact_store, embedder=embedder)
     try:
         began = time.perf_counter()
         memory.search(corpus.questions[0], user_id="user-0", limit=settings.top_k)
@@ -165,7 +167,7 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
             memory.search(warm_up, user_id="user-0", limit=settings.top_k)
         timings: dict[str, list[float]] = {"search": [], "lexical": [], "lexical_storewide": [], "vector": [],
                                            "vector_exact": []}
-        overlaps, lexical_overlaps = [], []
+        overlaps, lexical_overlaps, search_overlaps = [], [], []
         for scope_number, question in picks:  # alone first: the baselines below walk the whole store's pages
             timings["search"].append(timed(memory.search, corpus.questions[question], user_id=f"user-{scope_number}",
                                            limit=settings.top_k))
@@ -184,9 +186,11 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
             wanted = {c.memory_id for c in exact_store.vector_search(vector, query)}
             found = {c.memory_id for c in store.vector_search(vector, query)}
             overlaps.append(len(wanted & found) / max(1, len(wanted)))
+            search_overlaps.append(_top_overlap(memory.search(text, user_id=user, limit=settings.top_k),
+                                                exact_memory.search(text, user_id=user, limit=settings.top_k)))
     finally:
         memory.close()
-        exact_store.close()
+        exact_memory.close()
     file_bytes = store_size_bytes(path)
     return {
         "shape": shape, "n": total, "scopes": scopes, "scope_size": total // scopes,
@@ -196,9 +200,16 @@ def measure_store(corpus: ScaleCorpus, shape: str, total: int, scopes: int, sett
         "ann_used": total // scopes >= settings.ann_min_vectors,
         "recall_at_10_vs_exact": float(np.mean(overlaps)),
         "lexical_recall_at_10_vs_exact": float(np.mean(lexical_overlaps)),
+        "search_recall_at_10_vs_exact": float(np.mean(search_overlaps)),
         "file_bytes": file_bytes, "bytes_per_memory": file_bytes / total,
         "peak_rss_mb": peak_rss_mb(), "rss_mb": current_rss_mb(), "loadavg": os.getloadavg(),
     }
+
+
+def _top_overlap(found: dict[str, Any], exact: dict[str, Any]) -> float:
+    """The share of the exact search's results that the search also returned."""
+    wanted = {hit["id"] for hit in exact["results"]}
+    return len(wanted & {hit["id"] for hit in found["results"]}) / max(1, len(wanted))
 
 
 def measure_add(corpus: ScaleCorpus, settings: ScaleSettings, path: Path) -> dict[str, Any]:

@@ -64,10 +64,13 @@ class SQLiteStore(Store):
     processes (WAL, ``BEGIN IMMEDIATE`` write transactions, a generous busy timeout)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", busy_timeout_s: float = 60.0,
-                 ann_min_vectors: int = ANN_MIN_VECTORS, cache_mib: int | None = None) -> None:
+                 ann_min_vectors: int = ANN_MIN_VECTORS, cache_mib: int | None = None,
+                 exact_lexical: bool = False) -> None:
         """Open (creating and migrating) the store at ``path``. Scopes holding ``ann_min_vectors`` or more
         vectors are searched through an in-memory IVF index (``engram.store.vector_index``); ``cache_mib``
-        sets SQLite's page cache of this connection (default: SQLite's own, about 2 MiB)."""
+        sets SQLite's page cache of this connection (default: SQLite's own, about 2 MiB);
+        ``exact_lexical`` scores every row matching a query instead of the rows holding its rarest words
+        (the baseline ``engram bench scale`` compares the default with)."""
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StorageError(f"unknown synchronous mode {synchronous!r}", field="sqlite_synchronous")
@@ -90,6 +93,7 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()
         self._depth = 0
         self.ann_min_vectors = ann_min_vectors
+        self.exact_lexical = exact_lexical
         self._vectors = VectorCache(min_vectors=ann_min_vectors)
         self._term_counts = TermCounts()
         self._fts = FtsWrites()
@@ -266,8 +270,9 @@ class SQLiteStore(Store):
                 ranked = sqlite_scope_bm25.scope_bm25(connection, terms, bounds, lengths)
                 found = passing(connection, ranked, where, params, query.limit)
             else:
+                pruned = prune and not self.exact_lexical
                 found = bm25_search(connection, terms, where, params, bounds, query.limit,
-                                    self._term_counts if prune else None)
+                                    self._term_counts if pruned else None)
         return [Candidate(memory_id, score) for memory_id, score in found]
 
     def vector_search(self, vector: np.ndarray, query: ListQuery) -> list[Candidate]:
