@@ -83,6 +83,11 @@ class EngramConfig(BaseModel):
     retrieval: RetrievalRecipe | str = "balanced"
     limits: Limits = Field(default_factory=Limits)
     sqlite_synchronous: str = "FULL"
+    exact_lexical: bool = Field(
+        default_factory=lambda: os.environ.get("ENGRAM_EXACT_LEXICAL", "false"), validate_default=True,
+        description="SQLite store: score every lexical match of a query, also in scopes of tens of thousands of "
+                    "memories, instead of the rows holding its rarest words (slower there; docs/BENCHMARKS.md, "
+                    "Scale, measures both). Environment: ENGRAM_EXACT_LEXICAL (true / false)")
     guard: bool = Field(True, description="screen writes for memory poisoning and quarantine suspicious ones")
     supersession: bool = Field(True, description="offline: close a memory (valid_to, superseded_by) when a newer one "
                                "states the same attribute of the same subject with another value")

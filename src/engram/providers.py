@@ -26,7 +26,8 @@ def open_store(config: EngramConfig) -> Store:
         if not path or path == ":memory:":
             raise ConfigurationError("an SQLite store needs a file path", field="path",
                                      hint="e.g. Memory(path='engram.db')")
-        return SQLiteStore(sqlite_file(path), synchronous=config.sqlite_synchronous)
+        return SQLiteStore(sqlite_file(path), synchronous=config.sqlite_synchronous,
+                           exact_lexical=config.exact_lexical)
     try:
         from engram.store.postgres import PostgresStore
     except ImportError as exc:

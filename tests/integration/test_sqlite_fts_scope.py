@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engram.config import EngramConfig
 from engram.models import MemoryItem, Scope
+from engram.providers import open_store
 from engram.store import sqlite_fts, sqlite_scope_bm25
 from engram.store.base import ChangeSet, ListQuery, TurnContext
 from engram.store.sqlite import SQLiteStore
@@ -116,7 +118,7 @@ def test_a_query_matching_too_many_rows_scores_the_rows_of_its_rarest_words(db_p
         pruned = store.lexical_search(terms, replace(query, limit=1))
         assert [c.memory_id for c in pruned] == [exact[0].memory_id]
         assert pruned[0].score == pytest.approx(exact[0].score)
-        exact_store = SQLiteStore(db_path, exact_lexical=True)  # the baseline of `engram bench scale`
+        exact_store = open_store(EngramConfig(path=str(db_path), exact_lexical=True))
         try:
             assert exact_store.lexical_search(terms, query) == exact != store.lexical_search(terms, query)
         finally:
@@ -191,3 +193,9 @@ def test_word_counts_of_a_large_one_user_store_are_estimated_from_its_newest_row
             assert sqlite_fts.TermCounts().get(connection, ["garden", "orchid"], []) == {"garden": 36, "orchid": 1}
     finally:
         store.close()
+
+
+def test_exact_lexical_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert EngramConfig().exact_lexical is False
+    monkeypatch.setenv("ENGRAM_EXACT_LEXICAL", "true")
+    assert EngramConfig().exact_lexical is True
