@@ -66,10 +66,17 @@ def test_every_update_set_file_is_a_bundled_split() -> None:
     assert shipped == set(SPLITS.values())
 
 
-def test_the_third_holdout_is_large_and_marked_blind() -> None:
-    data = json.loads(resources.files("engram").joinpath("data", SPLITS["holdout3"]).read_text(encoding="utf-8"))
+BLIND_SETS = {"holdout3": (50, 30), "holdout4": (70, 40)}
+
+
+@pytest.mark.parametrize(("split", "least"), sorted(BLIND_SETS.items()))
+def test_the_blind_holdouts_are_large_and_marked_blind(split: str, least: tuple[int, int]) -> None:
+    """Each blind set keeps the size its writer was asked for, says it was never tuned on, and asks every kind of
+    question; a split missing here (or shrunk by an edit) fails."""
+    data = json.loads(resources.files("engram").joinpath("data", SPLITS[split]).read_text(encoding="utf-8"))
     types = [scenario["type"] for scenario in data["scenarios"]]
-    assert types.count("update") >= 50 and types.count("distractor") >= 30
+    assert types.count("update") >= least[0] and types.count("distractor") >= least[1]
     assert "blind" in data["note"] and "never tuned on" in data["note"]
     kinds = {question["kind"] for scenario in data["scenarios"] for question in scenario["questions"]}
     assert kinds == QUESTION_KINDS
+
