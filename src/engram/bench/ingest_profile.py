@@ -37,6 +37,9 @@ STEPS = (
     ("commit > store writes > neighbour context rows (set_context)", "store/sqlite_write.py", "set_context"),
     ("commit > rest > FTS rows, each written once before COMMIT (FtsWrites.flush)", "store/sqlite_write.py", "flush"),
 )
+#: The steps ``run_add`` runs one after the other, and those of ``commit`` (the rest of each is its own row).
+ADD_PARTS = ("draft_episodes", "embed_and_prepare", "screen", "commit")
+COMMIT_PARTS = ("detect_supersessions", "refresh", "apply")
 TRANSACTION_LABEL = "commit > rest: BEGIN, FTS rows, COMMIT (fsync)"
 OTHER_LABEL = "rest of add (response, scope, metadata checks)"
 #: The model runs on a background thread (cProfile sees only the thread calling ``add``): its time is the
@@ -53,12 +56,12 @@ def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
 def breakdown(stats: pstats.Stats, turns: int) -> list[dict[str, Any]]:
     """Rows ``{"step", "ms_per_turn", "share"}`` from a profile of adds that wrote ``turns`` turns."""
     seconds = {label: _cumulative(stats, suffix, name) for label, suffix, name in STEPS}
-    total = seconds[STEPS[0][0]] or 1e-9
-    commit = seconds[STEPS[6][0]]
-    inside = sum(seconds[label] for label, _, _ in STEPS[7:10])
-    top = sum(seconds[label] for label, _, _ in (STEPS[1], STEPS[2], STEPS[5], STEPS[6]))
+    by_function = {name: seconds[label] for label, _, name in STEPS}
+    total = by_function["run_add"] or 1e-9
+    inside = sum(by_function[name] for name in COMMIT_PARTS)
+    top = sum(by_function[name] for name in ADD_PARTS)
     rows = [*seconds.items()]
-    rows.append((TRANSACTION_LABEL, max(commit - inside, 0.0)))
+    rows.append((TRANSACTION_LABEL, max(by_function["commit"] - inside, 0.0)))
     rows.append((OTHER_LABEL, max(total - top, 0.0)))
     return [{"step": label, "ms_per_turn": 1000 * value / turns, "share": value / total} for label, value in rows]
 

@@ -48,8 +48,9 @@ def turn_embeddings(memories: Sequence[MemoryItem], embedder: Embedder) -> np.nd
     return embedder.embed([embedding_text(memory) for memory in memories])
 
 
-#: Most embeddings of ``add`` calls running on background threads at once (one per concurrent ``add``).
-BACKGROUND_EMBEDDERS = 4
+#: Most ``add`` calls of one process embedding on background threads at once (threads are made as adds
+#: need them; a further concurrent add waits for one).
+BACKGROUND_EMBEDDERS = 32
 
 
 class _Workers:
