@@ -133,12 +133,16 @@ def embed_and_prepare(draft: AddDraft, context: WriteContext) -> PreparedScreeni
         return None
     pending = turn_embeddings_soon(draft.memories, context.embedder)
     try:
-        prepared = prepare_screening(context.guard, context.store, draft.scope, draft.memories,
-                                     {episode.id: episode for episode in draft.episodes})
+        prepared = _prepare_screening(draft, context.guard, context.store)
     finally:
         wait([pending])  # never leave the model running behind a failed add
     _set_turn_vectors(draft, pending.result())
     return prepared
+
+
+def _prepare_screening(draft: AddDraft, guard: Guard, store: Store) -> PreparedScreening:
+    episodes = {episode.id: episode for episode in draft.episodes}
+    return prepare_screening(guard, store, draft.scope, draft.memories, episodes)
 
 
 def screen(draft: AddDraft, context: WriteContext, prepared: PreparedScreening | None = None) -> None:
@@ -150,8 +154,7 @@ def screen(draft: AddDraft, context: WriteContext, prepared: PreparedScreening |
     matrix = np.stack([draft.turn_vectors[memory.id] for memory in draft.memories])
     vectors = batch_vectors(draft.memories, matrix)
     if prepared is None:
-        prepared = prepare_screening(context.guard, context.store, draft.scope, draft.memories,
-                                     {episode.id: episode for episode in draft.episodes})
+        prepared = _prepare_screening(draft, context.guard, context.store)
     draft.memories, draft.verdicts = judge_memories(context.guard, prepared, draft.memories, vectors)
     if context.llm is not None and context.config.guard_consensus:
         from engram.guard.consensus import consensus_check
