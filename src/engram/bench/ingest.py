@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -47,7 +48,9 @@ RATIO_KEYS = ("turns_per_s", "turns_per_s_without_embedding", "turns_per_cpu_s",
 
 class TimedEmbedder(WrappingEmbedder):
     """Any embedder, counting its calls, the texts it embedded, the seconds it took and the CPU seconds of
-    the process meanwhile (the model's threads included)."""
+    the process meanwhile (the model's threads included). ``add`` runs the model on a background thread
+    while its caller goes on screening: there the caller's CPU meanwhile is not the model's, and is left out
+    (where the platform can read another thread's CPU clock)."""
 
     def __init__(self, inner: Embedder) -> None:
         super().__init__(inner)
@@ -55,30 +58,41 @@ class TimedEmbedder(WrappingEmbedder):
         self.texts = 0
         self.seconds = 0.0
         self.cpu_seconds = 0.0
+        self._caller = threading.get_ident()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, caller = time.perf_counter(), time.process_time(), self._caller_cpu()
         try:
             return self.inner.embed(texts)
         finally:
-            self._count(started, cpu, len(texts))
+            self._count(started, cpu, caller, len(texts))
 
     def embed_query(self, text: str) -> np.ndarray:
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, caller = time.perf_counter(), time.process_time(), self._caller_cpu()
         try:
             return self.inner.embed_query(text)
         finally:
-            self._count(started, cpu, 1)
+            self._count(started, cpu, caller, 1)
 
-    def _count(self, started: float, cpu: float, texts: int) -> None:
+    def _caller_cpu(self) -> float:
+        """CPU seconds of the thread that made this embedder, when the model runs on another one (else 0)."""
+        if threading.get_ident() == self._caller or not hasattr(time, "pthread_getcpuclockid"):
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(self._caller))
+        except OSError:  # that thread has ended
+            return 0.0
+
+    def _count(self, started: float, cpu: float, caller: float, texts: int) -> None:
         self.seconds += time.perf_counter() - started
-        self.cpu_seconds += time.process_time() - cpu
+        self.cpu_seconds += time.process_time() - cpu - (self._caller_cpu() - caller if caller else 0.0)
         self.calls += 1
         self.texts += texts
 
     def reset(self) -> None:
-        """Start counting from zero."""
+        """Start counting from zero (on the thread calling ``reset``, the one that adds)."""
         self.calls, self.texts, self.seconds, self.cpu_seconds = 0, 0, 0.0, 0.0
+        self._caller = threading.get_ident()
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,17 @@ class Verdict:
                 "trust": self.trust, "writer": self.writer}
 
 
+@dataclass(frozen=True)
+class Screening:
+    """What ``Guard.prepare`` learns of a record without its context: its text, provenance (``trust``,
+    ``writer``) and pattern signals (``"pattern:<name>"`` -> weight, trust-adjusted)."""
+
+    text: str
+    trust: TrustLevel
+    writer: str
+    weights: dict[str, float]
+
+
 class Guard:
     """Scores records for poisoning; quarantines those at or above ``threshold``.
 
@@ -66,15 +77,26 @@ class Guard:
     def screen(self, text: str, *, role: str = "user", metadata: Mapping[str, Any] | None = None,
                name: str | None = None, context: GuardContext | None = None) -> Verdict:
         """Judge ``text`` written with ``role`` (and ``metadata``/``name``) in the given context."""
+        return self.judge(self.prepare(text, role=role, metadata=metadata, name=name), context)
+
+    def prepare(self, text: str, *, role: str = "user", metadata: Mapping[str, Any] | None = None,
+                name: str | None = None) -> Screening:
+        """The half of ``screen`` that needs no scope context (provenance and pattern signals): the write
+        path runs it while the record is still being embedded, then ``judge`` with the context."""
         if not isinstance(text, str):
             raise ValidationError(f"must be a string, got {type(text).__name__}", field="text")
         provenance = derive_provenance(role, metadata, name)
         signals = score_patterns(text, trust_factor=TRUST_FACTORS[provenance.trust])
-        weights = {f"pattern:{reason}": signals.weights[reason] for reason in signals.reasons}
+        return Screening(text=text, trust=provenance.trust, writer=provenance.writer,
+                         weights={f"pattern:{reason}": signals.weights[reason] for reason in signals.reasons})
+
+    def judge(self, screening: Screening, context: GuardContext | None = None) -> Verdict:
+        """The verdict on a ``prepare``d record: its pattern signals and its anomalies against ``context``."""
+        weights = dict(screening.weights)
         if self.anomaly_weight > 0:
-            anomalies = score_anomalies(text, provenance.trust, context, self.anomaly_settings)
+            anomalies = score_anomalies(screening.text, screening.trust, context, self.anomaly_settings)
             weights.update({f"anomaly:{name}": weight * self.anomaly_weight for name, weight in anomalies.items()})
         score = combine(weights.values())
         reasons = sorted(weights, key=lambda reason: (-weights[reason], reason))
         return Verdict(score=score, reasons=reasons, quarantine=score >= self.threshold,
-                       trust=provenance.trust.value, writer=provenance.writer)
+                       trust=screening.trust.value, writer=screening.writer)

@@ -57,13 +57,13 @@ class FtsWrites:
 
 def write_changes(connection: sqlite3.Connection, changes: ChangeSet, fts: FtsWrites) -> None:
     """Write ``changes`` on ``connection`` (already inside a transaction), their FTS rows into ``fts``."""
-    connection.executemany(
-        f"INSERT INTO episodes ({EPISODE_COLUMNS}) VALUES ({placeholders(12)})",
+    _many(
+        connection, f"INSERT INTO episodes ({EPISODE_COLUMNS}) VALUES ({placeholders(12)})",
         [(e.id, e.user_id, e.agent_id, e.run_id, e.role, e.name, e.content, to_storage(e.occurred_at),
           to_storage(e.recorded_at), json.dumps(e.metadata), e.hash, e.extraction) for e in changes.episodes],
     )
-    connection.executemany(
-        "UPDATE episodes SET extraction = ? WHERE id = ?",
+    _many(
+        connection, "UPDATE episodes SET extraction = ? WHERE id = ?",
         [(state, episode_id) for episode_id, state in changes.update_episode_extraction.items()],
     )
     for memory in changes.memories:
@@ -81,16 +81,23 @@ def write_changes(connection: sqlite3.Connection, changes: ChangeSet, fts: FtsWr
         connection.execute(
             f"UPDATE history SET old_memory = NULL, new_memory = NULL, metadata = '{{}}' "
             f"WHERE memory_id IN ({placeholders(len(chunk))})", list(chunk))
-    connection.executemany(
-        "UPDATE history SET user_id = ?, agent_id = ?, run_id = ? WHERE memory_id = ?",
+    _many(
+        connection, "UPDATE history SET user_id = ?, agent_id = ?, run_id = ? WHERE memory_id = ?",
         [(scope.user_id, scope.agent_id, scope.run_id, memory_id)
          for memory_id, scope in changes.history_scopes.items()])
-    connection.executemany(
-        "INSERT INTO history (id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, "
+    _many(
+        connection, "INSERT INTO history (id, memory_id, event, old_memory, new_memory, created_at, actor, user_id, "
         "agent_id, run_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(h.id, h.memory_id, h.event.value, h.old_memory, h.new_memory, to_storage(h.created_at), h.actor,
           h.user_id, h.agent_id, h.run_id, json.dumps(h.metadata)) for h in changes.history],
     )
+
+
+def _many(connection: sqlite3.Connection, sql: str, rows: list[tuple[object, ...]]) -> None:
+    """``executemany`` when there are rows: a single-turn ``add`` runs six of these statements without any
+    (its second write, the neighbours' context, has none of them)."""
+    if rows:
+        connection.executemany(sql, rows)
 
 
 def fts_keys(index_keys: str, context_keys: str) -> str:

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -42,8 +43,8 @@ from engram.timeutil import utcnow
 from engram.write.context import batch_vectors, refresh
 from engram.write.infer import infer
 from engram.write.ingest import to_episodes
-from engram.write.keys import embedding_input, turn_embeddings
-from engram.write.quarantine import screen_memories, screen_text
+from engram.write.keys import embedding_input, turn_embeddings, turn_embeddings_soon
+from engram.write.quarantine import PreparedScreening, judge_memories, prepare_screening, screen_text
 from engram.write.verbatim import verbatim_memories
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ def run_add(context: WriteContext, messages: Any, *, scope: Scope, metadata: dic
     use_llm = infer_facts and context.llm is not None
     draft = draft_episodes(messages, scope=scope, metadata=metadata, timestamp=timestamp,
                            context=context, pending=use_llm, valid_to=valid_to)
-    embed_turns(draft, context.embedder)
-    screen(draft, context)
+    prepared = embed_and_prepare(draft, context)
+    screen(draft, context, prepared)
     commit(draft, context)
     response = AddResponse(
         results=[AddEvent(id=m.id, memory=m.memory, event=HistoryEventType.ADD, kind=m.kind,
@@ -116,20 +117,45 @@ def draft_episodes(messages: Any, *, scope: Scope, metadata: dict[str, Any], tim
 
 def embed_turns(draft: AddDraft, embedder: Embedder) -> None:
     """Embed every new turn once (its own embedding, before any neighbour mixing)."""
-    matrix = turn_embeddings(draft.memories, embedder)
+    _set_turn_vectors(draft, turn_embeddings(draft.memories, embedder))
+
+
+def _set_turn_vectors(draft: AddDraft, matrix: np.ndarray) -> None:
     draft.turn_vectors = {memory.id: matrix[index] for index, memory in enumerate(draft.memories)}
 
 
-def screen(draft: AddDraft, context: WriteContext) -> None:
+def embed_and_prepare(draft: AddDraft, context: WriteContext) -> PreparedScreening | None:
+    """Embed the new turns (``embed_turns``) and, with a guard, prepare their screening meanwhile: the
+    model runs on a background thread while this one reads the scope's recent records and scores the
+    turns' patterns, which need no vectors. Returns the prepared screening (None without a guard)."""
+    if context.guard is None or not draft.memories:
+        embed_turns(draft, context.embedder)
+        return None
+    pending = turn_embeddings_soon(draft.memories, context.embedder)
+    try:
+        prepared = _prepare_screening(draft, context.guard, context.store)
+    finally:
+        wait([pending])  # never leave the model running behind a failed add
+    _set_turn_vectors(draft, pending.result())
+    return prepared
+
+
+def _prepare_screening(draft: AddDraft, guard: Guard, store: Store) -> PreparedScreening:
+    episodes = {episode.id: episode for episode in draft.episodes}
+    return prepare_screening(guard, store, draft.scope, draft.memories, episodes)
+
+
+def screen(draft: AddDraft, context: WriteContext, prepared: PreparedScreening | None = None) -> None:
     """Set each turn's writer and quarantine suspicious ones (offline guard, then, with an LLM, the
-    consensus check of less trusted records against related trusted memories)."""
+    consensus check of less trusted records against related trusted memories); ``prepared``: the
+    screening ``embed_and_prepare`` began."""
     if context.guard is None or not draft.memories:
         return
     matrix = np.stack([draft.turn_vectors[memory.id] for memory in draft.memories])
     vectors = batch_vectors(draft.memories, matrix)
-    episodes = {episode.id: episode for episode in draft.episodes}
-    draft.memories, draft.verdicts = screen_memories(context.guard, context.store, draft.scope, draft.memories,
-                                                     vectors, episodes)
+    if prepared is None:
+        prepared = _prepare_screening(draft, context.guard, context.store)
+    draft.memories, draft.verdicts = judge_memories(context.guard, prepared, draft.memories, vectors)
     if context.llm is not None and context.config.guard_consensus:
         from engram.guard.consensus import consensus_check
 
