@@ -27,6 +27,7 @@ CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|tra
                     r"transferred|took|taken|got|bought|picked up|signed|hit|turned|became|become|since|"
                     r"from now on|official|officially|no more|ended|cancell?ed|pulled out|turns out|"
                     r"turned out|after all|dropped to|down to|up to|done with|settling into|settled into|appointed|"
+                    r"accepted|"
                     rf"elected|made (?:me|us) (?:an? |the )?(?:\w+ )?(?:{_ROLE})|first (?:full )?(?:day|week|month|"
                     r"shift|term|semester)s? (?:as|at|in)|(?:the|our|my) (?:move|switch|swap|transition|relocation|"
                     r"changeover)|change of (?:plans?|heart|scenery))\b", _FLAGS)
@@ -36,8 +37,11 @@ NOW = re.compile(r"\b(?:now(?! and (?:then|again))|these days|currently|anymore|
 #: they change ("How many cats do I have?"). Additive "too" ends its clause ("I got a cat too."); before an
 #: adjective it is a degree ("too hectic"). "still" before a want or a lack ("still need lunch ideas", "still
 #: no reply") continues that, and before a verb of adapting ("still unpacking", "still getting used to the
-#: hills") it continues settling into a new state: neither is the older fact going on.
-ADDITION = (r"also|too(?=\s*(?:[.,!?;:)]|$))|as well|another|(?:my|our|the) other|second|added|adding|both|"
+#: hills") it continues settling into a new state: neither is the older fact going on. "another" before a span of
+#: time or an event ("renewed the lease for another year", "the budget needs another look") extends or repeats,
+#: it adds no thing.
+ADDITION = (r"also|too(?=\s*(?:[.,!?;:)]|$))|as well|another(?!\s+(?:year|month|week|day|night|hour|term|season|"
+            r"round|look|go|try|shot|chance|time)s?\b)|(?:my|our|the) other|second|added|adding|both|"
             r"in addition|besides|along with")
 COEXIST = re.compile(rf"\b(?:{ADDITION}|still(?!\s+(?:need|needs|want|wants|looking|trying|waiting|no|not|unpacking|"
                      r"settling|adjusting|getting used|getting settled)\b)|"
@@ -99,8 +103,11 @@ def _count(pattern: re.Pattern[str], text: str, cap: int = 2) -> float:
 def _third_party(text: str, after_third_party: bool = False) -> bool:
     """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name, or, told
     after a turn about someone else (``after_third_party``), with "he", "she" or "they", who are that person:
-    the speaker is "I"."""
+    the speaker is "I". A subject that joins someone to the speaker ("Nora and I are going to Lisbon", "me and
+    my brother") is the speaker's news too."""
     first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
+    if _WITH_SPEAKER.search(first):
+        return False
     if THIRD_PARTY.search(first) or (after_third_party and _PRONOUN.search(first)):
         return True
     words = _WORD.findall(first)
@@ -139,6 +146,7 @@ def _other_subject(older: str, newer: str) -> bool:
     return bool(older_person and newer_person) and not newer_person & (older_person | aliases)
 
 
+_WITH_SPEAKER = re.compile(r"^\W*(?:me and\b|(?:\w+\s+){1,3}and (?:i|me)\b)", _FLAGS)
 _PRONOUN = re.compile(r"^\W*(?:he|she|they|he's|she's|they're|he'd|she'd|they've)\b", _FLAGS)
 
 

@@ -88,18 +88,26 @@ _I = r"(?P<subj>\bi|\bwe|\bmy (?:" + _SUBJECT_WORDS + r")(?: " + _NAME + r")?|\b
 _ADV = r"(?:\s+(?:now|currently|still|actually|officially|finally|just|recently|also|both))*"
 _BE = r"(?:\s+(?:am|'m|’m|is|'s|’s|are|'re|’re))"
 _HAVE = r"(?:\s+(?:have|'ve|’ve|has|had))?"
+#: The present perfect of a state that goes on ("I've lived in Glasgow since 2015", "she's worked at Aldi for ten
+#: years"): only with the span it has lasted, without which it may be an experience ("I've lived in Paris").
+_PERFECT = r"(?:\s+(?:have|has)|'ve|’ve|'s|’s)" + r"(?:\s+(?:now|just|always|also|actually))*"
+_SPAN = r"(?=\s+(?:for|since|all (?:my|our|her|his) li(?:fe|ves))\b)"
+_PLACE = r"(?P<value>(?-i:[A-Z])[\w'’-]+(?:\s(?-i:[A-Z])[\w'’-]+)?)"
 
 PATTERNS: tuple[Pattern, ...] = (
     _p("residence", _I + _ADV + r"(?:" + _BE + r")?" + _ADV + r"\s+(?:live|lives|living|reside|resides|residing|"
        r"based)\s+(?:in|at|near|outside(?: of)?|on)\s+" + _VALUE + _END),
     _p("residence", _I + _HAVE + _ADV + r"\s+(?:moved|relocated)(?:\s+(?:back|over|out|away|house))?\s+(?:to|into|in)"
        r"\s+(?:a\s+new\s+\w+\s+in\s+)?" + _VALUE + _END),
+    _p("residence", r"(?P<subj>\bour|\bmy)\s+new\s+(?:place|flat|apartment|house|home|condo|digs)\s+in\s+" + _PLACE),
     _p("residence", r"(?P<subj>\bour|\bmy)\s+new\s+(?:place|flat|apartment|house|home|condo|digs)\s+(?:is\s+)?"
        r"(?:in|at)\s+" + _VALUE + _END),
+    _p("residence", _I + _PERFECT + r"\s+(?:lived|been living|been based)\s+(?:in|at|near)\s+" + _VALUE + _SPAN),
     _p("residence", r"(?P<subj>\bi|\bwe)(?:" + _BE + r")?\s+(?:settl(?:ed|ing)|moving)\s+in(?:to)?\s+(?:our|my|the)\s+"
        r"(?:new\s+)?(?:place|flat|apartment|house|home)\s+in\s+" + _VALUE + _END),
     _p("employer", _I + _ADV + r"(?:" + _BE + r")?" + _ADV + r"\s+(?:work|works|working|employed)\s+(?:at|for|with)\s+"
        + _VALUE + _END),
+    _p("employer", _I + _PERFECT + r"\s+(?:worked|been working)\s+(?:at|for)\s+" + _VALUE + _SPAN),
     _p("employer", _I + _HAVE + _ADV + r"\s+(?:started|began)\s+(?:a\s+new\s+job\s+|working\s+|my\s+new\s+job\s+|"
        r"a\s+job\s+)?(?:at|with|for)\s+" + _VALUE + _END),
     _p("employer", _I + _HAVE + _ADV + r"\s+joined\s+" + _VALUE + _END),
