@@ -73,3 +73,11 @@ def test_the_third_holdout_is_large_and_marked_blind() -> None:
     assert "blind" in data["note"] and "never tuned on" in data["note"]
     kinds = {question["kind"] for scenario in data["scenarios"] for question in scenario["questions"]}
     assert kinds == QUESTION_KINDS
+
+
+@pytest.mark.parametrize("name", ["updates_w8_extra.json", "updates_w11_extra.json"])
+def test_the_helpers_own_update_sets_are_well_formed(name: str) -> None:
+    from pathlib import Path
+
+    _, scenarios = load_scenarios(str(Path(__file__).parents[1] / "fixtures" / name))
+    assert not {scenario["id"]: found for scenario in scenarios if (found := _problems(scenario))}
