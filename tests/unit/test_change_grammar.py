@@ -109,3 +109,12 @@ def test_a_state_that_goes_on_is_a_statement(text: str, found: str | None) -> No
 
     stated = [f"{statement.slot}={statement.value}" for statement in statements(text, "user")]
     assert stated == ([found] if found else [])
+
+
+def test_the_speaker_as_i_m_and_getting_used_to_in_a_statement() -> None:
+    from engram.changes.slots import statements
+
+    assert [s.slot for s in statements("I'm based in Utrecht and cycle everywhere.", "user")] == ["user|residence"]
+    moved = statements("We relocated to Madrid and I'm slowly getting used to late dinners.", "user")
+    assert [f"{s.slot}={s.value}" for s in moved] == ["user|residence=madrid"]
+    assert statements("I used to live in Coimbra.", "user") == []

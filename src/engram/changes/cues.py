@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from engram.changes.grammar import ACCUSTOMED
 from engram.changes.slots import Statement
 
 _FLAGS = re.IGNORECASE
@@ -62,11 +63,9 @@ TEMPORARY = re.compile(r"\b(?:this week|next week|for (?:a|one|two|three|the) (?
                        r"one-off|for a couple of|juice|cleanse|while they|until|tonight|"
                        r"this (?:mon|tues|wednes|thurs|fri|satur|sun)day|sometimes|occasionally|once in a while|"
                        r"now and (?:then|again)|from time to time|every so often)\b", _FLAGS)
-_ACCUSTOMED = "".join(rf"(?<!\b{word} )" for word in "get gets got getting gotten be am is are was were been being "
-                      "i'm we're you're they're it's i’m we’re".split())
 #: The past: "used to" of a habit, not of being accustomed ("getting used to the hills"), decades ("back in the 80s").
 PAST = re.compile(r"\b(?:as a (?:kid|child|teen|teenager)|growing up|when i was|back in (?:19|20)\d\d|"
-                  rf"{_ACCUSTOMED}used to|years ago|in (?:high school|college|uni)|for a summer|once upon|"
+                  rf"{ACCUSTOMED}used to|years ago|in (?:high school|college|uni)|for a summer|once upon|"
                   r"(?:back )?in the (?:'|’)?(?:19|20)?\d0s|(?:back )?in the (?:fifties|sixties|seventies|eighties|"
                   r"nineties)|back in the day)\b", _FLAGS)
 #: The people (and teams) a statement can be about besides the speaker: "my sister", "our manager".

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from engram.changes.grammar import ACCUSTOMED
+
 #: Words that questions about an attribute use, added to the index keys of a turn stating it.
 SLOT_KEYS: dict[str, str] = {
     "residence": "live lives living home moved based",
@@ -49,7 +51,8 @@ _END = r"(?=\s*(?:[.!?,;\n]|$|\s(?:now|and|but|since|because|last|this|next|for|
 _END += r"who|on|in|at|from|starting|as of|these days|right now|at the moment)\b))"
 _HEDGES = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
                      r"plan(?:ning)? to|hope to|hoping to|want to|wanna|wish|someday|if i|if we|dream|"
-                     r"going to|gonna|will|'ll|used to|as a kid|as a child|when i was|years ago|back then|"
+                     r"going to|gonna|will|'ll|" + ACCUSTOMED + r"used to|as a kid|as a child|when i was|years ago|"
+                     r"back then|"
                      r"in the past|not sure|do you|did you|are you|have you|visit(?:ed|ing)?|trip to|"
                      r"vacation|holiday|staying at|this week|for the weekend)\b", re.IGNORECASE)
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
@@ -178,13 +181,16 @@ PATTERNS: tuple[Pattern, ...] = (
 )
 
 
+_SPEAKER_WORDS = frozenset({"i", "i'm", "i've", "i'd", "we", "we're", "we've", "our", "call", "please"})
+
+
 def _subject(raw: str, speaker: str) -> str | None:
     """The subject a matched phrase names: the speaker for I/we/my/our; a relative ("sister") or a
     name ("ana") for third parties; None for pronouns that cannot be resolved here."""
     words = raw.strip().lower().replace("’", "'").split()
     if not words:
         return None
-    if words[0] in ("i", "we", "our", "call", "please") or raw.lower().startswith(("my name", "i go", "i'm going")):
+    if words[0] in _SPEAKER_WORDS or raw.lower().startswith(("my name", "i go", "i'm going")):
         return speaker
     if words[0] == "my":
         if len(words) == 1:
