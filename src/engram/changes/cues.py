@@ -115,34 +115,39 @@ def _third_party(text: str, after_third_party: bool = False) -> bool:
                                  "finally", "took", "bought", "lives", "works")
 
 
-def _person(text: str) -> frozenset[str]:
-    """Who a text opens about: empty for the speaker, else the relative's word and the name it gives them ("my
-    sister Leila ...": {"sister", "leila"}), or the name it opens with ("Leila took a job ...": {"leila"})."""
-    first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
-    opener = THIRD_PARTY.search(first)
-    if opener is not None:
-        named = _RELATIVE_NAMED.search(first)
-        word = (opener.group(1) or opener.group(0).split()[-1]).lower()
-        return frozenset({word, named.group(2).lower()} if named and named.group(1).lower() == word else {word})
-    if _third_party(text):
-        return frozenset({_name_form(first.split()[0]).lower()})
-    return frozenset()
+#: Kin words that may name the same person ("my parents" and "my mum"), by group: two groups are two people.
+_KIN_GROUPS = {word: group for group, words in {
+    "parent": "parent parents mum mom mother dad father family",
+    "partner": "partner wife husband boyfriend girlfriend fiance fiancé fiancee fiancée spouse",
+    "grandparent": "grandparent grandparents grandma grandpa grandmother grandfather",
+    "child": "kid kids son sons daughter daughters child children",
+    "friend": "friend friends mate mates buddy",
+    "work": "colleague colleagues coworker coworkers boss manager team",
+}.items() for word in words.split()}
+
+
+def _kin(text: str) -> str | None:
+    """The kin group of the relative a text opens with ("My brother moved ...": "brother"), None for anyone else
+    (the speaker, a name)."""
+    opener = THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0])
+    if opener is None or opener.group(1) is None:
+        return None
+    word = opener.group(1).lower()
+    return _KIN_GROUPS.get(word, word.removesuffix("s"))
 
 
 def _other_subject(older: str, newer: str) -> bool:
     """The newer turn is about someone else than the older: one about the speaker and the other not (a "he" or
-    "she" opening the newer after a turn about someone else is that person), or both about other people who
-    share no word or name ("my brother moved to Gdańsk" after "my parents live in Kraków"; "Leila took a job in
-    Glasgow" after "my sister Leila lives in Manchester" is the same person)."""
+    "she" opening the newer after a turn about someone else is that person), or both about relatives of two
+    kinds ("my brother moved to Gdańsk" after "my parents live in Kraków": a brother is no parent). A name may be
+    any relative's ("Greg moved to Singapore" after "my manager is Greg"), so it tells no two people apart."""
     before = _third_party(older)
     if _third_party(newer, before) != before:
         return True
     if not before or _PRONOUN.search(newer):
         return False
-    older_person, newer_person = _person(older), _person(newer)
-    aliases = {match.group(2).lower() for match in _RELATIVE_NAMED.finditer(older)} | {
-        match.group(1).lower() for match in _RELATIVE_NAMED.finditer(older)}
-    return bool(older_person and newer_person) and not newer_person & (older_person | aliases)
+    older_kin, newer_kin = _kin(older), _kin(newer)
+    return older_kin is not None and newer_kin is not None and older_kin != newer_kin
 
 
 _WITH_SPEAKER = re.compile(r"^\W*(?:me and\b|(?:\w+\s+){1,3}and (?:i|me)\b)", _FLAGS)
