@@ -30,6 +30,8 @@ def test_used_to_after_be_or_get_is_no_past_and_a_decade_is(newer: str, past: fl
 @pytest.mark.parametrize(("newer", "coexist"), [
     ("Planning is on Wednesdays now, Tuesday mornings were too hectic.", 0.0),
     ("I picked up the ukulele too, it's easier on my fingers.", 1.0),
+    ("I watched it too and it really spoke to me.", 1.0),
+    ("Croatia would be way too hot in August.", 0.0),
     ("We relocated to Madrid, still unpacking boxes.", 0.0),
     ("We moved to Bristol. Still getting used to the hills.", 0.0),
     ("Still cycling everywhere, rain or shine.", 1.0),

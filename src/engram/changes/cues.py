@@ -35,13 +35,16 @@ CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|tra
 NOW = re.compile(r"\b(?:now(?! and (?:then|again))|these days|currently|anymore|any more|no longer|instead|nowadays|"
                  r"at this point|not .{0,30}? anymore)\b", _FLAGS)
 #: Words that add a thing to what there was ("I also adopted a cat"): co-existence, except for a count, which
-#: they change ("How many cats do I have?"). Additive "too" ends its clause ("I got a cat too."); before an
-#: adjective it is a degree ("too hectic"). "still" before a want or a lack ("still need lunch ideas", "still
+#: they change ("How many cats do I have?"). "too" before an adjective or adverb is a degree ("too hectic", "too
+#: much"), not an addition; it adds before a boundary, a conjunction, a verb or a preposition ("I got a cat too.",
+#: "fans who love it too was"). "still" before a want or a lack ("still need lunch ideas", "still
 #: no reply") continues that, and before a verb of adapting ("still unpacking", "still getting used to the
 #: hills") it continues settling into a new state: neither is the older fact going on. "another" before a span of
 #: time or an event ("renewed the lease for another year", "the budget needs another look") extends or repeats,
 #: it adds no thing.
-ADDITION = (r"also|too(?=\s*(?:[.,!?;:)]|$))|as well|another(?!\s+(?:year|month|week|day|night|hour|term|season|"
+ADDITION = (r"also|too(?=\s*(?:[.,!?;:)]|$)|\s+(?:and|but|so|or|as|is|was|are|were|be|has|have|had|do|does|did|now|"
+            r"i|we|you|he|she|they|it|for|in|on|at|with|because|since|when|lol|haha)\b)|as well|"
+            r"another(?!\s+(?:year|month|week|day|night|hour|term|season|"
             r"round|look|go|try|shot|chance|time)s?\b)|(?:my|our|the) other|second|added|adding|both|"
             r"in addition|besides|along with")
 COEXIST = re.compile(rf"\b(?:{ADDITION}|still(?!\s+(?:need|needs|want|wants|looking|trying|waiting|no|not|unpacking|"
