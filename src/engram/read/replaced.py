@@ -216,7 +216,6 @@ def _slots(memory: MemoryItem) -> set[str]:
     return {entry.split("=", 1)[0] for entry in memory.attributes}
 
 
-
 #: The features that say a newer turn does not replace the older: someone else's news, an addition, a hedge, a
 #: temporary state, the past, a question.
 _AGAINST = ("coexist", "hedge", "temporary", "past", "other_subject", "query_subject", "asks")
