@@ -47,3 +47,27 @@ def test_a_count_reads_an_addition() -> None:
     assert additions("we adopted a second beagle") == 1.0
     assert additions("not buying another one") == 0.0
     assert additions("we're still six") == 0.0
+
+
+@pytest.mark.parametrize(("question", "older", "newer", "changed"), [
+    ("How much is my grocery budget?", "My weekly grocery budget is 120 dollars.",
+     "Groceries are pricier so the budget is 150 a week, and I'm also trying organic eggs.", True),
+    ("How much is my grocery budget?", "My weekly grocery budget is 120 dollars.",
+     "I also have a small fun budget, 150 a week.", False),
+    ("How many chickens do we have?", "We have three chickens.", "The chickens laid six eggs today!", False),
+    ("How many employees does my bakery have?", "My bakery has four employees.",
+     "Hired two more people for the weekend rush, so we're six staff now.", True),
+    ("How many grandchildren do I have?", "We have three grandchildren.",
+     "Our daughter had a baby girl last week, grandchild number four!", True),
+])
+def test_a_cue_qualifies_its_own_clause_and_a_number_counts_the_noun_after_it(question: str, older: str, newer: str,
+                                                                             changed: bool) -> None:
+    assert new_value(question, older, newer) is changed
+
+
+def test_a_member_joining_or_leaving_changes_a_count() -> None:
+    from engram.changes.values import membership_changes
+
+    assert membership_changes("Pepper passed away last night.") == 1.0
+    assert membership_changes("Our son Mateo was born on Tuesday!") == 1.0
+    assert membership_changes("We painted the kitchen.") == 0.0

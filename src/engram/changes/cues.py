@@ -14,23 +14,41 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from engram.changes.grammar import ACCUSTOMED
 from engram.changes.slots import Statement
 
 _FLAGS = re.IGNORECASE
+#: Heads of a role ("made me art director", "made us team leads"): "make" with an object and a role is becoming it.
+_ROLE = (r"lead|leads|director|manager|head|partner|captain|chair|president|supervisor|editor|chief|principal|"
+         r"coordinator|officer|foreman|senior|associate|vp")
 CHANGE = re.compile(r"\b(?:moved|relocated|switched|swapped|changed|replaced|traded|sold|quit|left|gave up|"
                     r"given up|dropped|retired|upgraded|promoted|started|starting|joined|new|finally|passed|"
                     r"went(?! (?:to|out|for|on|with|home|there|through|shopping|over|and)\b)|"
                     r"gone|bumped|engaged|married|proposed|broke up|split|divorced|rebranded|renamed|"
                     r"transferred|took|taken|got|bought|picked up|signed|hit|turned|became|become|since|"
                     r"from now on|official|officially|no more|ended|cancell?ed|pulled out|turns out|"
-                    r"turned out|after all|dropped to|down to|up to|done with|settling into|settled into)\b", _FLAGS)
-NOW = re.compile(r"\b(?:now|these days|currently|anymore|any more|no longer|instead|nowadays|at this point|"
-                 r"not .{0,30}? anymore)\b", _FLAGS)
+                    r"turned out|after all|dropped to|down to|up to|done with|settling into|settled into|appointed|"
+                    r"accepted|"
+                    rf"elected|made (?:me|us) (?:an? |the )?(?:\w+ )?(?:{_ROLE})|first (?:full )?(?:day|week|month|"
+                    r"shift|term|semester)s? (?:as|at|in)|(?:the|our|my) (?:move|switch|swap|transition|relocation|"
+                    r"changeover)|change of (?:plans?|heart|scenery))\b", _FLAGS)
+NOW = re.compile(r"\b(?:now(?! and (?:then|again))|these days|currently|anymore|any more|no longer|instead|nowadays|"
+                 r"at this point|not .{0,30}? anymore)\b", _FLAGS)
 #: Words that add a thing to what there was ("I also adopted a cat"): co-existence, except for a count, which
-#: they change ("How many cats do I have?"). "still" before a want or a lack ("still need lunch ideas", "still
-#: no reply") continues that, not the older fact.
-ADDITION = r"also|too|as well|another|(?:my|our|the) other|second|added|adding|both|in addition|besides|along with"
-COEXIST = re.compile(rf"\b(?:{ADDITION}|still(?!\s+(?:need|needs|want|wants|looking|trying|waiting|no|not)\b)|"
+#: they change ("How many cats do I have?"). "too" before an adjective or adverb is a degree ("too hectic", "too
+#: much"), not an addition; it adds before a boundary, a conjunction, a verb or a preposition ("I got a cat too.",
+#: "fans who love it too was"). "still" before a want or a lack ("still need lunch ideas", "still
+#: no reply") continues that, and before a verb of adapting ("still unpacking", "still getting used to the
+#: hills") it continues settling into a new state: neither is the older fact going on. "another" before a span of
+#: time or an event ("renewed the lease for another year", "the budget needs another look") extends or repeats,
+#: it adds no thing.
+ADDITION = (r"also|too(?=\s*(?:[.,!?;:)]|$)|\s+(?:and|but|so|or|as|is|was|are|were|be|has|have|had|do|does|did|now|"
+            r"i|we|you|he|she|they|it|for|in|on|at|with|because|since|when|lol|haha)\b)|as well|"
+            r"another(?!\s+(?:year|month|week|day|night|hour|term|season|"
+            r"round|look|go|try|shot|chance|time)s?\b)|(?:my|our|the) other|second|added|adding|both|"
+            r"in addition|besides|along with")
+COEXIST = re.compile(rf"\b(?:{ADDITION}|still(?!\s+(?:need|needs|want|wants|looking|trying|waiting|no|not|unpacking|"
+                     r"settling|adjusting|getting used|getting settled)\b)|"
                      r"same as (?:ever|always|before|usual)|same old|as ever|as usual|main thing|stick with|stays|kept|"
                      r"keeping|unchanged|(?:didn't|did not|hasn't|has not) change)\b",
                      _FLAGS)
@@ -38,28 +56,41 @@ _ADDS = re.compile(rf"\b(?:{ADDITION})\b", _FLAGS)
 HEDGE = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
                    r"been considering|plan(?:ning)? to|hope|hoping|want to|wanna|wish|someday|one day|if i|"
                    r"if we|i'd love|not happening|offered|turned (?:it )?down|keeps saying|thought i'd|thinks|"
-                   r"people (?:at work )?think|rumou?r|not going anywhere|decided not|not ready)\b", _FLAGS)
-TEMPORARY = re.compile(r"\b(?:this week|next week|for (?:a|one|two|three|the) (?:week|weeks|days|weekend|month)|"
+                   r"people (?:at work )?think|rumou?r|not going anywhere|decided not|not ready|would have|'d have|"
+                   r"’d have|"
+                   r"^\W*had (?:i|we|you|they|he|she)|if(?:\s+\w+){1,3}\s+(?:were|had))\b", _FLAGS)
+TEMPORARY = re.compile(r"\b(?:this week|next week|for (?:a|one|two|three|the) (?:week|weeks|days|weekend|month)"
+                       r"(?=\s*(?:[.,!?;:)]|$|\s(?:and|but|so|or|with|in|at|to|while|because|then)\b))|"
                        r"this weekend|for now|temporar\w*|rental|in the shop|covering|staying at|visiting|"
                        r"visit|back from|trip|hotel|stopover|holiday|vacation|conference|client project|"
                        r"one-off|for a couple of|juice|cleanse|while they|until|tonight|"
-                       r"this (?:mon|tues|wednes|thurs|fri|satur|sun)day)\b", _FLAGS)
+                       r"this (?:mon|tues|wednes|thurs|fri|satur|sun)day|sometimes|occasionally|once in a while|"
+                       r"now and (?:then|again)|from time to time|every so often)\b", _FLAGS)
+#: The past: "used to" of a habit, not of being accustomed ("getting used to the hills"), decades ("back in the 80s").
 PAST = re.compile(r"\b(?:as a (?:kid|child|teen|teenager)|growing up|when i was|back in (?:19|20)\d\d|"
-                  r"used to|years ago|in (?:high school|college|uni)|for a summer|once upon)\b", _FLAGS)
+                  rf"{ACCUSTOMED}used to|years ago|in (?:high school|college|uni)|for a summer|once upon|"
+                  r"(?:back )?in the (?:'|’)?(?:19|20)?\d0s|(?:back )?in the (?:fifties|sixties|seventies|eighties|"
+                  r"nineties)|back in the day)\b", _FLAGS)
 #: The people (and teams) a statement can be about besides the speaker: "my sister", "our manager".
 _KIN = (r"brother|sister|wife|husband|partner|mom|mum|mother|dad|father|son|daughter|cousin|friend|mate|colleague|"
-        r"coworker|boss|manager|twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|parents|team")
-THIRD_PARTY = re.compile(rf"^\W*(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kid|buddy)\b|"
+        r"coworker|boss|manager|twin|uncle|aunt|niece|nephew|neighbou?r|roommate|flatmate|grandma|grandpa|parent|"
+        r"grandparent|grandmother|grandfather|in-law|family|team")
+#: What may open a sentence before its subject: a lead-in ending in a colon ("Digging through old photos: my
+#: family moved ...") or a phrase that reports the clause after it ("Turns out my grandparents moved ...",
+#: "Apparently my cousin ...").
+_LEAD_IN = (r"^\W*(?:[^:.!?]{1,40}:\s*)?(?:(?:it\s+)?turns out|turned out|apparently|guess what|fun fact|"
+            r"(?:i\s+)?found out|(?:i\s+)?heard|so|oh|anyway|update)?(?:\s+that)?[\s,:-]*")
+THIRD_PARTY = re.compile(rf"{_LEAD_IN}(?:my|our|his|her|the)\s+(?:\w+\s+)?((?:{_KIN})s?|kids?|buddy)\b|"
                          r"^\W*(?:people|the guys|everyone|my other|the \w+ team)\b", _FLAGS)
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|we|we're|we've|us|our)\b", _FLAGS)
-RELATIVE = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:{_KIN}|kids?|children|boyfriend|girlfriend|"
+RELATIVE = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?(?:(?:{_KIN})s?|kids?|children|boyfriend|girlfriend|"
                       r"fianc[ée]e?)\b", _FLAGS)
 
 #: A relative followed by their name ("my sister Leila"): the relative's word and the name.
-_RELATIVE_NAMED = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?({_KIN}|kids?|boyfriend|girlfriend|fianc[ée]e?)\s+"
-                             r"((?-i:[A-Z])[\w'’]+)", _FLAGS)
+_RELATIVE_NAMED = re.compile(rf"\b(?:my|our|his|her)\s+(?:\w+\s+)?((?:{_KIN})s?|kids?|boyfriend|girlfriend|"
+                             r"fianc[ée]e?)\s+((?-i:[A-Z])[\w'’]+)", _FLAGS)
 
 FEATURES = ("similarity", "change", "now", "coexist", "hedge", "temporary", "past", "other_subject",
             "slot_conflict", "slot_same", "closest", "question")
@@ -74,8 +105,11 @@ def _count(pattern: re.Pattern[str], text: str, cap: int = 2) -> float:
 def _third_party(text: str, after_third_party: bool = False) -> bool:
     """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name, or, told
     after a turn about someone else (``after_third_party``), with "he", "she" or "they", who are that person:
-    the speaker is "I"."""
+    the speaker is "I". A subject that joins someone to the speaker ("Nora and I are going to Lisbon", "me and
+    my brother") is the speaker's news too."""
     first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
+    if _WITH_SPEAKER.search(first):
+        return False
     if THIRD_PARTY.search(first) or (after_third_party and _PRONOUN.search(first)):
         return True
     words = _WORD.findall(first)
@@ -84,6 +118,42 @@ def _third_party(text: str, after_third_party: bool = False) -> bool:
                                  "finally", "took", "bought", "lives", "works")
 
 
+#: Kin words that may name the same person ("my parents" and "my mum"), by group: two groups are two people.
+_KIN_GROUPS = {word: group for group, words in {
+    "parent": "parent parents mum mom mother dad father family",
+    "partner": "partner wife husband boyfriend girlfriend fiance fiancé fiancee fiancée spouse",
+    "grandparent": "grandparent grandparents grandma grandpa grandmother grandfather",
+    "child": "kid kids son sons daughter daughters child children",
+    "friend": "friend friends mate mates buddy",
+    "work": "colleague colleagues coworker coworkers boss manager team",
+}.items() for word in words.split()}
+
+
+def _kin(text: str) -> str | None:
+    """The kin group of the relative a text opens with ("My brother moved ...": "brother"), None for anyone else
+    (the speaker, a name)."""
+    opener = THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0])
+    if opener is None or opener.group(1) is None:
+        return None
+    word = opener.group(1).lower()
+    return _KIN_GROUPS.get(word, word.removesuffix("s"))
+
+
+def _other_subject(older: str, newer: str) -> bool:
+    """The newer turn is about someone else than the older: one about the speaker and the other not (a "he" or
+    "she" opening the newer after a turn about someone else is that person), or both about relatives of two
+    kinds ("my brother moved to Gdańsk" after "my parents live in Kraków": a brother is no parent). A name may be
+    any relative's ("Greg moved to Singapore" after "my manager is Greg"), so it tells no two people apart."""
+    before = _third_party(older)
+    if _third_party(newer, before) != before:
+        return True
+    if not before or _PRONOUN.search(newer):
+        return False
+    older_kin, newer_kin = _kin(older), _kin(newer)
+    return older_kin is not None and newer_kin is not None and older_kin != newer_kin
+
+
+_WITH_SPEAKER = re.compile(r"^\W*(?:me and\b|(?:\w+\s+){1,3}and (?:i|me)\b)", _FLAGS)
 _PRONOUN = re.compile(r"^\W*(?:he|she|they|he's|she's|they're|he'd|she'd|they've)\b", _FLAGS)
 
 
@@ -103,10 +173,10 @@ def pair_features(older: str, newer: str, similarity: float, older_statements: l
         "now": _count(NOW, _without_qualified(NOW, newer, _ADDS)),
         "coexist": _count(COEXIST, _without_qualified(COEXIST, newer, _NEGATION)),
         "hedge": _count(HEDGE, _statements_only(newer)),
-        "temporary": _count(TEMPORARY, _without_qualified(_DATED, _without_qualified(TEMPORARY, newer, _SIMILE),
-                                                          _STARTS)),
+        "temporary": _count(TEMPORARY, _without_qualified(_DATED, _without_qualified(
+            TEMPORARY, _without_qualified(TEMPORARY, newer, _SIMILE), _SINCE), _STARTS)),
         "past": _count(PAST, newer),
-        "other_subject": float(_third_party(newer, _third_party(older)) != _third_party(older)),
+        "other_subject": float(_other_subject(older, newer)),
         "slot_conflict": float(any(slots_old[s.slot] != s.value for s in shared)),
         "slot_same": float(any(slots_old[s.slot] == s.value for s in shared)),
         "closest": float(closest),
@@ -119,6 +189,9 @@ _ASKING_OPENER = re.compile(r"^\W*(?:can|could|would|will|do|does|did|is|are|was
 _NEGATION = re.compile(r"\b(?:not|no|never|don't|dont|doesn't|didn't|won't|wont|wouldn't|couldn't|isn't|aren't|"
                        r"wasn't|weren't|haven't|hasn't|can't|cannot)\s+(?:\w+\s+){0,2}$", _FLAGS)
 _SIMILE = re.compile(r"\b(?:like|as if|as though)\s+(?:an?\s+|the\s+)?$", _FLAGS)
+#: A start point ("since the conference in November", "ever since our vacation"): the event that a lasting
+#: state dates from, not a temporary state.
+_SINCE = re.compile(r"\b(?:since|ever since)\s+(?:\w+\s+){0,2}$", _FLAGS)
 _STARTS = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|first)\b", _FLAGS)
 #: A date a few days off ("next week", "tonight"), which a temporary stay or a one-off has ("in Paris next week",
 #: "yoga's cancelled tonight") and so has the start of a lasting state ("I start a PhD next week", "first
@@ -134,7 +207,7 @@ def _without_qualified(pattern: re.Pattern[str], text: str, before: re.Pattern[s
     anywhere, still on cardiology" still says "still"), a comparison (``_SIMILE``: "feels like a holiday" is no
     holiday), a start (``_STARTS``: "I start a PhD next week", "first valentine's with Hannah tonight" date the
     start of a lasting state, they do not bound one) or an addition (``_ADDS``: "I run on weekends as well now"
-    is a new thing, not a new state)."""
+    is a new thing, not a new state) or a start point (``_SINCE``: "since the conference in November")."""
     kept, start = [], 0
     for match in pattern.finditer(text):
         clause = max(text.rfind(mark, 0, match.start()) for mark in ".!?;,\n") + 1
@@ -150,6 +223,14 @@ def _statements_only(text: str) -> str:
     should we not miss?", "should I be worried?"), it does not doubt what the turn tells ("thinking maybe
     someday I'd do an MBA?" does)."""
     return " ".join(sentence for sentence in _SENTENCE.findall(text) if not _ASKING_OPENER.search(sentence.strip()))
+
+
+def qualified(clause: str, *, counting: bool = False) -> bool:
+    """A cue of co-existence, a hedge, a temporary state or the past qualifies ``clause`` (for a question that
+    counts, words of addition change the count and qualify nothing)."""
+    features = pair_features("", clause, 0.0, [], [], False)
+    coexist = features["coexist"] - (additions(clause) if counting else 0.0)
+    return bool(coexist > 0 or features["hedge"] or features["temporary"] or features["past"])
 
 
 def additions(text: str) -> float:
@@ -189,7 +270,6 @@ _DAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
 CALENDAR = frozenset([*_DAYS, *"""january february march april may june july august september october november
 december""".split()])
 _CALENDAR = CALENDAR | {f"{day}s" for day in _DAYS}
-_POSSESSIVES = frozenset({"my", "our", "his", "her", "the"})
 
 
 def _name_form(word: str) -> str:
@@ -230,10 +310,13 @@ def news_of_someone_not_asked(asked: set[str], text: str, named_in: Sequence[str
     a name ("Mia quit nursing!!" for "Where does Jo work?" after "Jo's at St Thomas' and Mia's at King's"). A
     name given to a relative asked about ("my sister Leila") is that relative. Pass ``named_in`` only for a
     question that names the person and asks something of them, not who someone is ("Who is my flatmate?",
-    "Who walked Bramble before Priti?": the answer is a name)."""
+    "Who walked Bramble before Priti?": the answer is a name). A group or relative named with "the" and a
+    modifier ("The platform team next door ...") is not the speaker's own ("my team")."""
     first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
     opener = THIRD_PARTY.search(first)
-    named = set(opener.group(0).lower().split()) - _POSSESSIVES if opener else set()
+    if opener is not None and re.search(r"\bthe\s+\w+\s+\w+$", opener.group(0), _FLAGS):
+        return True
+    named = {(opener.group(1) or opener.group(0).split()[-1]).lower()} if opener else set()
     if not named and first[:1].isupper():
         word = _name_form(first.split()[0]).lower()
         names = {name for other in named_in for name in _names(other)}
@@ -248,6 +331,32 @@ def other_person_than_asked(asks_about_someone_else: bool, newer: str) -> bool:
     about someone else (``names_someone_else`` of the question; "he"/"she" opening the turn is the one asked
     about)."""
     return asks_about_someone_else != _third_party(newer, asks_about_someone_else)
+
+
+#: A verb that ends or gives up a thing, and the name of what it ends ("sold the Peugeot", "cancelled Virgin
+#: Media", "I left Fairline last month").
+_ENDING = re.compile(r"\b(?:sold|traded|cancell?ed|quit|left|ditched|dumped|dropped|gave up|given up|replaced|swapped|"
+                     r"switched (?:away )?from|moved (?:out of|away from|from)|closed|returned|scrapped|broke up with|"
+                     r"done with|no longer (?:at|with|in))\s+(?:(?:the|my|our|an?|old|in)\s+){0,2}"
+                     r"((?-i:[A-Z])[\w'’-]+)", _FLAGS)
+#: A correction of what was just said ("Actually it's Friday the 10th", "Sorry, I misread the ticket").
+_CORRECTION = re.compile(r"^\W*(?:actually|sorry|correction|oops|wait|scratch that|i mean|i meant|my mistake|"
+                         r"my bad)\b|\b(?:i misread|i was wrong|i got (?:it|that|the \w+) wrong|i was looking at the "
+                         r"wrong)\b", _FLAGS)
+
+
+def ends_named(older: str, newer: str) -> bool:
+    """The newer turn ends or gives up a thing the older one names ("Traded the Civic in for a Kia EV6" after "I
+    drive a 2012 Honda Civic"; "I left Fairline last month" after "I work at Fairline Insurance"): whatever their
+    similarity, the two are about the same thing, and the newer says it is over."""
+    names = {_name_form(word).lower() for word in older.split() if word[:1].isupper()} - _CALENDAR - _FIRST_WORDS
+    return any(match.group(1).lower() in names for match in _ENDING.finditer(newer))
+
+
+def corrects(text: str) -> bool:
+    """The turn corrects what its speaker said before ("Actually it's Friday the 10th", "Sorry, I misread the
+    ticket, the flight is on the 15th")."""
+    return bool(_CORRECTION.search(text))
 
 
 def opens_about_someone_else(text: str) -> bool:

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from engram.changes.grammar import ACCUSTOMED
+
 #: Words that questions about an attribute use, added to the index keys of a turn stating it.
 SLOT_KEYS: dict[str, str] = {
     "residence": "live lives living home moved based",
@@ -49,7 +51,8 @@ _END = r"(?=\s*(?:[.!?,;\n]|$|\s(?:now|and|but|since|because|last|this|next|for|
 _END += r"who|on|in|at|from|starting|as of|these days|right now|at the moment)\b))"
 _HEDGES = re.compile(r"\b(?:might|may|maybe|perhaps|would|could|should|thinking (?:about|of)|considering|"
                      r"plan(?:ning)? to|hope to|hoping to|want to|wanna|wish|someday|if i|if we|dream|"
-                     r"going to|gonna|will|'ll|used to|as a kid|as a child|when i was|years ago|back then|"
+                     r"going to|gonna|will|'ll|" + ACCUSTOMED + r"used to|as a kid|as a child|when i was|years ago|"
+                     r"back then|"
                      r"in the past|not sure|do you|did you|are you|have you|visit(?:ed|ing)?|trip to|"
                      r"vacation|holiday|staying at|this week|for the weekend)\b", re.IGNORECASE)
 _NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
@@ -88,18 +91,26 @@ _I = r"(?P<subj>\bi|\bwe|\bmy (?:" + _SUBJECT_WORDS + r")(?: " + _NAME + r")?|\b
 _ADV = r"(?:\s+(?:now|currently|still|actually|officially|finally|just|recently|also|both))*"
 _BE = r"(?:\s+(?:am|'m|’m|is|'s|’s|are|'re|’re))"
 _HAVE = r"(?:\s+(?:have|'ve|’ve|has|had))?"
+#: The present perfect of a state that goes on ("I've lived in Glasgow since 2015", "she's worked at Aldi for ten
+#: years"): only with the span it has lasted, without which it may be an experience ("I've lived in Paris").
+_PERFECT = r"(?:\s+(?:have|has)|'ve|’ve|'s|’s)" + r"(?:\s+(?:now|just|always|also|actually))*"
+_SPAN = r"(?=\s+(?:for|since|all (?:my|our|her|his) li(?:fe|ves))\b)"
+_PLACE = r"(?P<value>(?-i:[A-Z])[\w'’-]+(?:\s(?-i:[A-Z])[\w'’-]+)?)"
 
 PATTERNS: tuple[Pattern, ...] = (
     _p("residence", _I + _ADV + r"(?:" + _BE + r")?" + _ADV + r"\s+(?:live|lives|living|reside|resides|residing|"
        r"based)\s+(?:in|at|near|outside(?: of)?|on)\s+" + _VALUE + _END),
     _p("residence", _I + _HAVE + _ADV + r"\s+(?:moved|relocated)(?:\s+(?:back|over|out|away|house))?\s+(?:to|into|in)"
        r"\s+(?:a\s+new\s+\w+\s+in\s+)?" + _VALUE + _END),
+    _p("residence", r"(?P<subj>\bour|\bmy)\s+new\s+(?:place|flat|apartment|house|home|condo|digs)\s+in\s+" + _PLACE),
     _p("residence", r"(?P<subj>\bour|\bmy)\s+new\s+(?:place|flat|apartment|house|home|condo|digs)\s+(?:is\s+)?"
        r"(?:in|at)\s+" + _VALUE + _END),
+    _p("residence", _I + _PERFECT + r"\s+(?:lived|been living|been based)\s+(?:in|at|near)\s+" + _VALUE + _SPAN),
     _p("residence", r"(?P<subj>\bi|\bwe)(?:" + _BE + r")?\s+(?:settl(?:ed|ing)|moving)\s+in(?:to)?\s+(?:our|my|the)\s+"
        r"(?:new\s+)?(?:place|flat|apartment|house|home)\s+in\s+" + _VALUE + _END),
     _p("employer", _I + _ADV + r"(?:" + _BE + r")?" + _ADV + r"\s+(?:work|works|working|employed)\s+(?:at|for|with)\s+"
        + _VALUE + _END),
+    _p("employer", _I + _PERFECT + r"\s+(?:worked|been working)\s+(?:at|for)\s+" + _VALUE + _SPAN),
     _p("employer", _I + _HAVE + _ADV + r"\s+(?:started|began)\s+(?:a\s+new\s+job\s+|working\s+|my\s+new\s+job\s+|"
        r"a\s+job\s+)?(?:at|with|for)\s+" + _VALUE + _END),
     _p("employer", _I + _HAVE + _ADV + r"\s+joined\s+" + _VALUE + _END),
@@ -170,13 +181,16 @@ PATTERNS: tuple[Pattern, ...] = (
 )
 
 
+_SPEAKER_WORDS = frozenset({"i", "i'm", "i've", "i'd", "we", "we're", "we've", "our", "call", "please"})
+
+
 def _subject(raw: str, speaker: str) -> str | None:
     """The subject a matched phrase names: the speaker for I/we/my/our; a relative ("sister") or a
     name ("ana") for third parties; None for pronouns that cannot be resolved here."""
     words = raw.strip().lower().replace("’", "'").split()
     if not words:
         return None
-    if words[0] in ("i", "we", "our", "call", "please") or raw.lower().startswith(("my name", "i go", "i'm going")):
+    if words[0] in _SPEAKER_WORDS or raw.lower().startswith(("my name", "i go", "i'm going")):
         return speaker
     if words[0] == "my":
         if len(words) == 1:

@@ -72,9 +72,10 @@ class ReadPair:
     #: (probability 0, not the read model's), but gives the older its place back when it ranks above it.
     others_news: bool = False
     #: The newer candidate gives the value the question asks for another value, and nothing in it says that
-    #: the change is someone else's, added, hedged, temporary or past (``new_value``): it replaced the older
-    #: one whatever the read model says of its words (a change told without a change word: "landlord renewed
-    #: the lease at 1650" after "rent is 1400").
+    #: the change is someone else's, added, hedged, temporary or past (``new_value``), or it ends a thing the
+    #: older one names (``ends_named``: "Traded the Civic in for a Kia EV6"): it replaced the older one whatever
+    #: the read model says of its words (a change told without a change word: "landlord renewed the lease at
+    #: 1650" after "rent is 1400").
     new_value: bool = False
 
 
@@ -120,58 +121,99 @@ def read_window(ranked: Sequence[Fused], by_id: dict[str, MemoryItem], query: Se
 
 def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryItem],
                  query: SearchQuery) -> list[ReadPair]:
-    """Every (older, newer) pair of turns from different conversations and on the same topic (own-embedding
-    similarity at least the write path's ``MIN_SIMILARITY``) in the ``read_window``, the older said by the
-    newer one's speaker or by the assistant (echoing what the user said then), with its features, and
-    whether the newer one is another person's news (``ReadPair.others_news``): it opens with someone else
-    when the question is about the speaker, or with another person than the question names."""
+    """Every (older, newer) pair of turns from different conversations and on the same topic in the
+    ``read_window``, the older said by the newer one's speaker or by the assistant (echoing what the user said
+    then), with its features, and whether the newer one is another person's news (``ReadPair.others_news``): it
+    opens with someone else when the question is about the speaker, or with another person than the question
+    names. On the same topic: own-embedding similarity at least the write path's ``MIN_SIMILARITY``, or the two
+    state the same attribute (their stored ``attributes``: "I live in Tallinn", "Our new flat in Riga"), or the
+    newer ends a thing the older names (``ends_named``). A turn that corrects its speaker (``corrects``:
+    "Actually it's Friday the 10th") pairs with the turns of its own conversation too, when it gives the value
+    the question asks for another value."""
+    from engram.changes.cues import asks_of_named_person, corrects, names_someone_else, people_asked_about
+    from engram.changes.pairs import speaker_key
+
+    window = read_window(ranked, by_id, query)
+    question = without_words(query.text, named_speaker_words(window, query.text))
+    context = _QuestionContext(query.text, names_someone_else(question), people_asked_about(question),
+                               [memory.memory for memory in window] if asks_of_named_person(question) else [])
+    vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
+    rank = {memory.id: position for position, memory in enumerate(window)}
+    score = {item.memory_id: item.score for item in ranked}
+    pairs = []
+    for newer in window:
+        if speaker_key(newer) == ASSISTANT or newer.id not in vectors:
+            continue
+        correcting = corrects(newer.memory)
+        older = [m for m in window if m.id in vectors and speaker_key(m) in (speaker_key(newer), ASSISTANT)
+                 and (newer.began_at - m.began_at > CONVERSATION_GAP
+                      or (correcting and m.began_at < newer.began_at and speaker_key(m) != ASSISTANT))]
+        similarity = {m.id: float(np.dot(vectors[m.id], vectors[newer.id])) for m in older}
+        best = max(similarity.values(), default=0.0)
+        for other in older:
+            same_conversation = newer.began_at - other.began_at <= CONVERSATION_GAP
+            pair = _pair(other, newer, similarity[other.id], similarity[other.id] == best, context,
+                         newer_above=rank[newer.id] < rank[other.id],
+                         relevance=_log_ratio(score[newer.id], score[other.id]))
+            if pair is not None and (not same_conversation or pair.new_value):
+                pairs.append(pair)
+    return pairs
+
+
+@dataclass(frozen=True)
+class _QuestionContext:
+    """What a question says of the pairs it reads: its text, whether it asks about someone other than the
+    speaker, the people it asks about, and the texts that may name them (``news_of_someone_not_asked``)."""
+
+    text: str
+    asks_about_other: bool
+    asked: set[str]
+    named_in: list[str]
+
+
+def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool, context: _QuestionContext, *,
+          newer_above: bool, relevance: float) -> ReadPair | None:
+    """The ``ReadPair`` of two window turns, or None when they are not on the same topic (``window_pairs``)."""
     from engram.changes.cues import (
         additions,
-        asks_of_named_person,
-        names_someone_else,
+        ends_named,
         news_of_someone_not_asked,
         only_questions,
         opens_about_someone_else,
         other_person_than_asked,
         pair_features,
-        people_asked_about,
     )
-    from engram.changes.pairs import MIN_SIMILARITY, speaker_key
-    from engram.changes.values import counts, new_value
+    from engram.changes.pairs import MIN_SIMILARITY
+    from engram.changes.values import counts, membership_changes, new_value
 
-    score = {item.memory_id: item.score for item in ranked}
-    window = read_window(ranked, by_id, query)
-    question = without_words(query.text, named_speaker_words(window, query.text))
-    asks_about_other, asked = names_someone_else(question), people_asked_about(question)
-    counting = counts(query.text)
-    texts = [memory.memory for memory in window] if asks_of_named_person(question) else []
-    vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
-    rank = {memory.id: position for position, memory in enumerate(window)}
-    pairs = []
-    for newer in window:
-        speaker = speaker_key(newer)
-        if speaker == ASSISTANT:
-            continue
-        others_news = (news_of_someone_not_asked(asked, newer.memory, texts) if asks_about_other
-                       else opens_about_someone_else(newer.memory))
-        older = [m for m in window if m.id in vectors and newer.id in vectors and speaker_key(m) in (speaker, ASSISTANT)
-                 and newer.began_at - m.began_at > CONVERSATION_GAP]
-        similarity = {m.id: float(np.dot(vectors[m.id], vectors[newer.id])) for m in older}
-        best = max(similarity.values(), default=0.0)
-        for other in (m for m in older if similarity[m.id] >= MIN_SIMILARITY):
-            features = pair_features(other.memory, newer.memory, similarity[other.id], [], [],
-                                     similarity[other.id] == best)
-            features["newer_above"] = float(rank[newer.id] < rank[other.id])
-            features["relevance"] = _log_ratio(score[newer.id], score[other.id])
-            features["query_subject"] = float(other_person_than_asked(asks_about_other, newer.memory))
-            features["asks"] = float(only_questions(newer.memory))
-            if counting:
-                added = additions(newer.memory)
-                features["change"] = min(2.0, features["change"] + added)
-                features["coexist"] = max(0.0, features["coexist"] - added)
-            valued = not any(features[name] for name in _AGAINST) and new_value(query.text, other.memory, newer.memory)
-            pairs.append(ReadPair(other, newer, features, others_news, valued))
-    return pairs
+    ended = ends_named(older.memory, newer.memory)
+    if similarity < MIN_SIMILARITY and not ended and not _slots(older) & _slots(newer):
+        return None
+    features = pair_features(older.memory, newer.memory, similarity, [], [], closest)
+    features["newer_above"] = float(newer_above)
+    features["relevance"] = relevance
+    features["query_subject"] = float(other_person_than_asked(context.asks_about_other, newer.memory))
+    features["asks"] = float(only_questions(newer.memory))
+    others_news = (news_of_someone_not_asked(context.asked, newer.memory, context.named_in)
+                   if context.asks_about_other else opens_about_someone_else(newer.memory))
+    people: tuple[str, ...] = ("other_subject", "query_subject")
+    if counts(context.text):
+        joined = membership_changes(newer.memory)
+        added = additions(newer.memory) + joined
+        features["change"] = min(2.0, features["change"] + added)
+        features["coexist"] = max(0.0, features["coexist"] - added)
+        if joined:
+            # A member joining or leaving the group counted is news of the count, whoever the turn opens with.
+            others_news, people = False, ()
+    against_person = any(features[name] for name in people) or bool(features["asks"])
+    valued = not against_person and new_value(context.text, older.memory, newer.memory)
+    ended = ended and not against_person and not any(features[name] for name in _AGAINST)
+    return ReadPair(older, newer, features, others_news, valued or ended)
+
+
+def _slots(memory: MemoryItem) -> set[str]:
+    """The attributes a stored turn states (``subject|attribute``)."""
+    return {entry.split("=", 1)[0] for entry in memory.attributes}
 
 
 #: The features that say a newer turn does not replace the older: someone else's news, an addition, a hedge, a
@@ -194,6 +236,7 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
     of replacements (A replaced by B, B by C) ends at its last link: with each link at least even odds, C
     is the likelier current fact (B is current only if A was replaced and B was not). A candidate takes
     part in one swap at most, and only the order inside the window changes."""
+    from engram.changes.cues import is_request
     from engram.changes.pairs import speaker_key
 
     if query.tense not in ("present", "before") or not read_model():
@@ -207,7 +250,8 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
             probability = max(probability, READ_THRESHOLD)
         if probability >= READ_THRESHOLD:
             replacements.append((pair.older, pair.newer) if present else (pair.newer, pair.older))
-        elif present and probability < KEEP_THRESHOLD and speaker_key(pair.older) != ASSISTANT:
+        elif present and probability < KEEP_THRESHOLD and speaker_key(pair.older) != ASSISTANT \
+                and not is_request(pair.older.memory):
             keeps.append((pair.newer, pair.older))
     scores = {item.memory_id: item for item in ranked}
     for source, target in planned_swaps(replacements, keeps, list(scores), newest_first=present):
