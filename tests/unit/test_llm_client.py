@@ -269,6 +269,7 @@ def test_bad_configuration_names_the_field(options: dict[str, Any], field: str) 
     ('{"a": "Mel\'s dog", // a comment\n "b": 1}', {"a": "Mel's dog", "b": 1}),
     ('{"a": "line\nbreak"}', {"a": "line\nbreak"}),
     ('<think>{"draft": 1}</think>\n{"final": 2}', {"final": 2}),
+    ('<think>a</think>\n<THINK>b</THINK> {"text": "<think></think>"}', {"text": "<think></think>"}),
     ('[1] and then {"a": {"b": [1, {"c": 2}]}}', {"a": {"b": [1, {"c": 2}]}}),
 ])
 def test_parser_accepts_common_deviations(text: str, expected: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_LEADING_THINK_BLOCKS = re.compile(r"\A\s*(?:<think>.*?</think>\s*)+", re.DOTALL | re.IGNORECASE)
 _CODE_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
 _PY_CONSTANTS = {"True": "true", "False": "false", "None": "null"}
 _VALUE_OPENERS = "{[,:"
@@ -46,8 +46,9 @@ def parse_json_object(text: str) -> dict[str, Any]:
 
 
 def strip_thinking(text: str) -> str:
-    """``text`` without ``<think>...</think>`` blocks (reasoning models put them in content)."""
-    return _THINK_BLOCK.sub("", text)
+    """``text`` without the ``<think>...</think>`` blocks it opens with (reasoning models put them before the
+    answer in content); the same tags later, e.g. inside a JSON string of the answer, are the answer's."""
+    return _LEADING_THINK_BLOCKS.sub("", text, count=1)
 
 
 def _candidates(text: str) -> Iterator[str]:
