@@ -9,8 +9,9 @@ fitted listwise on the full conversations (deterministic gradient ascent from ze
 on stores of several sizes: each conversation in full and subsampled to ``STORE_SIZES`` turns (the
 evidence turns of a few questions plus turns drawn with a fixed seed), each size weighing alike, so that
 the score is the probability that a memory is relevant in a tiny store as in a large one. The report gives
-recall@10 of the pooled ranking (full conversations) and the reliability of the score per store size,
-in-sample and leave-one-conversation-out (each conversation scored by a model fitted on the others).
+recall@10 of the pooled ranking (full conversations; overall and per question category) and the reliability
+of the score per store size, in-sample and leave-one-conversation-out (each conversation scored by a model
+fitted on the others).
 Last, the ``day_repeat_penalty`` of questions that ask for several things (``engram.read.rerank.spread_days``)
 is the value of ``DAY_REPEAT_GRID`` with the best mean recall@10 on held-out conversations (each scored by the
 model fitted on the others); the leave-one-conversation-out report chooses it for each held-out conversation
