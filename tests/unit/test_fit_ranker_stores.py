@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 import numpy as np
 
 from engram.bench.datasets import Conversation, Question, Session, Turn
-from engram.bench.fit_ranker import FORMS, FULL, Pool, model_weights, size_weights, subsampled_stores
+from engram.bench.fit_ranker import (
+    FORMS,
+    FULL,
+    Pool,
+    model_weights,
+    per_category,
+    size_weights,
+    subsampled_stores,
+)
 from engram.read.rerank import FEATURES
 
 DAY = datetime(2023, 5, 8, tzinfo=UTC)
@@ -55,3 +63,12 @@ def test_a_model_from_before_a_new_feature_weighs_it_zero() -> None:
     assert len(weights) == len(FEATURES) * (1 + len(FORMS))
     missing = [index for index, value in enumerate(weights) if value == 0.0]
     assert missing == [FEATURES.index("length") + len(FEATURES) * block for block in range(1 + len(FORMS))]
+
+
+def test_the_report_gives_recall_per_category() -> None:
+    def pool(category: str, store_size: str = FULL) -> Pool:
+        return Pool("c", "default", np.zeros((1, 1)), np.zeros(1), [()], frozenset({"D1:1"}), store_size,
+                    category=category)
+
+    recalls = [(pool("multi-hop"), 0.5), (pool("multi-hop"), 1.0), (pool("temporal"), 0.0)]
+    assert per_category(recalls) == {"all": 0.5, "multi-hop": 0.75, "temporal": 0.0}

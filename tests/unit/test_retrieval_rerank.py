@@ -56,6 +56,15 @@ def test_candidate_features() -> None:
     assert (second["time_match"], second["time_near"]) == (0.0, 0.0)
     assert first["day_lexical"] == 1.0 and second["day_dense"] == 0.25  # alone on their days
     assert first["length"] == pytest.approx(math.log1p(len("I adopted a cat")))
+    assert first["name_free_dense"] == 0.5 and second["name_free_dense"] == 0.25  # no name-free values: dense
+
+
+def test_name_free_dense_takes_the_name_free_similarity() -> None:
+    ana, bo = said("I adopted a cat", "Ana"), said("Nice cat", "Bo")
+    scored = candidate_features([ana, bo], {}, {ana.id: 0.5, bo.id: 0.25}, "What cat did Ana adopt?", None,
+                                {ana.id: 0.3})
+    assert [item.features["name_free_dense"] for item in scored] == [0.3, 0.25]  # a missing one keeps dense
+    assert [item.features["dense"] for item in scored] == [0.5, 0.25]
 
 
 def test_day_features_average_the_best_of_the_same_day() -> None:

@@ -9,8 +9,9 @@ fitted listwise on the full conversations (deterministic gradient ascent from ze
 on stores of several sizes: each conversation in full and subsampled to ``STORE_SIZES`` turns (the
 evidence turns of a few questions plus turns drawn with a fixed seed), each size weighing alike, so that
 the score is the probability that a memory is relevant in a tiny store as in a large one. The report gives
-recall@10 of the pooled ranking (full conversations) and the reliability of the score per store size,
-in-sample and leave-one-conversation-out (each conversation scored by a model fitted on the others).
+recall@10 of the pooled ranking (full conversations; overall and per question category) and the reliability
+of the score per store size, in-sample and leave-one-conversation-out (each conversation scored by a model
+fitted on the others).
 Last, the ``day_repeat_penalty`` of questions that ask for several things (``engram.read.rerank.spread_days``)
 is the value of ``DAY_REPEAT_GRID`` with the best mean recall@10 on held-out conversations (each scored by the
 model fitted on the others); the leave-one-conversation-out report chooses it for each held-out conversation
@@ -37,7 +38,7 @@ from engram.bench.fitting import fit_logistic, rounded, sha256_of, write_model
 from engram.bench.systems import EngramSystem, turn_ids_of_hit
 from engram.bench.updates import ingest_turns, load_scenarios
 from engram.embed.base import Embedder
-from engram.read.pipeline import dense_scores, gather_candidates
+from engram.read.pipeline import dense_scores, gather_candidates, name_free_similarity
 from engram.read.query import SearchQuery, build_query
 from engram.read.recipes import RANKER_MODEL_PATH, RECIPES
 from engram.read.rerank import FEATURES, Scored, candidate_features, day_repeats, memory_day
@@ -62,7 +63,7 @@ FACTS = "facts"
 class Pool:
     """The candidates of one question: feature rows, whether each cites evidence, the turns each cites,
     the size of the store they come from (``FULL`` or a number of turns), whether the question asks for
-    several things, and each candidate's day."""
+    several things, each candidate's day, and the question's category (LoCoMo's, for the report)."""
 
     conversation: str
     form: str
@@ -73,6 +74,7 @@ class Pool:
     store_size: str = FULL
     several: bool = False
     days: tuple[date, ...] = ()
+    category: str = ""
 
 
 class _RepeatingEmbedder(Embedder):
@@ -110,15 +112,16 @@ def scored_candidates(memory: Any, embedder: Embedder, text: str, user_id: str, 
     ids = list(dict.fromkeys([*lexical, *(c.memory_id for c in rankings.get("dense", []))]))
     memories = memory.store.get_memories(ids)
     dense = dense_scores(memory.store, vector, rankings.get("dense", []), ids)
-    return query, candidate_features(memories, lexical, dense, query.text, query.time_range)
+    name_free = name_free_similarity(memory.store, embedder, query, memories, dense)
+    return query, candidate_features(memories, lexical, dense, query.text, query.time_range, name_free)
 
 
 def pool_of(conversation: str, query: SearchQuery, scored: Sequence[Scored], cited: list[tuple[str, ...]],
-            evidence: frozenset[str], store_size: str) -> Pool:
+            evidence: frozenset[str], store_size: str, category: str = "") -> Pool:
     """A question's pool: its candidates' feature rows, labelled 1 when they cite evidence."""
     return Pool(conversation, query.form, np.array([[item.features[name] for name in FEATURES] for item in scored]),
                 np.array([bool(evidence & set(turns)) for turns in cited], dtype=np.float64), cited, evidence,
-                store_size, query.several, tuple(memory_day(item.memory) for item in scored))
+                store_size, query.several, tuple(memory_day(item.memory) for item in scored), category)
 
 
 def question_pools(conversation: Conversation, embedder: Embedder, workdir: Path, store_size: str = FULL,
@@ -136,7 +139,7 @@ def question_pools(conversation: Conversation, embedder: Embedder, workdir: Path
                                               conversation.conversation_id, question.reference_date)
             cited = [turn_ids_of_hit(item.memory.model_dump(mode="json")) for item in scored]
             pools.append(pool_of(conversation.conversation_id, query, scored, cited,
-                                 frozenset(question.evidence_turns), store_size))
+                                 frozenset(question.evidence_turns), store_size, question.category))
     finally:
         system.close()
     return pools
@@ -307,17 +310,33 @@ def ranked_linear(model: dict[str, Any], pool: Pool) -> np.ndarray:
     return linear
 
 
-def recall_at_k(model: dict[str, Any], pools: Sequence[Pool], k: int = TOP_K) -> float:
-    """Mean share of each question's evidence turns cited by its top ``k`` pooled candidates (full
-    conversations only)."""
-    scores = []
+def question_recalls(model: dict[str, Any], pools: Sequence[Pool], k: int = TOP_K) -> list[tuple[Pool, float]]:
+    """Each question (full conversations only) with the share of its evidence turns cited by its top ``k``
+    pooled candidates."""
+    recalls = []
     for pool in pools:
         if pool.store_size != FULL:
             continue
         order = np.argsort(-ranked_linear(model, pool), kind="stable")[:k]
         covered = {turn for index in order for turn in pool.cited[index]} & pool.evidence
-        scores.append(len(covered) / len(pool.evidence))
-    return float(np.mean(scores)) if scores else 0.0
+        recalls.append((pool, len(covered) / len(pool.evidence)))
+    return recalls
+
+
+def recall_at_k(model: dict[str, Any], pools: Sequence[Pool], k: int = TOP_K) -> float:
+    """Mean share of each question's evidence turns cited by its top ``k`` pooled candidates (full
+    conversations only)."""
+    recalls = [recall for _, recall in question_recalls(model, pools, k)]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def per_category(recalls: Sequence[tuple[Pool, float]]) -> dict[str, float]:
+    """Mean recall per question category (and ``all``), rounded for the report."""
+    grouped: dict[str, list[float]] = defaultdict(list)
+    for pool, recall in recalls:
+        grouped[pool.category].append(recall)
+        grouped["all"].append(recall)
+    return {category: round(float(np.mean(values)), 4) for category, values in sorted(grouped.items())}
 
 
 def scores_of(model: dict[str, Any], pool: Pool) -> np.ndarray:
@@ -367,6 +386,7 @@ def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
     held_out_recall: dict[str, float] = {}
     held_out_penalty: dict[str, float] = {}
     held_out_scores: list[tuple[Pool, np.ndarray]] = []
+    held_out_questions: list[tuple[Pool, float]] = []
     for name in sorted({pool.conversation for pool in pools}):
         own = [pool for pool in pools if pool.conversation == name]
         if name in folds:  # the penalty chosen without this conversation: by the folds of the others
@@ -379,11 +399,14 @@ def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
             others = {**fit([pool for pool in pools if pool.conversation != name], directions),
                       "day_repeat_penalty": penalty}
         held_out_scores.extend((pool, scores_of(others, pool)) for pool in own)
+        held_out_questions.extend(question_recalls(others, own))
     shipped = json.loads(RANKER_MODEL_PATH.read_text(encoding="utf-8"))
     full = [pool for pool in pools if pool.store_size == FULL]
     report = {"recall@10_in_sample": recall_at_k(model, pools),
               "recall@10_leave_one_conversation_out": float(np.mean(list(held_out_recall.values()))),
               "recall@10_per_held_out_conversation": held_out_recall,
+              "recall@10_per_category_in_sample": per_category(question_recalls(model, pools)),
+              "recall@10_per_category_leave_one_conversation_out": per_category(held_out_questions),
               "recall@10_weights_before": recall_at_k(shipped, pools),
               "day_repeat_penalty_per_held_out_conversation": held_out_penalty,
               "recall@10_per_held_out_conversation_by_day_repeat_penalty": {

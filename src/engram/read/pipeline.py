@@ -6,7 +6,7 @@ a confidence model; ``engram.read.rerank``) and ``rrf`` (reciprocal rank fusion 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -72,22 +72,28 @@ def dense_scores(store: Store, query_vector: np.ndarray | None, found: Sequence[
     return scores
 
 
-def topic_similarity(store: Store, embedder: Embedder, query: SearchQuery, memories: Sequence[MemoryItem],
-                     lexical: dict[str, float], dense: dict[str, float]) -> float | None:
-    """None when a memory shares a distinctive word with the query (best BM25 at least
-    ``DISTINCTIVE_BM25``); else the best dense similarity to the query with the speakers' names left
-    out (names inflate similarity to everything that person said), embedding the query again if needed."""
-    if max(lexical.values(), default=0.0) >= DISTINCTIVE_BM25 or not memories:
-        return None
+def name_free_similarity(store: Store, embedder: Embedder, query: SearchQuery, memories: Sequence[MemoryItem],
+                         dense: Mapping[str, float]) -> dict[str, float]:
+    """Cosine similarity of each of ``memories`` to the query with the names of their speakers left out
+    (a name pulls the query's vector toward everything that person said): the ``name_free_dense`` feature.
+    ``dense`` itself when the query names none of them, or without dense similarities (no second embedding
+    then)."""
     names = named_speaker_words(memories, query.text)
     stripped = without_words(query.text, names)
-    if not names or not stripped:
-        return max(dense.values(), default=0.0)
+    if not dense or not names or not stripped:
+        return dict(dense)
     vectors = store.get_vectors([memory.id for memory in memories])
-    if not vectors:
-        return 0.0
     name_free = embedder.embed_query(stripped)
-    return float(max(np.dot(vector, name_free) for vector in vectors.values()))
+    return {memory_id: float(np.dot(vector, name_free)) for memory_id, vector in vectors.items()}
+
+
+def topic_similarity(lexical: Mapping[str, float], name_free: Mapping[str, float]) -> float | None:
+    """None when a memory shares a distinctive word with the query (best BM25 at least
+    ``DISTINCTIVE_BM25``); else the best dense similarity to the query with the speakers' names left
+    out (``name_free_similarity``: names inflate similarity to everything that person said)."""
+    if max(lexical.values(), default=0.0) >= DISTINCTIVE_BM25:
+        return None
+    return max(name_free.values(), default=0.0)
 
 
 def learned_ranking(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe,
@@ -98,11 +104,12 @@ def learned_ranking(store: Store, embedder: Embedder, query: SearchQuery, recipe
     if not memories:
         return [], [], 0.0
     dense = pool.similarity
-    scored = candidate_features(memories, lexical, dense, query.text, query.time_range)
+    name_free = name_free_similarity(store, embedder, query, memories, dense)
+    scored = candidate_features(memories, lexical, dense, query.text, query.time_range, name_free)
     linear_scores(scored, recipe.weights_for(query.form))
     confidence = answerable_confidence(
         abstention_features(scored), recipe.confidence_weights, recipe.confidence_bias,
-        topic_similarity=topic_similarity(store, embedder, query, memories, lexical, dense),
+        topic_similarity=topic_similarity(lexical, name_free),
         min_topic_similarity=recipe.min_topic_similarity, abstain_threshold=recipe.abstain_threshold)
     if query.several:
         spread_days(scored, recipe.day_repeat_penalty)

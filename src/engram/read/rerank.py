@@ -7,6 +7,10 @@ Features of a candidate memory (all computed from the candidate pool, no extra i
   lexical match; BM25's term weights depend on the store's size, a share of the best does much less:
   in a one-memory store a match scores ~1e-6 but is still the best one);
 - ``dense``: cosine similarity of the query and its stored vector;
+- ``name_free_dense``: the same with the names of the speakers the query names left out of the query
+  ("Would Caroline pursue writing?" -> "Would pursue writing?"): a name in the query pulls its vector toward
+  everything that person said and everything said to them; without it the vector finds the topic, and
+  ``speaker`` says whose turn it is (``dense`` itself when the query names no speaker);
 - ``speaker``: 1 when the person who said it is named in the query;
 - ``time_match`` / ``time_near``: its event time falls in the query's time range / in the range or
   the 14 days after it (events are told a little after they happen);
@@ -39,7 +43,7 @@ from engram.read.fuse import Fused
 from engram.read.timeparse import mentions_time
 
 FEATURES = ("lexical", "dense", "speaker", "time_match", "time_near", "time_mention", "day_lexical", "day_dense",
-            "length")
+            "length", "name_free_dense")
 #: A best BM25 at least this high means some memory shares a distinctive word with the query (BM25 of a
 #: distinctive term match is typically 2-15; in a tiny store every term is common and BM25 is ~0).
 DISTINCTIVE_BM25 = 1.0
@@ -93,8 +97,11 @@ def memory_day(memory: MemoryItem) -> date:
 
 
 def candidate_features(memories: Sequence[MemoryItem], lexical: Mapping[str, float], dense: Mapping[str, float],
-                       query_text: str, time_range: TimeRange | None) -> list[Scored]:
-    """Feature values of every candidate memory (see the module docstring)."""
+                       query_text: str, time_range: TimeRange | None,
+                       name_free: Mapping[str, float] | None = None) -> list[Scored]:
+    """Feature values of every candidate memory (see the module docstring); ``name_free``: the similarity of
+    each to the query without the speakers' names (``engram.read.pipeline.name_free_similarity``; missing
+    entries, or all when None, take the ``dense`` value)."""
     best_lexical = max(lexical.values(), default=0.0)
     names = query_names(query_text)
     scored = []
@@ -103,6 +110,7 @@ def candidate_features(memories: Sequence[MemoryItem], lexical: Mapping[str, flo
         features = {
             "lexical": raw / best_lexical if best_lexical > 0 else 0.0,
             "dense": dense.get(memory.id, 0.0),
+            "name_free_dense": (name_free or dense).get(memory.id, dense.get(memory.id, 0.0)),
             "speaker": float(speaker_named(memory, names)),
             "time_mention": float(mentions_time(memory.memory)),
             "length": math.log1p(len(memory.memory)),
