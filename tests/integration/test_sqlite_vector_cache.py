@@ -195,3 +195,30 @@ def test_a_scope_loads_in_rowid_order_whatever_index_sqlite_walks(db_path: Path)
         assert top(store, vectors[7])[0] == memories[7].id
     finally:
         store.close()
+
+
+def test_stored_vectors_are_read_from_the_cached_scope_and_stay_current(db_path: Path) -> None:
+    store = SQLiteStore(db_path, ann_min_vectors=20)
+    other = SQLiteStore(db_path)
+    try:
+        memories = add(store, 60, 1)
+        outside = add(store, 3, 2, user="other")
+        ids = [m.id for m in memories + outside]
+        from_file = store.get_vectors(ids)
+        top(store, unit_rows(1, 9)[0])  # loads and indexes the scope's vectors
+        assert store._vectors.held(store._connection, ids).keys() == {m.id for m in memories}
+        cached = store.get_vectors(ids)
+        assert cached.keys() == from_file.keys()
+        assert all(np.array_equal(cached[i], from_file[i]) for i in ids)
+
+        cached[memories[0].id][:] = 0.0  # a copy: the cache is untouched
+        assert np.array_equal(store.get_vectors([memories[0].id])[memories[0].id], from_file[memories[0].id])
+
+        changed, deleted = memories[1], memories[2]
+        other.apply(ChangeSet(memories=[changed], vectors={changed.id: -from_file[changed.id]},
+                              delete_memories=[deleted.id]))
+        current = store.get_vectors([changed.id, deleted.id])
+        assert list(current) == [changed.id] and np.array_equal(current[changed.id], -from_file[changed.id])
+    finally:
+        store.close()
+        other.close()

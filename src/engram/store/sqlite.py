@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engram._lazy import LazyModule
+from engram.config import SQLITE_MMAP_MIB
 from engram.errors import StorageError
 from engram.models import Episode, ExtractionState, HistoryEvent, MemoryItem, Scope
 from engram.store import sqlite_scope_bm25
@@ -59,21 +60,31 @@ else:
     np = LazyModule("numpy")  # numpy loads on the first vector read or write, not for `engram get`/`list`
 
 
+def mmap_bytes(mib: int) -> int:
+    """``mib`` as the byte count of ``PRAGMA mmap_size``, checked."""
+    if isinstance(mib, bool) or not isinstance(mib, int) or mib < 0:
+        raise StorageError(f"must be a whole number of MiB, 0 or more, got {mib!r}", field="sqlite_mmap_mib",
+                           hint=f"the default is {SQLITE_MMAP_MIB}; 0 turns memory-mapped reads off")
+    return mib * 1024 * 1024
+
+
 class SQLiteStore(Store):
     """Store backed by one SQLite file. Safe across threads (one guarded connection) and across
     processes (WAL, ``BEGIN IMMEDIATE`` write transactions, a generous busy timeout)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", busy_timeout_s: float = 60.0,
                  ann_min_vectors: int = ANN_MIN_VECTORS, cache_mib: int | None = None,
-                 exact_lexical: bool = False) -> None:
+                 exact_lexical: bool = False, mmap_mib: int = SQLITE_MMAP_MIB) -> None:
         """Open (creating and migrating) the store at ``path``. Scopes holding ``ann_min_vectors`` or more
         vectors are searched through an in-memory IVF index (``engram.store.vector_index``); ``cache_mib``
         sets SQLite's page cache of this connection (default: SQLite's own, about 2 MiB);
         ``exact_lexical`` scores every row matching a query instead of the rows holding its rarest words
-        (the baseline ``engram bench scale`` compares the default with)."""
+        (the baseline ``engram bench scale`` compares the default with); ``mmap_mib`` maps up to that much of
+        the file into memory for reads (0: read through system calls)."""
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StorageError(f"unknown synchronous mode {synchronous!r}", field="sqlite_synchronous")
+        mapped = mmap_bytes(mmap_mib)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(
@@ -84,6 +95,7 @@ class SQLiteStore(Store):
             self._connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._connection.execute("PRAGMA foreign_keys = ON")
             self._connection.execute("PRAGMA secure_delete = ON")
+            self._connection.execute(f"PRAGMA mmap_size = {mapped}")
             if cache_mib is not None:
                 self._connection.execute(f"PRAGMA cache_size = -{int(cache_mib) * 1024}")
             migrate(self._connection)
@@ -295,9 +307,9 @@ class SQLiteStore(Store):
             return self._vectors.get(connection, where, params)
 
     def get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        vectors: dict[str, np.ndarray] = {}
         with self._connected() as connection:
-            for chunk in chunks(list(ids)):
+            vectors = self._vectors.held(connection, ids)
+            for chunk in chunks([memory_id for memory_id in ids if memory_id not in vectors]):
                 for memory_id, blob in connection.execute(
                     f"SELECT memory_id, vec FROM vectors WHERE memory_id IN ({placeholders(len(chunk))})", list(chunk)
                 ):

@@ -88,13 +88,17 @@ class VectorCache:
         """Forget every scope (the next search of each reloads it)."""
         self._scopes.clear()
 
-    def get(self, connection: sqlite3.Connection, where: str, params: Sequence[object]) -> ScopeVectors:
-        """The vectors of the memories ``where`` (over ``memories m``) selects, from the cache when no other
-        connection has written since."""
+    def _drop_if_written_elsewhere(self, connection: sqlite3.Connection) -> None:
+        """Empty the cache when another connection has committed since it was filled."""
         version = int(connection.execute("PRAGMA data_version").fetchone()[0])
         if version != self._data_version:
             self._scopes.clear()
             self._data_version = version
+
+    def get(self, connection: sqlite3.Connection, where: str, params: Sequence[object]) -> ScopeVectors:
+        """The vectors of the memories ``where`` (over ``memories m``) selects, from the cache when no other
+        connection has written since."""
+        self._drop_if_written_elsewhere(connection)
         key = (where, tuple(params))
         cached = self._scopes.get(key)
         if cached is not None:
@@ -106,6 +110,21 @@ class VectorCache:
         while len(self._scopes) > self.entries:
             self._scopes.popitem(last=False)
         return vectors
+
+    def held(self, connection: sqlite3.Connection, memory_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those of ``memory_ids`` that a cached scope holds (copies): a search's
+        candidates found by the vector index are there, and reading them back from the file cost 3 ms for
+        190 of them in a 100,000-memory scope."""
+        if not self._scopes:
+            return {}
+        self._drop_if_written_elsewhere(connection)
+        found: dict[str, np.ndarray] = {}
+        for vectors in self._scopes.values():
+            for memory_id in memory_ids:
+                row = vectors.position.get(memory_id)
+                if row is not None and memory_id not in found:
+                    found[memory_id] = vectors.matrix[row].copy()
+        return found
 
     def patch(self, connection: sqlite3.Connection, memory_ids: Sequence[str]) -> None:
         """Bring every cached scope up to date with the rows of ``memory_ids`` as this connection now sees
