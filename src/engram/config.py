@@ -19,10 +19,6 @@ HNSW_EF_SEARCH = 200
 #: PostgreSQL: the HNSW graph's ``(m, ef_construction)`` (pgvector's defaults; docs/BENCHMARKS.md, PostgreSQL,
 #: has the settings measured for a million memories in one scope).
 HNSW_GRAPH = (16, 64)
-#: SQLite: memory-mapped reads (``PRAGMA mmap_size``) of up to this many MiB of a store file; SQLite caps it at
-#: its build's limit (2 GiB for Python's). A search in a 100,000-memory scope reads its candidates' rows from
-#: hundreds of scattered pages: mapped, p50 / p95 CPU 2-3 / 4-5 ms less (docs/BENCHMARKS.md, Scale).
-SQLITE_MMAP_MIB = 2048
 #: Bounds of the HNSW settings (pgvector's), by field: ``(lowest, highest, default)``.
 _HNSW_BOUNDS = {"hnsw_ef_search": (1, 1000, HNSW_EF_SEARCH), "hnsw_m": (2, 100, HNSW_GRAPH[0]),
                 "hnsw_ef_construction": (4, 1000, HNSW_GRAPH[1])}
@@ -87,10 +83,6 @@ class EngramConfig(BaseModel):
     retrieval: RetrievalRecipe | str = "balanced"
     limits: Limits = Field(default_factory=Limits)
     sqlite_synchronous: str = "FULL"
-    sqlite_mmap_mib: int = Field(
-        default_factory=lambda: os.environ.get("ENGRAM_SQLITE_MMAP_MIB", SQLITE_MMAP_MIB), validate_default=True, ge=0,
-        description="SQLite store: MiB of the file mapped into memory for reads (SQLite caps it at 2 GiB); 0 reads "
-                    "through system calls. Environment: ENGRAM_SQLITE_MMAP_MIB")
     exact_lexical: bool = Field(
         default_factory=lambda: os.environ.get("ENGRAM_EXACT_LEXICAL", "false"), validate_default=True,
         description="SQLite store: score every lexical match of a query, also in scopes of tens of thousands of "

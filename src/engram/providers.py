@@ -27,7 +27,7 @@ def open_store(config: EngramConfig) -> Store:
             raise ConfigurationError("an SQLite store needs a file path", field="path",
                                      hint="e.g. Memory(path='engram.db')")
         return SQLiteStore(sqlite_file(path), synchronous=config.sqlite_synchronous,
-                           exact_lexical=config.exact_lexical, mmap_mib=config.sqlite_mmap_mib)
+                           exact_lexical=config.exact_lexical)
     try:
         from engram.store.postgres import PostgresStore
     except ImportError as exc:

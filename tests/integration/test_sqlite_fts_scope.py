@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from engram.config import EngramConfig
-from engram.errors import StorageError
 from engram.models import MemoryItem, Scope
 from engram.providers import open_store
 from engram.store import sqlite_fts, sqlite_scope_bm25
@@ -200,23 +199,3 @@ def test_exact_lexical_is_read_from_the_environment(monkeypatch: pytest.MonkeyPa
     assert EngramConfig().exact_lexical is False
     monkeypatch.setenv("ENGRAM_EXACT_LEXICAL", "true")
     assert EngramConfig().exact_lexical is True
-
-
-def test_reads_are_memory_mapped_unless_turned_off(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def mapped(store: SQLiteStore) -> int:
-        return int(store._connection.execute("PRAGMA mmap_size").fetchone()[0])
-
-    store = open_store(EngramConfig(path=str(db_path)))
-    try:
-        assert mapped(store) > 0
-    finally:
-        store.close()
-    monkeypatch.setenv("ENGRAM_SQLITE_MMAP_MIB", "0")
-    store = open_store(EngramConfig(path=str(db_path)))
-    try:
-        assert mapped(store) == 0
-    finally:
-        store.close()
-    with pytest.raises(StorageError, match="MiB") as error:
-        SQLiteStore(db_path, mmap_mib=-1)
-    assert error.value.field == "sqlite_mmap_mib"

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engram._lazy import LazyModule
-from engram.config import SQLITE_MMAP_MIB
 from engram.errors import StorageError
 from engram.models import Episode, ExtractionState, HistoryEvent, MemoryItem, Scope
 from engram.store import sqlite_scope_bm25
@@ -60,31 +59,21 @@ else:
     np = LazyModule("numpy")  # numpy loads on the first vector read or write, not for `engram get`/`list`
 
 
-def mmap_bytes(mib: int) -> int:
-    """``mib`` as the byte count of ``PRAGMA mmap_size``, checked."""
-    if isinstance(mib, bool) or not isinstance(mib, int) or mib < 0:
-        raise StorageError(f"must be a whole number of MiB, 0 or more, got {mib!r}", field="sqlite_mmap_mib",
-                           hint=f"the default is {SQLITE_MMAP_MIB}; 0 turns memory-mapped reads off")
-    return mib * 1024 * 1024
-
-
 class SQLiteStore(Store):
     """Store backed by one SQLite file. Safe across threads (one guarded connection) and across
     processes (WAL, ``BEGIN IMMEDIATE`` write transactions, a generous busy timeout)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", busy_timeout_s: float = 60.0,
                  ann_min_vectors: int = ANN_MIN_VECTORS, cache_mib: int | None = None,
-                 exact_lexical: bool = False, mmap_mib: int = SQLITE_MMAP_MIB) -> None:
+                 exact_lexical: bool = False) -> None:
         """Open (creating and migrating) the store at ``path``. Scopes holding ``ann_min_vectors`` or more
         vectors are searched through an in-memory IVF index (``engram.store.vector_index``); ``cache_mib``
         sets SQLite's page cache of this connection (default: SQLite's own, about 2 MiB);
         ``exact_lexical`` scores every row matching a query instead of the rows holding its rarest words
-        (the baseline ``engram bench scale`` compares the default with); ``mmap_mib`` maps up to that much of
-        the file into memory for reads (0: read through system calls)."""
+        (the baseline ``engram bench scale`` compares the default with)."""
         self.path = Path(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StorageError(f"unknown synchronous mode {synchronous!r}", field="sqlite_synchronous")
-        mapped = mmap_bytes(mmap_mib)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(
@@ -95,7 +84,6 @@ class SQLiteStore(Store):
             self._connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._connection.execute("PRAGMA foreign_keys = ON")
             self._connection.execute("PRAGMA secure_delete = ON")
-            self._connection.execute(f"PRAGMA mmap_size = {mapped}")
             if cache_mib is not None:
                 self._connection.execute(f"PRAGMA cache_size = -{int(cache_mib) * 1024}")
             migrate(self._connection)
