@@ -16,6 +16,7 @@ as a change (``engram.write.supersede.with_statements``)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -74,6 +75,11 @@ class Statement:
     def slot(self) -> str:
         """``subject|attribute``: what a newer statement must share to replace this one."""
         return f"{self.subject}|{self.attribute}"
+
+
+def stated_slots(attributes: Sequence[str]) -> set[str]:
+    """The slots (``subject|attribute``) of a memory's stored ``attributes`` (``subject|attribute=value``)."""
+    return {entry.split("=", 1)[0] for entry in attributes}
 
 
 @dataclass(frozen=True)

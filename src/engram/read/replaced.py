@@ -184,10 +184,12 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
         pair_features,
     )
     from engram.changes.pairs import MIN_SIMILARITY
+    from engram.changes.slots import stated_slots
     from engram.changes.values import counts, membership_changes, new_value
 
     ended = ends_named(older.memory, newer.memory)
-    if similarity < MIN_SIMILARITY and not ended and not _slots(older) & _slots(newer):
+    same_slot = bool(stated_slots(older.attributes) & stated_slots(newer.attributes))
+    if similarity < MIN_SIMILARITY and not ended and not same_slot:
         return None
     features = pair_features(older.memory, newer.memory, similarity, [], [], closest)
     features["newer_above"] = float(newer_above)
@@ -209,11 +211,6 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     valued = not against_person and new_value(context.text, older.memory, newer.memory)
     ended = ended and not against_person and not any(features[name] for name in _AGAINST)
     return ReadPair(older, newer, features, others_news, valued or ended)
-
-
-def _slots(memory: MemoryItem) -> set[str]:
-    """The attributes a stored turn states (``subject|attribute``)."""
-    return {entry.split("=", 1)[0] for entry in memory.attributes}
 
 
 #: The features that say a newer turn does not replace the older: someone else's news, an addition, a hedge, a

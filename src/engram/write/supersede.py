@@ -21,7 +21,7 @@ import numpy as np
 
 from engram.changes.cues import CHANGE, NOW, pair_features
 from engram.changes.pairs import MIN_SIMILARITY, speaker_key
-from engram.changes.slots import SLOT_KEYS, Statement, statements
+from engram.changes.slots import SLOT_KEYS, Statement, stated_slots, statements
 from engram.filters import Condition
 from engram.models import CONVERSATION_GAP, HistoryEvent, HistoryEventType, MemoryItem, MemoryStatus, Scope
 from engram.store.base import ListQuery, Store
@@ -220,7 +220,7 @@ def _replaced(stored: StoredTurns, memory: MemoryItem, found: list[Statement], v
     for other in candidates:
         other_vector = new_vectors.get(other.id, stored_vectors.get(other.id))
         similarity = float(np.dot(vector, other_vector)) if other_vector is not None else 0.0
-        if similarity >= MIN_SIMILARITY or any(s.slot in _slots_of(other) for s in found):
+        if similarity >= MIN_SIMILARITY or any(s.slot in stated_slots(other.attributes) for s in found):
             scored.append((similarity, other))
     best = max((similarity for similarity, _ in scored), default=0.0)
     replaced = []
@@ -230,10 +230,6 @@ def _replaced(stored: StoredTurns, memory: MemoryItem, found: list[Statement], v
         if replacement_probability(features) >= REPLACE_THRESHOLD:
             replaced.append(other)
     return replaced
-
-
-def _slots_of(memory: MemoryItem) -> set[str]:
-    return {entry.split("=", 1)[0] for entry in memory.attributes}
 
 
 def _settle(plan: SupersessionPlan, closed: dict[str, MemoryItem], new: MemoryItem, older: MemoryItem) -> MemoryItem:
