@@ -101,13 +101,18 @@ def _count(pattern: re.Pattern[str], text: str, cap: int = 2) -> float:
     return float(min(cap, len(pattern.findall(text))))
 
 
+def _first_sentence(text: str) -> str:
+    """``text`` up to its first sentence or clause end (``.``, ``!``, ``?``, ``;``)."""
+    return re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
+
+
 @lru_cache(maxsize=4096)
 def _third_party(text: str, after_third_party: bool = False) -> bool:
     """The text is mainly about someone else: it opens with "my brother ...", "our team ..." or a name, or, told
     after a turn about someone else (``after_third_party``), with "he", "she" or "they", who are that person:
     the speaker is "I". A subject that joins someone to the speaker ("Nora and I are going to Lisbon", "me and
     my brother") is the speaker's news too."""
-    first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
+    first = _first_sentence(text)
     if _WITH_SPEAKER.search(first):
         return False
     if THIRD_PARTY.search(first) or (after_third_party and _PRONOUN.search(first)):
@@ -132,7 +137,7 @@ _KIN_GROUPS = {word: group for group, words in {
 def _kin(text: str) -> str | None:
     """The kin group of the relative a text opens with ("My brother moved ...": "brother"), None for anyone else
     (the speaker, a name)."""
-    opener = THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0])
+    opener = THIRD_PARTY.search(_first_sentence(text))
     if opener is None or opener.group(1) is None:
         return None
     word = opener.group(1).lower()
@@ -312,7 +317,7 @@ def news_of_someone_not_asked(asked: set[str], text: str, named_in: Sequence[str
     question that names the person and asks something of them, not who someone is ("Who is my flatmate?",
     "Who walked Bramble before Priti?": the answer is a name). A group or relative named with "the" and a
     modifier ("The platform team next door ...") is not the speaker's own ("my team")."""
-    first = re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]
+    first = _first_sentence(text)
     opener = THIRD_PARTY.search(first)
     if opener is not None and re.search(r"\bthe\s+\w+\s+\w+$", opener.group(0), _FLAGS):
         return True
@@ -362,4 +367,4 @@ def corrects(text: str) -> bool:
 def opens_about_someone_else(text: str) -> bool:
     """The text opens with another person ("My colleague Ben bought...", "my parents just moved..."): news
     about them, which never replaces what the speaker said of themself."""
-    return bool(THIRD_PARTY.search(re.split(r"[.!?;]", text.strip(), maxsplit=1)[0]))
+    return bool(THIRD_PARTY.search(_first_sentence(text)))
