@@ -19,13 +19,12 @@ import json
 import logging
 import os
 import tempfile
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from engram._threads import ForkSafePool
 from engram.embed._validation import as_text_list
 from engram.embed.onnx_local import DEFAULT_MAX_TOKENS, OnnxMiniLMEmbedder, default_model_path
 from engram.errors import ConfigurationError
@@ -126,9 +125,7 @@ class OnnxDynamicInt8Embedder(OnnxMiniLMEmbedder):
     ) -> None:
         super().__init__(name=DYNAMIC_MODEL_ID, max_tokens=max_tokens, batch_size=batch_size, threads=threads)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        self._workers: ThreadPoolExecutor | None = None
-        self._workers_pid = 0
-        self._workers_lock = threading.Lock()
+        self._workers = ForkSafePool(self.threads, "engram-embed")  # inferences side by side
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` one per inference, ``threads`` at a time; rows in input order."""
@@ -137,19 +134,11 @@ class OnnxDynamicInt8Embedder(OnnxMiniLMEmbedder):
             return super().embed(items)
         runtime = self._ensure_loaded()
         encodings = runtime.tokenizer.encode_batch(items)
-        rows = self._worker_pool().map(lambda encoding: self._run_batch(runtime, [encoding])[0], encodings)
+        rows = self._workers.get().map(lambda encoding: self._run_batch(runtime, [encoding])[0], encodings)
         return np.stack(list(rows))
 
     def _intra_op_threads(self) -> int:
         return 1
-
-    def _worker_pool(self) -> ThreadPoolExecutor:
-        """The workers running inferences side by side (made again in a forked child: threads do not fork)."""
-        with self._workers_lock:
-            if self._workers is None or self._workers_pid != os.getpid():
-                self._workers = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="engram-embed")
-                self._workers_pid = os.getpid()
-            return self._workers
 
     @property
     def cache_path(self) -> Path:

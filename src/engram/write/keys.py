@@ -6,13 +6,12 @@ How a turn is also found by its conversation (context keys, neighbour-mixed vect
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 
+from engram._threads import ForkSafePool
 from engram.embed.base import Embedder
 from engram.learning.experience import EXPERIENCE_KIND
 from engram.models import MemoryItem
@@ -51,29 +50,11 @@ def turn_embeddings(memories: Sequence[MemoryItem], embedder: Embedder) -> np.nd
 #: Most ``add`` calls of one process embedding on background threads at once (threads are made as adds
 #: need them; a further concurrent add waits for one).
 BACKGROUND_EMBEDDERS = 32
-
-
-class _Workers:
-    """The threads that embed an ``add``'s turns while its caller screens them (made again in a forked child)."""
-
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
-
-    def pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None or self._pid != os.getpid():
-                self._pool = ThreadPoolExecutor(max_workers=BACKGROUND_EMBEDDERS, thread_name_prefix="engram-add-embed")
-                self._pid = os.getpid()
-            return self._pool
-
-
-_WORKERS = _Workers()
+_WORKERS = ForkSafePool(BACKGROUND_EMBEDDERS, "engram-add-embed")  # embed an add's turns while it screens them
 
 
 def turn_embeddings_soon(memories: Sequence[MemoryItem], embedder: Embedder) -> Future[np.ndarray]:
     """``turn_embeddings`` started on a background thread: the model (onnxruntime, or an HTTP call) runs
     without the GIL, so the caller's own work of the same ``add`` runs beside it on another core."""
     texts = [embedding_text(memory) for memory in memories]
-    return _WORKERS.pool().submit(embedder.embed, texts)
+    return _WORKERS.get().submit(embedder.embed, texts)
