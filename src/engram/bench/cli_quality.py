@@ -63,8 +63,8 @@ def redteam(
 
 
 def updates(
-    data: Annotated[str, typer.Option("--data", help="bundled split (dev, holdout, holdout2, holdout3, holdout4) or a "
-                                                     "scenario JSON file")] = "dev",
+    data: Annotated[str, typer.Option("--data", help="bundled split (dev, holdout, holdout2, holdout3, holdout4, "
+                                                     "holdout5) or a scenario JSON file")] = "dev",
     out: OutOption = Path("bench-out/updates"),
     json_output: JsonOption = False,
 ) -> None:

@@ -30,7 +30,8 @@ from engram.embed.base import Embedder
 from engram.errors import ValidationError
 
 SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json", "holdout2": "updates_holdout2.json",
-          "holdout3": "updates_holdout3.json", "holdout4": "updates_holdout4.json"}
+          "holdout3": "updates_holdout3.json", "holdout4": "updates_holdout4.json",
+          "holdout5": "updates_holdout5.json"}
 
 
 @dataclass(frozen=True)
