@@ -17,4 +17,5 @@ def settled(memory: Memory, user_id: str, question: str, ids: list[str]) -> list
     query = build_query(question, scope=Scope(user_id=user_id), node=None, limit=10, threshold=None,
                         reference_date=datetime(2024, 9, 1, tzinfo=UTC))
     ranked = [Fused(memory_id, 1.0 - 0.1 * position, {}) for position, memory_id in enumerate(ids)]
-    return [item.memory_id for item in settle_read_time(memory.store, ranked, memory.store.get_memories(ids), query)]
+    return [item.memory_id for item in settle_read_time(memory.store, ranked, memory.store.get_memories(ids), query,
+                                                       memory.embedder.signature)]

@@ -5,13 +5,14 @@ against the older current turns of the same speaker from an earlier conversation
 topic (own-embedding similarity >= ``MIN_SIMILARITY``) or state one of the same attributes, when the new
 turn passes the cheap pre-check. A pair is positive when the scenario lists it in ``supersedes``. The
 model is a logistic regression over ``engram.changes.cues.FEATURES``; the report gives pair
-precision/recall on the dev set in-sample, leave-one-kind-out, and on the blind holdout. The same run
-fits the read model of read-time supersession (``engram.bench.fit_read``) on the dev questions and
-reports it the same three ways (``read_report``)."""
+precision/recall on the dev set in-sample, leave-one-kind-out, and on the first holdout. The same run
+fits the read models of read-time supersession (``engram.bench.fit_read``) on the seen update sets'
+questions and the written training pairs, and reports them leave-one-set-out (``read_report``)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -20,14 +21,26 @@ from typing import Any
 
 import numpy as np
 
-from engram.bench.fit_read import fit_read_model, read_examples, score_read_model
+from engram.bench.fit_read import (
+    PAIRS_FILES,
+    TRAINING_SETS,
+    choose_l2,
+    fit_read_model,
+    leave_one_source_out,
+    pair_scenarios,
+    pooled_accuracy,
+    read_examples,
+    score_read_model,
+    training_pairs,
+)
 from engram.bench.fitting import fit_logistic, labelled_matrix, leave_one_group_out, rounded, write_model
-from engram.bench.updates import load_scenarios
+from engram.bench.updates import SPLITS, load_scenarios
 from engram.changes.cues import FEATURES, pair_features
 from engram.changes.pairs import MIN_SIMILARITY
 from engram.changes.slots import statements
 from engram.embed.base import Embedder
 from engram.models import CONVERSATION_GAP
+from engram.read.replace_model import ReadModel
 from engram.read.replaced import READ_FEATURES, READ_THRESHOLD
 from engram.write.supersede import may_replace
 
@@ -149,8 +162,8 @@ def fit_updates(embedder: Embedder, out: Path | None = None) -> dict[str, Any]:
     report = {"dev_in_sample": _score(model, pairs, threshold), "holdout": _score(model, held, threshold),
               "leave_one_kind_out": {name: _pooled(by_kind, name)
                                      for name in ("precision", "recall", "false_supersession")}}
-    read, read_report = _fit_read(dev, holdout, embedder)
-    result = {"model": model, "features": list(FEATURES), "read_model": read, "read_features": list(READ_FEATURES),
+    read, read_report = _fit_read(embedder)
+    result = {"model": model, "features": list(FEATURES), **read, "read_features": list(READ_FEATURES),
               "read_threshold": READ_THRESHOLD, "read_report": read_report, "data": dev_name,
               "data_sha256": hashlib.sha256(data).hexdigest(), "seed": SEED, "l2": L2, "coexist_weight": COEXIST_WEIGHT,
               "embedder": embedder.signature, "threshold": threshold, "report": report}
@@ -159,20 +172,30 @@ def fit_updates(embedder: Embedder, out: Path | None = None) -> dict[str, Any]:
     return result
 
 
-def _fit_read(dev: list[dict[str, Any]], holdout: list[dict[str, Any]],
-              embedder: Embedder) -> tuple[dict[str, float], dict[str, Any]]:
-    """The read model (``engram.bench.fit_read``) fitted on the dev questions, with its dev, leave-one-kind-out
-    and holdout scores."""
-    examples = read_examples(dev, embedder)
-    model = rounded(fit_read_model(examples))
-    kinds = [example.kind for example in examples]
-    by_kind = leave_one_group_out(kinds, lambda train: fit_read_model([examples[i] for i in train]),
-                                  lambda fitted, test: score_read_model(fitted, [examples[i] for i in test]))
-    pooled = {name: sum(entry[name] * entry[weight] for entry in by_kind.values())
-              / max(1.0, sum(entry[weight] for entry in by_kind.values()))
-              for name, weight in (("accuracy", "pairs"), ("precision", "predicted"), ("recall", "replaced"))}
-    return model, {"dev_in_sample": score_read_model(model, examples), "leave_one_kind_out": pooled,
-                   "holdout": score_read_model(model, read_examples(holdout, embedder))}
+def _fit_read(embedder: Embedder) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The read models (``engram.bench.fit_read``), with the newer turn's embedding and without, fitted on the
+    written training pairs and the seen update sets' questions, with their leave-one-source-out scores and the
+    data's hash."""
+    digest = hashlib.sha256()
+    examples = []
+    for name in PAIRS_FILES:
+        raw, pairs = training_pairs(name)
+        digest.update(raw)
+        examples += read_examples(pair_scenarios(pairs), embedder, name)
+    for name in TRAINING_SETS:
+        digest.update(resources.files("engram").joinpath("data", SPLITS[name]).read_bytes())
+        examples += read_examples(load_scenarios(name)[1], embedder, name)
+    models, report = {}, {}
+    for label, signature in (("read_model", ""), ("read_vector_model", embedder.signature)):
+        l2 = choose_l2(examples, signature)
+        models[label] = fit_read_model(examples, embedder=signature, l2=l2).to_json() | {"l2": l2}
+        held_out = leave_one_source_out(examples, lambda train, s=signature, l2=l2: fit_read_model(
+            train, embedder=s, l2=l2))
+        report[label] = {"in_sample": score_read_model(ReadModel.from_json(models[label]), examples),
+                         "leave_one_source_out": held_out, "pooled_accuracy": pooled_accuracy(held_out)}
+    report["examples"] = dict(Counter(example.group for example in examples))
+    return ({**models, "read_data_sha256": digest.hexdigest(),
+             "read_training_data": [*PAIRS_FILES, *(SPLITS[name] for name in TRAINING_SETS)]}, report)
 
 
 def _pooled(report: dict[str, dict[str, float]], metric: str) -> float:

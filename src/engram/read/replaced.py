@@ -4,9 +4,10 @@ The write path closes a stale fact only when the change model is confident (a wr
 fact for good), so many changes told indirectly ("Austin summers are going to kill me" after "I'm based
 in Portland") stay unlinked. A question narrows the doubt: two of its best candidates that are turns of
 the same speaker from different conversations, on the same topic, are likely about the same thing. For
-each such pair the read model (a logistic over the change model's features, ``engram.changes.cues``,
-the two candidates' ranks and whom the question is about; fitted on the dev scenarios' questions by
-``engram bench fit-updates``) gives the probability that the newer one replaced the older; from
+each such pair the read model (``engram.read.replace_model``: a logistic over the change model's cue
+features, ``engram.changes.cues``, the two candidates' ranks, whom the question is about, the newer turn's
+words and its embedding; fitted by ``engram bench fit-updates`` on about 2,900 written pairs and the seen
+update sets' questions) gives the probability that the newer one replaced the older; from
 ``READ_THRESHOLD`` on, a question about the present ranks the newer one first and one about what came
 before ranks the older one first (the two swap scores, so the window keeps its candidates). Below
 ``KEEP_THRESHOLD``, a question about the present ranks the older one first when the newer one, which
@@ -16,18 +17,16 @@ stands for what was said then. Nothing is stored: the next question decides agai
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 
 import numpy as np
 
 from engram.models import CONVERSATION_GAP, MemoryItem
 from engram.read.fuse import Fused
 from engram.read.query import SearchQuery
+from engram.read.replace_model import read_model
 from engram.read.rerank import named_speaker_words, without_words
 from engram.store.base import Store
 
@@ -77,20 +76,8 @@ class ReadPair:
     #: the read model says of its words (a change told without a change word: "landlord renewed the lease at
     #: 1650" after "rent is 1400").
     new_value: bool = False
-
-
-@functools.cache
-def read_model() -> dict[str, float]:
-    """The read model's weights and bias (``read_model`` in ``engram/data/models/change_model.json``)."""
-    data = json.loads((files("engram") / "data" / "models" / "change_model.json").read_text(encoding="utf-8"))
-    return {name: float(value) for name, value in data.get("read_model", {}).items()}
-
-
-def read_probability(features: dict[str, float], model: dict[str, float] | None = None) -> float:
-    """``sigmoid(bias + sum(weight * feature))`` with the fitted read model (or ``model``)."""
-    weights = read_model() if model is None else model
-    linear = weights.get("bias", 0.0) + sum(weights.get(name, 0.0) * value for name, value in features.items())
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, linear))))
+    #: The newer candidate's own embedding (``Store.get_turn_vectors``), which the read model may weigh.
+    newer_vector: np.ndarray | None = None
 
 
 def _comparable(memory: MemoryItem, query: SearchQuery) -> bool:
@@ -154,7 +141,7 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
             same_conversation = newer.began_at - other.began_at <= CONVERSATION_GAP
             pair = _pair(other, newer, similarity[other.id], similarity[other.id] == best, context,
                          newer_above=rank[newer.id] < rank[other.id],
-                         relevance=_log_ratio(score[newer.id], score[other.id]))
+                         relevance=_log_ratio(score[newer.id], score[other.id]), newer_vector=vectors[newer.id])
             if pair is not None and (not same_conversation or pair.new_value):
                 pairs.append(pair)
     return pairs
@@ -172,7 +159,7 @@ class _QuestionContext:
 
 
 def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool, context: _QuestionContext, *,
-          newer_above: bool, relevance: float) -> ReadPair | None:
+          newer_above: bool, relevance: float, newer_vector: np.ndarray) -> ReadPair | None:
     """The ``ReadPair`` of two window turns, or None when they are not on the same topic (``window_pairs``)."""
     from engram.changes.cues import (
         additions,
@@ -210,7 +197,7 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     against_person = any(features[name] for name in people) or bool(features["asks"])
     valued = not against_person and new_value(context.text, older.memory, newer.memory)
     ended = ended and not against_person and not any(features[name] for name in _AGAINST)
-    return ReadPair(older, newer, features, others_news, valued or ended)
+    return ReadPair(older, newer, features, others_news, valued or ended, newer_vector)
 
 
 #: The features that say a newer turn does not replace the older: someone else's news, an addition, a hedge, a
@@ -224,7 +211,7 @@ def _log_ratio(newer: float, older: float) -> float:
 
 
 def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[MemoryItem],
-                     query: SearchQuery) -> list[Fused]:
+                     query: SearchQuery, embedder_signature: str = "") -> list[Fused]:
     """The likelier answer of each window pair first. For a question about the present, a candidate (best
     first) that the read model says a newer one replaced swaps scores with the newest of those when that
     one ranks lower, and a newer turn of the same speaker ranked above an older one that it did not
@@ -236,13 +223,15 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
     from engram.changes.cues import is_request
     from engram.changes.pairs import speaker_key
 
-    if query.tense not in ("present", "before") or not read_model():
+    model = read_model(embedder_signature)
+    if query.tense not in ("present", "before") or model is None:
         return list(ranked)
     by_id = {memory.id: memory for memory in memories}
     present = query.tense == "present"
     replacements, keeps = [], []
     for pair in window_pairs(store, ranked, by_id, query):
-        probability = 0.0 if pair.others_news else read_probability(pair.features)
+        probability = (0.0 if pair.others_news
+                       else model.probability(pair.features, pair.newer.memory, pair.newer_vector))
         if pair.new_value and not pair.others_news:
             probability = max(probability, READ_THRESHOLD)
         if probability >= READ_THRESHOLD:
