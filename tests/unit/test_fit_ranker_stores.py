@@ -13,6 +13,7 @@ from engram.bench.fit_ranker import (
     FORMS,
     FULL,
     Pool,
+    listwise_weights,
     model_weights,
     per_category,
     size_weights,
@@ -72,3 +73,23 @@ def test_the_report_gives_recall_per_category() -> None:
 
     recalls = [(pool("multi-hop"), 0.5), (pool("multi-hop"), 1.0), (pool("temporal"), 0.0)]
     assert per_category(recalls) == {"all": 0.5, "multi-hop": 0.75, "temporal": 0.0}
+
+
+def test_the_form_offsets_shrink_with_their_own_penalty() -> None:
+    """``form_l2`` penalises the per-form offsets, not the feature weights: a large one pulls the offsets of a
+    form fitted on a few questions toward zero, and its questions toward the weights every question shares."""
+    lexical, dense = FEATURES.index("lexical"), FEATURES.index("dense")
+
+    def pool(form: str, evidence_by: int) -> Pool:
+        features = np.zeros((2, len(FEATURES)))
+        features[0, lexical] = features[1, dense] = 1.0
+        labels = np.zeros(2)
+        labels[0 if evidence_by == lexical else 1] = 1.0
+        return Pool("c", form, features, labels, [("a",), ("b",)], frozenset({"a"}))
+
+    pools = [pool("default", lexical)] * 6 + [pool("hypothetical", dense)] * 2
+    offset = len(FEATURES) * (1 + FORMS.index("hypothetical"))
+    loose, tight = listwise_weights(pools), listwise_weights(pools, form_l2=20.0)
+    assert loose[offset + dense] - loose[offset + lexical] > 1.0  # the form's own preference is learnt
+    assert 0 < tight[offset + dense] < loose[offset + dense] / 3
+    assert tight[lexical] - tight[dense] > 0  # the shared weights still prefer what most questions want

@@ -9,7 +9,15 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from engram.bench.fit_ranker import DAY_REPEAT_GRID, FORMS, FULL, Pool, cross_validated_penalty, ranked_linear
+from engram.bench.fit_ranker import (
+    DAY_REPEAT_GRID,
+    FORM_L2_GRID,
+    FORMS,
+    FULL,
+    Pool,
+    cross_validated_setting,
+    ranked_linear,
+)
 from engram.models import MemoryItem, SourceRef
 from engram.read.query import asks_for_several
 from engram.read.rerank import FEATURES, Scored, day_repeats, rank, spread_days
@@ -77,9 +85,12 @@ def test_the_fit_ranks_pools_as_the_read_path_does() -> None:
     assert list(np.argsort(-ranked_linear({**model, "day_repeat_penalty": 0.0}, pool))) == [0, 1, 2]
 
 
-def test_the_penalty_is_the_best_on_held_out_conversations() -> None:
-    rest = [0.5] * (len(DAY_REPEAT_GRID) - 3)
-    recalls = [[0.8, 0.82, 0.81, *rest], [0.6, 0.62, 0.60, *rest]]  # means 0.70, 0.72, 0.705, ...
-    assert cross_validated_penalty(recalls) == DAY_REPEAT_GRID[1]
-    assert cross_validated_penalty([]) == 0.0
-    assert cross_validated_penalty([[0.5] * len(DAY_REPEAT_GRID)]) == DAY_REPEAT_GRID[0]  # the smallest on a tie
+def test_the_setting_is_the_best_on_held_out_conversations() -> None:
+    shape = (len(FORM_L2_GRID), len(DAY_REPEAT_GRID))
+    first, second = np.full(shape, 0.5), np.full(shape, 0.5)
+    first[0, :3], second[0, :3] = [0.8, 0.82, 0.81], [0.6, 0.62, 0.60]  # means 0.70, 0.72, 0.705, ...
+    assert cross_validated_setting([first, second]) == (0, 1)
+    first[2, 4] = second[2, 4] = 0.9  # a larger form_l2 with another penalty is better on both
+    assert cross_validated_setting([first, second]) == (2, 4)
+    assert cross_validated_setting([]) == (0, 0)
+    assert cross_validated_setting([np.full(shape, 0.5)]) == (0, 0)  # the smallest of both on a tie

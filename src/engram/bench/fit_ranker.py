@@ -12,10 +12,13 @@ the score is the probability that a memory is relevant in a tiny store as in a l
 recall@10 of the pooled ranking (full conversations; overall and per question category) and the reliability
 of the score per store size, in-sample and leave-one-conversation-out (each conversation scored by a model
 fitted on the others).
-Last, the ``day_repeat_penalty`` of questions that ask for several things (``engram.read.rerank.spread_days``)
-is the value of ``DAY_REPEAT_GRID`` with the best mean recall@10 on held-out conversations (each scored by the
-model fitted on the others); the leave-one-conversation-out report chooses it for each held-out conversation
-the same way from the other conversations alone (nested), so the held-out conversation picks nothing."""
+Two settings are chosen by cross-validation, together: the L2 penalty of the per-form offsets (``form_l2``,
+from ``FORM_L2_GRID``: a form's offsets rest on its few questions, ``hypothetical`` on about 30) and the
+``day_repeat_penalty`` of questions that ask for several things (``engram.read.rerank.spread_days``, from
+``DAY_REPEAT_GRID``): the pair with the best mean recall@10 on held-out conversations (each scored by the model
+fitted on the others with that ``form_l2``). The leave-one-conversation-out report chooses the pair for each
+held-out conversation the same way from the other conversations alone (nested), so the held-out conversation
+picks nothing."""
 
 from __future__ import annotations
 
@@ -45,7 +48,11 @@ from engram.read.rerank import FEATURES, Scored, candidate_features, day_repeats
 
 FORMS = ("hypothetical", "when")
 L2 = 1.0
+#: The listwise fit's L2 penalty on the feature weights (and the smallest one tried on the per-form offsets).
 L2_LISTWISE = 0.001
+#: The L2 penalties tried on the per-form offsets (``form_l2``): the fit keeps the one, with the day-repeat
+#: penalty, with the best held-out recall@10.
+FORM_L2_GRID = (L2_LISTWISE, 0.1, 1.0, 5.0, 20.0)
 ITERATIONS = 1200
 STEP = 5.0
 SEED = 0  # the fit is deterministic (Newton's method from zero); recorded for the provenance format
@@ -57,6 +64,8 @@ FULL = "full"
 DAY_REPEAT_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
 #: The store size label of the fact-update scenarios' pools (a handful of turns per user).
 FACTS = "facts"
+#: The listwise weights already fitted, per set of full conversations and ``form_l2`` (folds share them).
+Directions = dict[tuple[frozenset[str], float], np.ndarray]
 
 
 @dataclass
@@ -213,21 +222,26 @@ def design(pool: Pool) -> np.ndarray:
     return np.hstack([pool.features, *extra])
 
 
-def listwise_weights(pools: Sequence[Pool], *, iterations: int = ITERATIONS, step: float = STEP) -> np.ndarray:
+def listwise_weights(pools: Sequence[Pool], *, form_l2: float = L2_LISTWISE, iterations: int = ITERATIONS,
+                     step: float = STEP) -> np.ndarray:
     """Weights maximising, over the questions, the softmax share of the pool's score mass that falls on
-    evidence (ListNet-style), by full-batch gradient ascent from zero with a fixed step: deterministic."""
+    evidence (ListNet-style), by full-batch gradient ascent from zero with a fixed step: deterministic. The
+    feature weights are penalised by ``L2_LISTWISE``, the per-form offsets by ``form_l2``; the penalty's part of
+    each step is implicit (a division), which stays stable however large the penalty is for the questions."""
     usable = [pool for pool in pools if pool.labels.any()]
     matrix = np.vstack([design(pool) for pool in usable])
     labels = np.concatenate([pool.labels for pool in usable])
     starts = np.cumsum([0, *(len(pool.labels) for pool in usable[:-1])])
     owner = np.repeat(np.arange(len(usable)), [len(pool.labels) for pool in usable])
     weights = np.zeros(matrix.shape[1])
+    shrink = np.full(matrix.shape[1], 1.0 + step * form_l2 / len(usable))
+    shrink[:len(FEATURES)] = 1.0 + step * L2_LISTWISE / len(usable)
     for _ in range(iterations):
         scores = matrix @ weights
         shares = np.exp(scores - np.maximum.reduceat(scores, starts)[owner])
         everything = shares / np.add.reduceat(shares, starts)[owner]
         wanted = shares * labels / np.add.reduceat(shares * labels, starts)[owner]
-        weights += step * (matrix.T @ (wanted - everything) - L2_LISTWISE * weights) / len(usable)
+        weights = (weights + step * (matrix.T @ (wanted - everything)) / len(usable)) / shrink
     return weights
 
 
@@ -239,19 +253,20 @@ def size_weights(pools: Sequence[Pool]) -> np.ndarray:
     return np.array([per_size[size] for size in sizes])
 
 
-def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | None = None) -> dict[str, Any]:
+def fit(pools: Sequence[Pool], directions: Directions | None = None, form_l2: float = L2_LISTWISE) -> dict[str, Any]:
     """The ranker's weights and per-form offsets (listwise, on the full conversations), then a logistic
     calibration of the linear score (scale and bias) on the stores of every size, each size weighing alike,
     so that ``sigmoid(bias + linear)`` is the probability that a candidate is evidence. ``score_scale`` is
     that calibration's scale over the scale of the same calibration on the conversations alone: the fact
     scenarios flatten the score, and the read path's factors (trust, role, currency), chosen on dialogue,
-    keep their strength by multiplying the odds by ``factor ** score_scale``. ``directions``
-    keeps the listwise weights per set of full conversations, for folds that share them."""
+    keep their strength by multiplying the odds by ``factor ** score_scale``. ``form_l2``: the L2 penalty of
+    the per-form offsets. ``directions`` keeps the listwise weights per set of full conversations and
+    ``form_l2``, for folds that share them."""
     full = [pool for pool in pools if pool.store_size == FULL]
-    key = frozenset(pool.conversation for pool in full)
+    key = (frozenset(pool.conversation for pool in full), form_l2)
     cache = {} if directions is None else directions
     if key not in cache:
-        cache[key] = listwise_weights(full)
+        cache[key] = listwise_weights(full, form_l2=form_l2)
     direction = cache[key]
     linear = np.concatenate([design(pool) @ direction for pool in pools])
     labels = np.concatenate([pool.labels for pool in pools])
@@ -269,28 +284,39 @@ def fit(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray] | No
     return model
 
 
-def held_out(pools: Sequence[Pool], directions: dict[frozenset[str], np.ndarray]
-             ) -> dict[str, tuple[dict[str, Any], list[float]]]:
-    """For each LoCoMo conversation of ``pools``: the model fitted on the other pools, and its recall@10 on
-    that conversation with each penalty of ``DAY_REPEAT_GRID`` (none with fewer than two conversations)."""
+@dataclass
+class Fold:
+    """A held-out conversation: the models fitted on the other pools, one per ``FORM_L2_GRID`` value, and its
+    recall@10 with each of them and each penalty of ``DAY_REPEAT_GRID`` (rows: ``form_l2``; columns: penalty)."""
+
+    models: list[dict[str, Any]]
+    recalls: np.ndarray
+
+
+def held_out(pools: Sequence[Pool], directions: Directions) -> dict[str, Fold]:
+    """For each LoCoMo conversation of ``pools``: its ``Fold`` (none with fewer than two conversations)."""
     names = sorted({pool.conversation for pool in pools if pool.store_size == FULL})
-    result: dict[str, tuple[dict[str, Any], list[float]]] = {}
+    result: dict[str, Fold] = {}
     if len(names) < 2:
         return result
     for name in names:
-        others = fit([pool for pool in pools if pool.conversation != name], directions)
+        models = [fit([pool for pool in pools if pool.conversation != name], directions, form_l2)
+                  for form_l2 in FORM_L2_GRID]
         own = [pool for pool in pools if pool.conversation == name]
-        result[name] = others, [recall_at_k({**others, "day_repeat_penalty": penalty}, own)
-                                for penalty in DAY_REPEAT_GRID]
+        result[name] = Fold(models, np.array([[recall_at_k({**model, "day_repeat_penalty": penalty}, own)
+                                               for penalty in DAY_REPEAT_GRID] for model in models]))
     return result
 
 
-def cross_validated_penalty(recalls: Sequence[Sequence[float]]) -> float:
-    """The penalty of ``DAY_REPEAT_GRID`` with the best mean held-out recall@10 (the smallest on a tie; 0
-    without folds)."""
+def cross_validated_setting(recalls: Sequence[np.ndarray]) -> tuple[int, int]:
+    """The indexes in ``FORM_L2_GRID`` and ``DAY_REPEAT_GRID`` of the pair with the best mean held-out
+    recall@10 (``Fold.recalls`` of each held-out conversation; on a tie the smallest ``form_l2``, then the
+    smallest penalty; without folds the smallest ``form_l2`` and no penalty)."""
     if not recalls:
-        return 0.0
-    return DAY_REPEAT_GRID[int(np.argmax(np.mean(np.array(recalls), axis=0)))]
+        return 0, 0
+    mean = np.mean(np.array(recalls), axis=0)
+    row, column = np.unravel_index(int(np.argmax(mean)), mean.shape)
+    return int(row), int(column)
 
 
 def model_weights(model: dict[str, Any]) -> np.ndarray:
@@ -379,25 +405,26 @@ def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
                 on_conversation(conversation.conversation_id)
         if facts is not None:
             pools.extend(fact_pools(facts, repeating, Path(folder)))
-    directions: dict[frozenset[str], np.ndarray] = {}
+    directions: Directions = {}
     folds = held_out(pools, directions)
-    penalty = cross_validated_penalty([recalls for _, recalls in folds.values()])
-    model = {**fit(pools, directions), "day_repeat_penalty": penalty}
+    row, column = cross_validated_setting([fold.recalls for fold in folds.values()])
+    setting = {"form_l2": FORM_L2_GRID[row], "day_repeat_penalty": DAY_REPEAT_GRID[column]}
+    model = {**fit(pools, directions, FORM_L2_GRID[row]), **setting}
     held_out_recall: dict[str, float] = {}
-    held_out_penalty: dict[str, float] = {}
+    held_out_settings: dict[str, dict[str, float]] = {}
     held_out_scores: list[tuple[Pool, np.ndarray]] = []
     held_out_questions: list[tuple[Pool, float]] = []
     for name in sorted({pool.conversation for pool in pools}):
         own = [pool for pool in pools if pool.conversation == name]
-        if name in folds:  # the penalty chosen without this conversation: by the folds of the others
-            others, recalls = folds[name]
+        if name in folds:  # the setting chosen without this conversation: by the folds of the others
             inner = held_out([pool for pool in pools if pool.conversation != name], directions)
-            held_out_penalty[name] = cross_validated_penalty([fold for _, fold in inner.values()])
-            held_out_recall[name] = recalls[DAY_REPEAT_GRID.index(held_out_penalty[name])]
-            others = {**others, "day_repeat_penalty": held_out_penalty[name]}
+            row, column = cross_validated_setting([fold.recalls for fold in inner.values()])
+            held_out_settings[name] = {"form_l2": FORM_L2_GRID[row], "day_repeat_penalty": DAY_REPEAT_GRID[column]}
+            held_out_recall[name] = float(folds[name].recalls[row, column])
+            others = {**folds[name].models[row], **held_out_settings[name]}
         else:
-            others = {**fit([pool for pool in pools if pool.conversation != name], directions),
-                      "day_repeat_penalty": penalty}
+            others = {**fit([pool for pool in pools if pool.conversation != name], directions, model["form_l2"]),
+                      **setting}
         held_out_scores.extend((pool, scores_of(others, pool)) for pool in own)
         held_out_questions.extend(question_recalls(others, own))
     shipped = json.loads(RANKER_MODEL_PATH.read_text(encoding="utf-8"))
@@ -408,10 +435,11 @@ def fit_ranker(data: str | Path, embedder: Embedder, out: Path | None = None,
               "recall@10_per_category_in_sample": per_category(question_recalls(model, pools)),
               "recall@10_per_category_leave_one_conversation_out": per_category(held_out_questions),
               "recall@10_weights_before": recall_at_k(shipped, pools),
-              "day_repeat_penalty_per_held_out_conversation": held_out_penalty,
-              "recall@10_per_held_out_conversation_by_day_repeat_penalty": {
-                  name: dict(zip(map(str, DAY_REPEAT_GRID), recalls, strict=True))
-                  for name, (_, recalls) in folds.items()},
+              "setting_per_held_out_conversation": held_out_settings,
+              "recall@10_per_held_out_conversation_by_form_l2_and_day_repeat_penalty": {
+                  name: {str(form_l2): dict(zip(map(str, DAY_REPEAT_GRID), map(float, recalls), strict=True))
+                         for form_l2, recalls in zip(FORM_L2_GRID, fold.recalls, strict=True)}
+                  for name, fold in folds.items()},
               "calibration_in_sample": calibration([(pool, scores_of(model, pool)) for pool in pools]),
               "calibration_leave_one_conversation_out": calibration(held_out_scores),
               "store_sizes": calibration_sizes(pools),
