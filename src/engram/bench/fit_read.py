@@ -12,8 +12,8 @@ for the embedder it is fitted with, the newer turn's own embedding; it is applie
 The examples come from the seen update sets (``TRAINING_SETS``) and from the written training pairs
 (``PAIRS_FILES``, each pair made into a short scenario by ``pair_scenarios``); each source is a group. The
 words of the newer turn that occur in at least ``MIN_WORD_COUNT`` training examples are features too. The L2
-penalty is chosen from ``L2_GRID`` by leave-one-source-out accuracy, and the report gives that accuracy nested
-(the penalty chosen without the group it is scored on)."""
+penalty is chosen from ``L2_GRID`` by leave-one-source-out accuracy, and the report gives that accuracy at the
+chosen penalty (not nested: the choice among three values saw every source)."""
 
 from __future__ import annotations
 

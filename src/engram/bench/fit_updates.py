@@ -7,7 +7,7 @@ turn passes the cheap pre-check. A pair is positive when the scenario lists it i
 model is a logistic regression over ``engram.changes.cues.FEATURES``; the report gives pair
 precision/recall on the dev set in-sample, leave-one-kind-out, and on the first holdout. The same run
 fits the read models of read-time supersession (``engram.bench.fit_read``) on the seen update sets'
-questions and the written training pairs, and reports them leave-one-set-out (``read_report``)."""
+questions and the written training pairs, and reports them leave-one-source-out (``read_report``)."""
 
 from __future__ import annotations
 
