@@ -113,8 +113,10 @@ def fit_updates_command(
     out: Annotated[Path | None, typer.Option("--out", help="write the model here instead of into the package")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Refit the offline supersession model on the dev scenarios (deterministic: re-running reproduces
-    the shipped engram/data/models/change_model.json); report dev, leave-one-kind-out and holdout."""
+    """Refit the offline supersession model on the dev scenarios and the read models of read-time
+    supersession on the written training pairs and the seen update sets (deterministic: re-running
+    reproduces the shipped engram/data/models/change_model.json; about 5 minutes); report dev,
+    leave-one-kind-out and holdout, and the read models leave-one-source-out."""
     from engram.bench.fit_updates import fit_updates
     from engram.bench.suite import default_embedder
 
