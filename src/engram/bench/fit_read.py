@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.bench.fitting import fit_logistic, labelled_matrix, rounded
+from engram.bench.fitting import fit_logistic, labelled_matrix, leave_one_group_out, rounded
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.models import Scope
@@ -63,7 +63,6 @@ class ReadExample:
     whether the newer replaced the older, and the group (update set or training file) it came from."""
 
     scenario: str
-    kind: str
     features: dict[str, float]
     label: bool
     text: str
@@ -100,7 +99,7 @@ def read_examples(scenarios: Sequence[dict[str, Any]], embedder: Embedder, group
                     newer_answers, older_answers = pair.newer.id in wanted, pair.older.id in wanted
                     if newer_answers != older_answers:
                         replaced = newer_answers if query.tense == "present" else older_answers
-                        examples.append(ReadExample(scenario["id"], scenario["kind"], pair.features, replaced,
+                        examples.append(ReadExample(scenario["id"], pair.features, replaced,
                                                     pair.newer.memory, pair.newer_vector, group))
     return examples
 
@@ -146,8 +145,10 @@ def _vocabulary(examples: Sequence[ReadExample]) -> list[str]:
     return sorted(gram for gram, count in counts.items() if count >= MIN_WORD_COUNT)
 
 
-def _design(examples: Sequence[ReadExample], vocabulary: Sequence[str], with_vector: bool) -> np.ndarray:
-    features, _ = labelled_matrix(examples, READ_FEATURES)
+def _design(examples: Sequence[ReadExample], vocabulary: Sequence[str],
+            with_vector: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The examples' rows (cue features, word columns, embedding) and their 0/1 labels."""
+    features, labels = labelled_matrix(examples, READ_FEATURES)
     column = {gram: index for index, gram in enumerate(vocabulary)}
     words = np.zeros((len(examples), len(vocabulary)))
     for row, example in enumerate(examples):
@@ -157,7 +158,7 @@ def _design(examples: Sequence[ReadExample], vocabulary: Sequence[str], with_vec
     parts = [features, words]
     if with_vector:
         parts.append(np.array([example.vector for example in examples], dtype=np.float64))
-    return np.hstack(parts)
+    return np.hstack(parts), labels
 
 
 def _balance(examples: Sequence[ReadExample]) -> np.ndarray | None:
@@ -175,8 +176,7 @@ def fit_read_model(examples: Sequence[ReadExample], *, embedder: str = "", l2: f
     and, when ``embedder`` names the embedder that made the examples' vectors, the newer turn's embedding;
     changes and co-existing facts balanced."""
     vocabulary = _vocabulary(examples)
-    design = _design(examples, vocabulary, bool(embedder))
-    labels = np.array([example.label for example in examples], dtype=np.float64)
+    design, labels = _design(examples, vocabulary, bool(embedder))
     weights, bias = fit_logistic(design, labels, l2=l2, sample_weight=_balance(examples))
     named, words = len(READ_FEATURES), len(READ_FEATURES) + len(vocabulary)
     return ReadModel(rounded(dict(zip(READ_FEATURES, weights[:named], strict=True))), round(bias, 4),
@@ -199,11 +199,9 @@ def score_read_model(model: ReadModel, examples: Sequence[ReadExample]) -> dict[
 
 def leave_one_source_out(examples: Sequence[ReadExample], fit: Any) -> dict[str, dict[str, float]]:
     """For each group (update set or training file): ``fit(examples of the other groups)``, scored on it."""
-    report = {}
-    for group in sorted({example.group for example in examples}):
-        train = [example for example in examples if example.group != group]
-        report[group] = score_read_model(fit(train), [example for example in examples if example.group == group])
-    return report
+    return leave_one_group_out([example.group for example in examples],
+                               lambda train: fit([examples[index] for index in train]),
+                               lambda model, test: score_read_model(model, [examples[index] for index in test]))
 
 
 def pooled_accuracy(report: dict[str, dict[str, float]]) -> float:

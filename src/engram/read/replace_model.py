@@ -71,9 +71,11 @@ def _shipped() -> dict[str, object]:
     return dict(json.loads((files("engram") / "data" / "models" / "change_model.json").read_text(encoding="utf-8")))
 
 
+@functools.cache
 def read_model(embedder_signature: str = "") -> ReadModel | None:
     """The shipped read model for stores embedded by ``embedder_signature``: ``read_vector_model`` when it was
-    fitted with that embedder, else ``read_model``; None when none is shipped."""
+    fitted with that embedder, else ``read_model``; None when none is shipped. Built once per signature (a
+    search asks for it every time)."""
     data = _shipped()
     with_vector = data.get("read_vector_model")
     if isinstance(with_vector, dict) and with_vector.get("embedder") == embedder_signature:
