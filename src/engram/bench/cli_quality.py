@@ -130,6 +130,48 @@ def fit_updates_command(
     console.print("model: " + ", ".join(f"{name} {value:+.2f}" for name, value in result["model"].items()))
 
 
+def fit_pair_reader_command(
+    out: Annotated[Path | None, typer.Option("--out", help="write pair_reader.npz/.json into this folder instead "
+                                                           "of the package's models folder")] = None,
+    held_out: Annotated[str, typer.Option("--held-out", help="comma-separated sources to leave out of the fit and "
+                                                             "score the reader on (e.g. holdout4)")] = "",
+    leave_one_source_out: Annotated[bool, typer.Option("--leave-one-source-out", help=(
+        "also fit once per source left out and report each (7 more fits: hours on a CPU, minutes on a GPU)"))] = False,
+    device: Annotated[str, typer.Option("--device", help="torch device to train on (cpu, cuda)")] = "cpu",
+    examples: Annotated[Path | None, typer.Option("--examples", help=(
+        "a file caching the training rows: read when it exists, else written (saves about 5 minutes)"))] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Fine-tune the pair reader of read-time supersession (a MiniLM cross-encoder, low-rank adapters) on the
+    read examples of fit-updates; seeded, about 20 minutes on 2 CPU cores. Needs torch (only for fitting)."""
+    from engram.bench.fit_pair_reader import fit_pair_reader
+    from engram.bench.suite import default_embedder
+
+    sources = [name.strip() for name in held_out.split(",") if name.strip()]
+    with progress_bar(console_for(json_output)) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(label: str, done: int, steps: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"fitting the pair reader ({label})", total=steps)
+            bar.update(tasks[label], completed=done)
+
+        try:
+            manifest = fit_pair_reader(default_embedder(), out, held_out=sources,
+                                       leave_one_source_out=leave_one_source_out, device=device, examples=examples,
+                                       progress=advance)
+        except EngramError as exc:
+            fail(exc)
+    if json_output:
+        typer.echo(json.dumps(manifest, indent=2))
+        return
+    console = console_for(False)
+    for kind in ("held_out", "leave_one_source_out"):
+        for source, entry in manifest["report"].get(kind, {}).items():
+            console.print(f"{kind} {source}: accuracy {entry['accuracy']:.3f} over {entry['pairs']:.0f} pairs")
+    console.print(f"{manifest['examples']} examples, weights sha256 {manifest['weights_sha256'][:12]}")
+
+
 def feedback(
     data: DataOption,
     k: KOption = "5,10",
@@ -216,6 +258,7 @@ def calibration_command(
 def register(app: typer.Typer) -> None:
     """Add these commands to ``app`` (``engram bench``), grouped in their own ``--help`` panel."""
     commands = (("redteam", redteam), ("updates", updates), ("fit-updates", fit_updates_command),
+                ("fit-pair-reader", fit_pair_reader_command),
                 ("feedback", feedback), ("experience", experience), ("fit", fit_command),
                 ("calibration", calibration_command))
     for name, command in commands:

@@ -17,6 +17,7 @@ chosen penalty (not nested: the choice among three values saw every source)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections import Counter
@@ -60,7 +61,9 @@ FILLERS = ("How do I center a div with flexbox?", "What's a good synonym for 'im
 @dataclass(frozen=True)
 class ReadExample:
     """One pair of a question's best candidates, its features, the newer turn's text and own embedding,
-    whether the newer replaced the older, and the group (update set or training file) it came from."""
+    whether the newer replaced the older, the group (update set or training file) it came from, what the
+    pair reader reads (``engram.read.pair_reader``: the question, its tense and the older turn's text) and the
+    kind of fact the scenario is about (residence, job, ...)."""
 
     scenario: str
     features: dict[str, float]
@@ -68,6 +71,10 @@ class ReadExample:
     text: str
     vector: np.ndarray
     group: str = ""
+    question: str = ""
+    tense: str = ""
+    older: str = ""
+    kind: str = ""
 
 
 def read_examples(scenarios: Sequence[dict[str, Any]], embedder: Embedder, group: str = "") -> list[ReadExample]:
@@ -99,9 +106,33 @@ def read_examples(scenarios: Sequence[dict[str, Any]], embedder: Embedder, group
                     newer_answers, older_answers = pair.newer.id in wanted, pair.older.id in wanted
                     if newer_answers != older_answers:
                         replaced = newer_answers if query.tense == "present" else older_answers
-                        examples.append(ReadExample(scenario["id"], pair.features, replaced,
-                                                    pair.newer.memory, pair.newer_vector, group))
+                        examples.append(ReadExample(scenario["id"], pair.features, replaced, pair.newer.memory,
+                                                    pair.newer_vector, group, query.text, query.tense,
+                                                    pair.older.memory, scenario["kind"]))
     return examples
+
+
+def training_examples(embedder: Embedder) -> tuple[list[ReadExample], str]:
+    """The read examples of every written training pair (``PAIRS_FILES``) and seen update set
+    (``TRAINING_SETS``), each grouped by its source, and the sha256 of those sources' bytes."""
+    from engram.bench.updates import load_scenarios
+
+    examples = []
+    for name in PAIRS_FILES:
+        examples += read_examples(pair_scenarios(training_pairs(name)[1]), embedder, name)
+    for name in TRAINING_SETS:
+        examples += read_examples(load_scenarios(name)[1], embedder, name)
+    return examples, training_data_sha256()
+
+
+def training_data_sha256() -> str:
+    """The sha256 of the training sources' bytes (``PAIRS_FILES``, then ``TRAINING_SETS``' files)."""
+    from engram.bench.updates import SPLITS
+
+    digest = hashlib.sha256()
+    for file in [*PAIRS_FILES, *(SPLITS[name] for name in TRAINING_SETS)]:
+        digest.update(resources.files("engram").joinpath("data", file).read_bytes())
+    return digest.hexdigest()
 
 
 def training_pairs(name: str) -> tuple[bytes, list[dict[str, Any]]]:
@@ -161,14 +192,15 @@ def _design(examples: Sequence[ReadExample], vocabulary: Sequence[str],
     return np.hstack(parts), labels
 
 
-def _balance(examples: Sequence[ReadExample]) -> np.ndarray | None:
-    """Weights under which the scenarios with a replaced pair (changes) and the others (co-existing facts)
-    weigh the same in all: the share of changes in the written sets is not a prior for unseen data."""
-    changed = {example.scenario for example in examples if example.label}
-    share = sum(example.scenario in changed for example in examples) / len(examples)
+def balance(scenarios: Sequence[str], labels: Sequence[bool]) -> np.ndarray | None:
+    """Weights of examples (their scenarios and labels) under which the scenarios with a replaced pair (changes)
+    and the others (co-existing facts) weigh the same in all: the share of changes in the written sets is not a
+    prior for unseen data."""
+    changed = {scenario for scenario, label in zip(scenarios, labels, strict=True) if label}
+    share = sum(scenario in changed for scenario in scenarios) / len(scenarios)
     if not 0 < share < 1:
         return None
-    return np.array([0.5 / share if example.scenario in changed else 0.5 / (1 - share) for example in examples])
+    return np.array([0.5 / share if scenario in changed else 0.5 / (1 - share) for scenario in scenarios])
 
 
 def fit_read_model(examples: Sequence[ReadExample], *, embedder: str = "", l2: float = 1.0) -> ReadModel:
@@ -177,7 +209,8 @@ def fit_read_model(examples: Sequence[ReadExample], *, embedder: str = "", l2: f
     changes and co-existing facts balanced."""
     vocabulary = _vocabulary(examples)
     design, labels = _design(examples, vocabulary, bool(embedder))
-    weights, bias = fit_logistic(design, labels, l2=l2, sample_weight=_balance(examples))
+    emphasis = balance([example.scenario for example in examples], [example.label for example in examples])
+    weights, bias = fit_logistic(design, labels, l2=l2, sample_weight=emphasis)
     named, words = len(READ_FEATURES), len(READ_FEATURES) + len(vocabulary)
     return ReadModel(rounded(dict(zip(READ_FEATURES, weights[:named], strict=True))), round(bias, 4),
                      {gram: weight for gram, weight in rounded(dict(zip(vocabulary, WORD_SCALE * weights[named:words],

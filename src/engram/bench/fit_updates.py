@@ -27,11 +27,9 @@ from engram.bench.fit_read import (
     choose_l2,
     fit_read_model,
     leave_one_source_out,
-    pair_scenarios,
     pooled_accuracy,
-    read_examples,
     score_read_model,
-    training_pairs,
+    training_examples,
 )
 from engram.bench.fitting import fit_logistic, labelled_matrix, leave_one_group_out, rounded, write_model
 from engram.bench.updates import SPLITS, load_scenarios
@@ -176,15 +174,7 @@ def _fit_read(embedder: Embedder) -> tuple[dict[str, Any], dict[str, Any]]:
     """The read models (``engram.bench.fit_read``), with the newer turn's embedding and without, fitted on the
     written training pairs and the seen update sets' questions, with their leave-one-source-out scores and the
     data's hash."""
-    digest = hashlib.sha256()
-    examples = []
-    for name in PAIRS_FILES:
-        raw, pairs = training_pairs(name)
-        digest.update(raw)
-        examples += read_examples(pair_scenarios(pairs), embedder, name)
-    for name in TRAINING_SETS:
-        digest.update(resources.files("engram").joinpath("data", SPLITS[name]).read_bytes())
-        examples += read_examples(load_scenarios(name)[1], embedder, name)
+    examples, digest = training_examples(embedder)
     models, report = {}, {}
     for label, signature in (("read_model", ""), ("read_vector_model", embedder.signature)):
         l2 = choose_l2(examples, signature)
@@ -194,7 +184,7 @@ def _fit_read(embedder: Embedder) -> tuple[dict[str, Any], dict[str, Any]]:
         report[label] = {"in_sample": score_read_model(ReadModel.from_json(models[label]), examples),
                          "leave_one_source_out": held_out, "pooled_accuracy": pooled_accuracy(held_out)}
     report["examples"] = dict(Counter(example.group for example in examples))
-    return ({**models, "read_data_sha256": digest.hexdigest(),
+    return ({**models, "read_data_sha256": digest,
              "read_training_data": [*PAIRS_FILES, *(SPLITS[name] for name in TRAINING_SETS)]}, report)
 
 

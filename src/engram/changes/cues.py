@@ -364,7 +364,18 @@ def corrects(text: str) -> bool:
     return bool(_CORRECTION.search(text))
 
 
-def opens_about_someone_else(text: str) -> bool:
-    """The text opens with another person ("My colleague Ben bought...", "my parents just moved..."): news
-    about them, which never replaces what the speaker said of themself."""
-    return bool(THIRD_PARTY.search(_first_sentence(text)))
+#: A sentence that opens with someone and the speaker together ("Inês and I moved to Porto").
+_WITH_SPEAKER = re.compile(r"^\W*\S+\s+(?:and|&)\s+(?:i|me)\b", _FLAGS)
+
+
+def opens_about_someone_else(text: str, named_in: Sequence[str] = ()) -> bool:
+    """The text opens with another person ("My colleague Ben bought...", "my parents just moved...", or the name
+    that one of the texts ``named_in`` gives a relative: "Inês arrived yesterday!" after "My sister Inês is
+    visiting"), not with them and the speaker together: news about them, which never replaces what the speaker
+    said of themself."""
+    first = _first_sentence(text)
+    if THIRD_PARTY.search(first):
+        return True
+    words = first.split()
+    relatives = {match.group(2) for other in named_in for match in _RELATIVE_NAMED.finditer(other)}
+    return bool(words) and _name_form(words[0]) in relatives and not _WITH_SPEAKER.match(first)

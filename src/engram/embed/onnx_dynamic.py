@@ -61,18 +61,13 @@ def source_identity(path: Path) -> str:
 def quantize_dynamically(source: Path) -> bytes:
     """The dynamically quantised model built from the ONNX file ``source``, as bytes."""
     try:
-        import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ConfigurationError(f"cannot quantise the model: {exc}", field="provider", hint=INSTALL_HINT) from exc
     with tempfile.TemporaryDirectory(prefix="engram-quantize-") as work:
         folded = Path(work) / "float.onnx"
         quantized = Path(work) / "dynamic.onnx"
-        options = ort.SessionOptions()
-        # Basic optimisation constant-folds int8 weight -> Cast -> Mul(scale) into float weights.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.optimized_model_filepath = str(folded)
-        ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
+        fold_to_float(source, folded)
         root = logging.getLogger()
         level = root.level
         root.setLevel(logging.ERROR)  # the quantiser advises pre-processing on the root logger; not for users
@@ -82,6 +77,17 @@ def quantize_dynamically(source: Path) -> bytes:
         finally:
             root.setLevel(level)
         return quantized.read_bytes()
+
+
+def fold_to_float(source: Path, target: Path) -> None:
+    """Write to ``target`` the ONNX model ``source`` with its int8 weights folded to float weights."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Basic optimisation constant-folds int8 weight -> Cast -> Mul(scale) into float weights.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(target)
+    ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def write_atomically(path: Path, data: bytes) -> None:

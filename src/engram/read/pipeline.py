@@ -155,7 +155,7 @@ def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: Ret
     """Find, rank and assemble the memories that answer ``query``."""
     ranked = rank_candidates(store, embedder, query, recipe)
     memories, passed_over, confidence = ranked.memories, ranked.passed_over, ranked.confidence
-    fused = settle_read_time(store, ranked.fused, memories, query, embedder.signature)
+    fused = settle_read_time(store, ranked.fused, memories, query, embedder.signature, read_pairs=recipe.pair_reader)
     hits, best = build_hits(fused, memories, query=query, recipe=recipe, explain=explain, passed_over=passed_over)
     abstain, confidence = abstention(hits, best, confidence, query.threshold, recipe.abstain_threshold)
     if recipe.reinforce and hits:

@@ -96,6 +96,10 @@ class RetrievalRecipe(BaseModel):
                                   "what the assistant said (engram.read.roles); 1 turns it off")
     superseded_weight: float = Field(SUPERSEDED_WEIGHT, ge=0, le=1, description="share of its score a memory "
                                      "keeps, for a question about the present, once a newer one superseded it")
+    pair_reader: bool = Field(True, description="read-time supersession also reads each pair of candidates "
+                              "together with the fine-tuned MiniLM cross-encoder (engram.read.pair_reader; a few ms "
+                              "per pair, only for questions about the present or what came before); False: the "
+                              "linear read model alone")
     recency_weight: float = Field(0.0, ge=0, description="bonus for memories close to the reference date")
     recency_half_life_days: float = Field(180.0, gt=0)
     reinforce: bool = Field(False, description="record recalls (access_count) on every search")
@@ -122,7 +126,7 @@ class RetrievalRecipe(BaseModel):
 
 
 RECIPES: dict[str, RetrievalRecipe] = {
-    "fast": RetrievalRecipe(name="fast", lexical_k=30, dense_k=30),
+    "fast": RetrievalRecipe(name="fast", lexical_k=30, dense_k=30, pair_reader=False),
     "balanced": RetrievalRecipe(name="balanced"),
     "best": RetrievalRecipe(name="best", lexical_k=200, dense_k=200),
     "rrf": RetrievalRecipe(name="rrf", ranker="rrf", lexical_k=50, dense_k=50, dense_weight=0.5,

@@ -28,6 +28,11 @@ def word_grams(text: str) -> set[str]:
     return set(words) | {f"{first}_{second}" for first, second in itertools.pairwise(words)}
 
 
+def sigmoid(logit: float) -> float:
+    """``1 / (1 + exp(-logit))``, for any float."""
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
+
+
 @dataclass(frozen=True)
 class ReadModel:
     """Weights of the cue features (``weights``), of the newer turn's words (``words``) and, for the embedder
@@ -39,14 +44,18 @@ class ReadModel:
     vector: np.ndarray | None = None
     embedder: str = ""
 
-    def probability(self, features: dict[str, float], newer_text: str = "",
-                    newer_vector: np.ndarray | None = None) -> float:
-        """``sigmoid(bias + weights . features + words of newer_text [+ vector . newer_vector])``."""
+    def logit(self, features: dict[str, float], newer_text: str = "", newer_vector: np.ndarray | None = None) -> float:
+        """``bias + weights . features + words of newer_text [+ vector . newer_vector]``."""
         linear = self.bias + sum(self.weights.get(name, 0.0) * value for name, value in features.items())
         linear += sum(self.words.get(gram, 0.0) for gram in word_grams(newer_text)) if self.words else 0.0
         if self.vector is not None and newer_vector is not None:
             linear += float(np.dot(self.vector, newer_vector))
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, linear))))
+        return linear
+
+    def probability(self, features: dict[str, float], newer_text: str = "",
+                    newer_vector: np.ndarray | None = None) -> float:
+        """``sigmoid(logit(...))``."""
+        return sigmoid(self.logit(features, newer_text, newer_vector))
 
     def to_json(self) -> dict[str, object]:
         """The model as ``engram bench fit-updates`` writes it."""

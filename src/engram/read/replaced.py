@@ -7,7 +7,8 @@ the same speaker from different conversations, on the same topic, are likely abo
 each such pair the read model (``engram.read.replace_model``: a logistic over the change model's cue
 features, ``engram.changes.cues``, the two candidates' ranks, whom the question is about, the newer turn's
 words and its embedding; fitted by ``engram bench fit-updates`` on about 2,900 written pairs and the seen
-update sets' questions) gives the probability that the newer one replaced the older; from
+update sets' questions), with the pair reader's log-odds added (``engram.read.pair_reader``: a cross-encoder
+that reads the question with both turns), gives the probability that the newer one replaced the older; from
 ``READ_THRESHOLD`` on, a question about the present ranks the newer one first and one about what came
 before ranks the older one first (the two swap scores, so the window keeps its candidates). Below
 ``KEEP_THRESHOLD``, a question about the present ranks the older one first when the newer one, which
@@ -25,8 +26,9 @@ import numpy as np
 
 from engram.models import CONVERSATION_GAP, MemoryItem
 from engram.read.fuse import Fused
+from engram.read.pair_reader import PairReader, pair_reader, reader_segments
 from engram.read.query import SearchQuery
-from engram.read.replace_model import read_model
+from engram.read.replace_model import ReadModel, read_model, sigmoid
 from engram.read.rerank import named_speaker_words, without_words
 from engram.store.base import Store
 
@@ -48,6 +50,13 @@ READ_THRESHOLD = 0.5
 #: already favours the answer (LoCoMo recall@1 per turn: 0.421 without this direction, 0.414 at 0.2, 0.411
 #: at 0.5; the holdout's present questions: the same at 0.2 and 0.5).
 KEEP_THRESHOLD = 0.2
+#: How many tokens of a question's pairs the pair reader reads at most (``engram.read.pair_reader``; about
+#: 0.2 ms a token on 2 cores): the pairs of its best-ranked turns first, each that still fits (a pair of two
+#: chat lines is 30 to 50 tokens); the others are decided by the read model alone. LoCoMo's questions about
+#: the present have 3 to 12 pairs of long turns (up to 128 tokens a pair): reading 3 of them raised the
+#: search's p95 from 32 to 117 ms, a budget of 96 tokens to 55 ms, and 64 tokens gives 41 ms, with the
+#: held-out update sets as good as with no budget (docs/BENCHMARKS.md, "Seventh session").
+READER_TOKENS = 64
 #: The read model's features: the change model's (``engram.changes.cues``; not ``closest``, which
 #: here only tells a chain of changes from a single one, nor the attribute statements, which would cost
 #: each search milliseconds per turn and weighed nothing in the fit), whether the newer candidate ranks
@@ -122,8 +131,9 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
 
     window = read_window(ranked, by_id, query)
     question = without_words(query.text, named_speaker_words(window, query.text))
+    texts = [memory.memory for memory in window]
     context = _QuestionContext(query.text, names_someone_else(question), people_asked_about(question),
-                               [memory.memory for memory in window] if asks_of_named_person(question) else [])
+                               texts if asks_of_named_person(question) else [], texts)
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
     score = {item.memory_id: item.score for item in ranked}
@@ -150,12 +160,14 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
 @dataclass(frozen=True)
 class _QuestionContext:
     """What a question says of the pairs it reads: its text, whether it asks about someone other than the
-    speaker, the people it asks about, and the texts that may name them (``news_of_someone_not_asked``)."""
+    speaker, the people it asks about, the texts that may name them (``news_of_someone_not_asked``), and the
+    window's texts (which may name the speaker's relatives: ``opens_about_someone_else``)."""
 
     text: str
     asks_about_other: bool
     asked: set[str]
     named_in: list[str]
+    window: list[str]
 
 
 def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool, context: _QuestionContext, *,
@@ -184,7 +196,7 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     features["query_subject"] = float(other_person_than_asked(context.asks_about_other, newer.memory))
     features["asks"] = float(only_questions(newer.memory))
     others_news = (news_of_someone_not_asked(context.asked, newer.memory, context.named_in)
-                   if context.asks_about_other else opens_about_someone_else(newer.memory))
+                   if context.asks_about_other else opens_about_someone_else(newer.memory, context.window))
     people: tuple[str, ...] = ("other_subject", "query_subject")
     if counts(context.text):
         joined = membership_changes(newer.memory)
@@ -210,8 +222,30 @@ def _log_ratio(newer: float, older: float) -> float:
     return max(-5.0, min(5.0, math.log(max(newer, 1e-12) / max(older, 1e-12))))
 
 
+def pair_probabilities(pairs: Sequence[ReadPair], query: SearchQuery, model: ReadModel,
+                       reader: PairReader | None, ranking: Sequence[str]) -> list[float]:
+    """The probability that each pair's newer turn replaced the older (0 for another person's news, at least
+    ``READ_THRESHOLD`` for a new value): the read model's log-odds plus, with a ``reader``, the pair reader's
+    for the pairs of the best-ranked turns (by ``ranking``, ids best first) within ``READER_TOKENS``. The two read
+    different things (the cue features and each turn's own words; the question read with both turns), and
+    their sum is better held out than either alone (docs/BENCHMARKS.md, "Seventh session")."""
+    read = [pair for pair in pairs if not pair.others_news]
+    logits = {id(pair): model.logit(pair.features, pair.newer.memory, pair.newer_vector) for pair in read}
+    if reader is not None and read:
+        position = {memory_id: index for index, memory_id in enumerate(ranking)}
+        first = sorted(read, key=lambda pair: sorted((position[pair.older.id], position[pair.newer.id])))
+        segments = [reader_segments(query.text, query.tense, pair.older.memory, pair.newer.memory) for pair in first]
+        chosen = reader.affordable(segments, READER_TOKENS)
+        for index, logit in zip(chosen, reader.logits([segments[index] for index in chosen]), strict=True):
+            logits[id(first[index])] += float(logit)
+    read_probability = {key: sigmoid(logit) for key, logit in logits.items()}
+    return [0.0 if pair.others_news
+            else max(read_probability[id(pair)], READ_THRESHOLD) if pair.new_value
+            else read_probability[id(pair)] for pair in pairs]
+
+
 def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[MemoryItem],
-                     query: SearchQuery, embedder_signature: str = "") -> list[Fused]:
+                     query: SearchQuery, embedder_signature: str = "", *, read_pairs: bool = True) -> list[Fused]:
     """The likelier answer of each window pair first. For a question about the present, a candidate (best
     first) that the read model says a newer one replaced swaps scores with the newest of those when that
     one ranks lower, and a newer turn of the same speaker ranked above an older one that it did not
@@ -229,11 +263,10 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
     by_id = {memory.id: memory for memory in memories}
     present = query.tense == "present"
     replacements, keeps = [], []
-    for pair in window_pairs(store, ranked, by_id, query):
-        probability = (0.0 if pair.others_news
-                       else model.probability(pair.features, pair.newer.memory, pair.newer_vector))
-        if pair.new_value and not pair.others_news:
-            probability = max(probability, READ_THRESHOLD)
+    pairs = window_pairs(store, ranked, by_id, query)
+    probabilities = pair_probabilities(pairs, query, model, pair_reader() if read_pairs else None,
+                                       [item.memory_id for item in ranked])
+    for pair, probability in zip(pairs, probabilities, strict=True):
         if probability >= READ_THRESHOLD:
             replacements.append((pair.older, pair.newer) if present else (pair.newer, pair.older))
         elif present and probability < KEEP_THRESHOLD and speaker_key(pair.older) != ASSISTANT \
