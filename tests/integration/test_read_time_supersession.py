@@ -5,6 +5,7 @@ fact; co-existing facts and another person's news keep the query's own ranking."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from engram import Memory
 from support.settle import settled
@@ -82,3 +83,21 @@ def test_the_window_reaches_past_the_turns_of_one_conversation(memory: Memory) -
     follow = _say(memory, "Jamie is great with her, she adores him.", "2023-02-10T09:01:00Z")
     new = _say(memory, NEW, "2024-06-20T18:00:00Z")
     assert settled(memory, "beth", "Who walks my dog?", [old, echo, follow, new])[0] == new
+
+
+def test_the_pair_reader_reads_a_change_told_without_change_words(tmp_path: Path) -> None:
+    """"The commute from our new place in Potsdam is brutal" replaces "I live in Kreuzberg": the pair reader, which
+    reads the question with both turns, ranks it first; the linear read model alone (``pair_reader=False``) does
+    not. Write-time closing is off, so read time alone decides."""
+    first = {}
+    for reader in (True, False):
+        with Memory.from_config({"path": str(tmp_path / f"{reader}.db"), "supersession": False,
+                                 "retrieval": {"pair_reader": reader}}) as memory:
+            memory.add("I live in a flat in Kreuzberg, Berlin.", user_id="u", timestamp="2023-03-01T10:00:00Z")
+            memory.add("How do I boil an egg?", user_id="u", timestamp="2023-08-01T10:00:00Z")
+            memory.add("The commute from our new place in Potsdam is brutal.", user_id="u",
+                       timestamp="2024-03-01T10:00:00Z")
+            hits = memory.search("Where do I live now?", user_id="u", reference_date="2024-04-01")["results"]
+            first[reader] = hits[0]["memory"]
+    assert "Potsdam" in first[True]
+    assert "Kreuzberg" in first[False]

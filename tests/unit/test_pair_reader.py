@@ -120,3 +120,13 @@ def test_what_torch_trains_is_what_onnxruntime_runs() -> None:
     reader = PairReader.from_weights(model.tuned(), Settings().scale)
     np.testing.assert_allclose(reader.logits([(row["first"], row["second"]) for row in rows[:2]]),
                                reader_logits(model, examples[:2]), atol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed here")
+def test_fitting_without_torch_says_how_to_install_it(embedder: Embedder) -> None:
+    from engram.bench.fit_pair_reader import fit_pair_reader
+    from engram.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="needs torch") as raised:
+        fit_pair_reader(embedder)
+    assert raised.value.field == "torch"

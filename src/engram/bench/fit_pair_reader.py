@@ -3,9 +3,11 @@
 the pairs of each question's best candidates in the written training pairs and the seen update sets).
 
 Needs torch (``pip install torch``; only for fitting). The examples are labelled as the linear read model's
-are; changes and co-existing facts weigh the same (``fit_read.balance``). ``--held-out`` leaves sources out and
-reports the reader on them; ``--leave-one-source-out`` fits once per source (slow on a CPU: run it where a GPU
-is, with ``--device cuda``). The shipped reader is fitted on every source with ``SETTINGS``."""
+are, with counter-examples of unrelated news added (``unrelated_news_rows``); changes and co-existing facts weigh
+the same (``fit_read.balance``). ``--held-out`` leaves sources out and reports the reader on them (their
+counter-examples included; another source's counter-example may borrow a held-out source's newer turn);
+``--leave-one-source-out`` fits once per source (slow on a CPU: run it where a GPU is, with ``--device cuda``).
+The shipped reader is fitted on every source with the default ``Settings``."""
 
 from __future__ import annotations
 
@@ -20,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from engram.bench.fit_read import PAIRS_FILES, TRAINING_SETS, ReadExample, balance, training_examples
+from engram.bench.fit_read import (
+    PAIRS_FILES,
+    TRAINING_SETS,
+    ReadExample,
+    balance,
+    training_data_sha256,
+    training_examples,
+)
 from engram.embed.base import Embedder
 from engram.errors import ConfigurationError
 from engram.read.pair_reader import MAX_TOKENS, READER_MANIFEST, READER_WEIGHTS, reader_segments, reader_tokenizer
@@ -52,7 +61,6 @@ def unrelated_news_rows(examples: Sequence[ReadExample], embedder: Embedder) -> 
     from engram.changes.pairs import MIN_SIMILARITY
 
     draw = random.Random(UNRELATED_SEED)
-
     newer = sorted({(example.text, example.kind, example.scenario) for example in examples})
     present = [example for example in examples if example.tense == "present"]
     if not present or not newer:
@@ -94,10 +102,11 @@ def accuracy(logits: np.ndarray, examples: Sequence[Any]) -> dict[str, float]:
 
 def reader_rows(embedder: Embedder, cache: Path | None = None) -> tuple[list[dict[str, Any]], str]:
     """The training rows (``example_rows`` of ``fit_read.training_examples``) and their data's sha256; read from
-    ``cache`` when it holds them for the same data, else computed (about 5 minutes) and written there."""
+    ``cache`` when it holds them for today's training data, else computed (about 2 minutes) and written there."""
     if cache is not None and cache.is_file():
         saved = json.loads(cache.read_text(encoding="utf-8"))
-        return list(saved["rows"]), str(saved["data_sha256"])
+        if saved.get("data_sha256") == training_data_sha256():
+            return list(saved["rows"]), str(saved["data_sha256"])
     examples, digest = training_examples(embedder)
     rows = example_rows(examples) + unrelated_news_rows(examples, embedder)
     if cache is not None:

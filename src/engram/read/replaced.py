@@ -53,9 +53,9 @@ KEEP_THRESHOLD = 0.2
 #: How many tokens of a question's pairs the pair reader reads at most (``engram.read.pair_reader``; about
 #: 0.2 ms a token on 2 cores): the pairs of its best-ranked turns first, each that still fits (a pair of two
 #: chat lines is 30 to 50 tokens); the others are decided by the read model alone. LoCoMo's questions about
-#: the present have 3 to 12 pairs of long turns (up to 128 tokens a pair): reading 3 of them raised the
-#: search's p95 from 32 to 117 ms, a budget of 96 tokens to 55 ms, and 64 tokens gives 41 ms, with the
-#: held-out update sets as good as with no budget (docs/BENCHMARKS.md, "Seventh session").
+#: the present have up to 12 pairs of long turns (up to 128 tokens a pair): reading 3 of them took the
+#: search's p95 to 117 ms, a budget of 96 tokens to 55 ms, 64 tokens to 34-41 ms (27 ms without the reader),
+#: with the held-out update sets as good as with no budget (docs/BENCHMARKS.md, "Seventh session").
 READER_TOKENS = 64
 #: The read model's features: the change model's (``engram.changes.cues``; not ``closest``, which
 #: here only tells a chain of changes from a single one, nor the attribute statements, which would cost
