@@ -264,7 +264,7 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
     present = query.tense == "present"
     replacements, keeps = [], []
     pairs = window_pairs(store, ranked, by_id, query)
-    probabilities = pair_probabilities(pairs, query, model, pair_reader() if read_pairs else None,
+    probabilities = pair_probabilities(pairs, query, model, pair_reader() if read_pairs and pairs else None,
                                        [item.memory_id for item in ranked])
     for pair, probability in zip(pairs, probabilities, strict=True):
         if probability >= READ_THRESHOLD:
