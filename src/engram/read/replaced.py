@@ -87,6 +87,9 @@ class ReadPair:
     new_value: bool = False
     #: The newer candidate's own embedding (``Store.get_turn_vectors``), which the read model may weigh.
     newer_vector: np.ndarray | None = None
+    #: The older candidate is another person's news than the question asks about ("My parents live near Porto"
+    #: for "Where do I live?"): a newer turn that did not replace it keeps its place above it.
+    older_others: bool = False
 
 
 def _comparable(memory: MemoryItem, query: SearchQuery) -> bool:
@@ -195,8 +198,11 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     features["relevance"] = relevance
     features["query_subject"] = float(other_person_than_asked(context.asks_about_other, newer.memory))
     features["asks"] = float(only_questions(newer.memory))
-    others_news = (news_of_someone_not_asked(context.asked, newer.memory, context.named_in)
-                   if context.asks_about_other else opens_about_someone_else(newer.memory, context.window))
+    def about_someone_else(text: str) -> bool:
+        return (news_of_someone_not_asked(context.asked, text, context.named_in) if context.asks_about_other
+                else opens_about_someone_else(text, context.window))
+
+    others_news = about_someone_else(newer.memory)
     people: tuple[str, ...] = ("other_subject", "query_subject")
     if counts(context.text):
         joined = membership_changes(newer.memory)
@@ -209,7 +215,8 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     against_person = any(features[name] for name in people) or bool(features["asks"])
     valued = not against_person and new_value(context.text, older.memory, newer.memory)
     ended = ended and not against_person and not any(features[name] for name in _AGAINST)
-    return ReadPair(older, newer, features, others_news, valued or ended, newer_vector)
+    return ReadPair(older, newer, features, others_news, valued or ended, newer_vector,
+                    about_someone_else(older.memory))
 
 
 #: The features that say a newer turn does not replace the older: someone else's news, an addition, a hedge, a
@@ -270,7 +277,7 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
         if probability >= READ_THRESHOLD:
             replacements.append((pair.older, pair.newer) if present else (pair.newer, pair.older))
         elif present and probability < KEEP_THRESHOLD and speaker_key(pair.older) != ASSISTANT \
-                and not is_request(pair.older.memory):
+                and not is_request(pair.older.memory) and not pair.older_others:
             keeps.append((pair.newer, pair.older))
     scores = {item.memory_id: item for item in ranked}
     for source, target in planned_swaps(replacements, keeps, list(scores), newest_first=present):
