@@ -87,8 +87,8 @@ class ReadPair:
     new_value: bool = False
     #: The newer candidate's own embedding (``Store.get_turn_vectors``), which the read model may weigh.
     newer_vector: np.ndarray | None = None
-    #: The older candidate is another person's news than the question asks about ("My parents live near Porto"
-    #: for "Where do I live?"): a newer turn that did not replace it keeps its place above it.
+    #: The question is about the speaker and the older candidate opens with another person ("My parents live
+    #: near Porto" for "Where do I live?"): a newer turn that did not replace it keeps its place above it.
     older_others: bool = False
 
 
@@ -198,11 +198,8 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     features["relevance"] = relevance
     features["query_subject"] = float(other_person_than_asked(context.asks_about_other, newer.memory))
     features["asks"] = float(only_questions(newer.memory))
-    def about_someone_else(text: str) -> bool:
-        return (news_of_someone_not_asked(context.asked, text, context.named_in) if context.asks_about_other
-                else opens_about_someone_else(text, context.window))
-
-    others_news = about_someone_else(newer.memory)
+    others_news = (news_of_someone_not_asked(context.asked, newer.memory, context.named_in)
+                   if context.asks_about_other else opens_about_someone_else(newer.memory, context.window))
     people: tuple[str, ...] = ("other_subject", "query_subject")
     if counts(context.text):
         joined = membership_changes(newer.memory)
@@ -216,7 +213,7 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     valued = not against_person and new_value(context.text, older.memory, newer.memory)
     ended = ended and not against_person and not any(features[name] for name in _AGAINST)
     return ReadPair(older, newer, features, others_news, valued or ended, newer_vector,
-                    about_someone_else(older.memory))
+                    not context.asks_about_other and opens_about_someone_else(older.memory, context.window))
 
 
 #: The features that say a newer turn does not replace the older: someone else's news, an addition, a hedge, a
