@@ -239,8 +239,9 @@ def pair_probabilities(pairs: Sequence[ReadPair], query: SearchQuery, model: Rea
         position = {memory_id: index for index, memory_id in enumerate(ranking)}
         first = sorted(read, key=lambda pair: sorted((position[pair.older.id], position[pair.newer.id])))
         segments = [reader_segments(query.text, query.tense, pair.older.memory, pair.newer.memory) for pair in first]
-        chosen = reader.affordable(segments, READER_TOKENS)
-        for index, logit in zip(chosen, reader.logits([segments[index] for index in chosen]), strict=True):
+        encodings = reader.encode(segments)
+        chosen = reader.affordable(encodings, READER_TOKENS)
+        for index, logit in zip(chosen, reader.encoded_logits([encodings[index] for index in chosen]), strict=True):
             logits[id(first[index])] += float(logit)
     read_probability = {key: sigmoid(logit) for key, logit in logits.items()}
     return [0.0 if pair.others_news
