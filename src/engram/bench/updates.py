@@ -31,7 +31,8 @@ from engram.errors import ValidationError
 
 SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json", "holdout2": "updates_holdout2.json",
           "holdout3": "updates_holdout3.json", "holdout4": "updates_holdout4.json",
-          "holdout5": "updates_holdout5.json", "holdout6": "updates_holdout6.json"}
+          "holdout5": "updates_holdout5.json", "holdout6": "updates_holdout6.json",
+          "holdout7": "updates_holdout7.json"}
 
 
 @dataclass(frozen=True)
