@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engram.bench.updates import SPLITS, load_scenarios
+from engram.bench.updates import PAIR_SPLITS, SPLITS, load_scenarios
 
 QUESTION_KINDS = {"present", "past", "as_of"}
 
@@ -51,7 +51,7 @@ def _problems(scenario: dict[str, Any]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("split", sorted(SPLITS))
+@pytest.mark.parametrize("split", sorted([*SPLITS, *PAIR_SPLITS]))
 def test_every_bundled_update_set_is_well_formed(split: str) -> None:
     _, scenarios = load_scenarios(split)
     ids = [scenario["id"] for scenario in scenarios]
@@ -66,7 +66,24 @@ def test_every_update_set_file_is_a_bundled_split() -> None:
     assert shipped == set(SPLITS.values())
 
 
-HOLDOUT_SIZES = {"holdout3": (50, 30), "holdout4": (70, 40), "holdout5": (80, 40), "holdout6": (90, 50), "holdout7": (90, 45)}
+@pytest.mark.parametrize(("split", "least"), [("pairs3", 300), ("pairs4", 300)])
+def test_the_fresh_writers_pairs_run_as_scenarios(split: str, least: int) -> None:
+    """Each written pair becomes one scenario whose present question is answered by the newer turn (index 4)
+    for a change and by the older one (index 0) otherwise; every pair file of ``engram/data`` is used."""
+    _, scenarios = load_scenarios(split)
+    pairs = json.loads(resources.files("engram").joinpath("data", PAIR_SPLITS[split]).read_text(encoding="utf-8"))
+    assert len(scenarios) == len(pairs["pairs"]) >= least
+    for scenario, pair in zip(scenarios, pairs["pairs"], strict=True):
+        present = next(question for question in scenario["questions"] if question["kind"] == "present")
+        assert scenario["turns"][present["answer_turn"]]["content"] == pair[pair["answer"]]
+        assert scenario["type"] == ("update" if pair["answer"] == "newer" else "distractor")
+    shipped = {entry.name for entry in resources.files("engram").joinpath("data").iterdir()
+               if entry.name.startswith("update_pairs_eval")}
+    assert shipped == set(PAIR_SPLITS.values())
+
+
+HOLDOUT_SIZES = {"holdout3": (50, 30), "holdout4": (70, 40), "holdout5": (80, 40), "holdout6": (90, 50),
+                 "holdout7": (90, 45)}
 #: The sets nobody has diagnosed or tuned on yet (holdout3 was diagnosed in the fifth session, holdout4 in the sixth;
 #: holdout6 was written blind in the seventh, holdout7 in the eighth).
 BLIND_SETS = ("holdout5", "holdout6", "holdout7")

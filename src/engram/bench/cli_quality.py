@@ -64,7 +64,8 @@ def redteam(
 
 def updates(
     data: Annotated[str, typer.Option("--data", help="bundled split (dev, holdout, holdout2, holdout3, holdout4, "
-                                                     "holdout5, holdout6, holdout7) or a scenario JSON file")] = "dev",
+                                                     "holdout5, holdout6, holdout7; pairs3, pairs4: fresh "
+                                                     "writers' pairs) or a scenario JSON file")] = "dev",
     out: OutOption = Path("bench-out/updates"),
     json_output: JsonOption = False,
 ) -> None:

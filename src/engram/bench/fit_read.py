@@ -163,7 +163,8 @@ def pair_scenarios(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                               "answer_turn": 0})
         scenarios.append({"id": f"train-{pair['id']}", "kind": pair["kind"], "speaker": pair["speaker"],
                           "type": "update" if pair["answer"] == "newer" else "distractor",
-                          "supersedes" if pair["answer"] == "newer" else "coexist": [[0, 4]],
+                          "supersedes": [[0, 4]] if pair["answer"] == "newer" else [],
+                          "coexist": [] if pair["answer"] == "newer" else [[0, 4]],
                           "turns": [{"role": role, "content": text, "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
                                     for role, text, moment in turns],
                           "questions": questions})

@@ -33,6 +33,10 @@ SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json", "holdout
           "holdout3": "updates_holdout3.json", "holdout4": "updates_holdout4.json",
           "holdout5": "updates_holdout5.json", "holdout6": "updates_holdout6.json",
           "holdout7": "updates_holdout7.json"}
+#: Written pairs run as scenarios (``fit_read.pair_scenarios``: the older turn, a filler, the newer turn, a
+#: question a month later): fresh writers' pairs (helpers w20 and w21, session 8) that the read models are not
+#: trained on (trained on, they lowered current-fact@1 on the blind sets; docs/BENCHMARKS.md, "Eighth session").
+PAIR_SPLITS = {"pairs3": "update_pairs_eval3.json", "pairs4": "update_pairs_eval4.json"}
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,21 @@ class QuestionOutcome:
 
 
 def load_scenarios(source: str) -> tuple[str, list[dict[str, Any]]]:
-    """The scenarios of a bundled split (``SPLITS``: ``dev``, ``holdout``, ...) or of a JSON file path."""
+    """The scenarios of a bundled split (``SPLITS``: ``dev``, ``holdout``, ...; ``PAIR_SPLITS``: ``pairs3``,
+    ``pairs4``) or of a JSON file path."""
+    if source in PAIR_SPLITS:
+        from engram.bench.fit_read import pair_scenarios
+
+        data = json.loads(resources.files("engram").joinpath("data", PAIR_SPLITS[source]).read_text(encoding="utf-8"))
+        return str(data["name"]), pair_scenarios(data["pairs"])
     if source in SPLITS:
         text = resources.files("engram").joinpath("data", SPLITS[source]).read_text(encoding="utf-8")
     else:
         path = Path(source)
         if not path.is_file():
             raise ValidationError(f"no scenario file at {source}", field="data",
-                                  hint=f"use one of {', '.join(SPLITS)} or a JSON file in the same schema")
+                                  hint=f"use one of {', '.join([*SPLITS, *PAIR_SPLITS])} or a JSON file in the "
+                                       "same schema")
         text = path.read_text(encoding="utf-8")
     data = json.loads(text)
     scenarios = data.get("scenarios") if isinstance(data, dict) else None
