@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from engram.changes.cues import opens_about_someone_else, pair_features
+from engram.changes.cues import opens_about_someone_else, pair_features, relatives_named
 
 OLD = "I bike to work, 8km each way."
 
@@ -112,8 +112,8 @@ def test_now_after_an_addition_is_no_new_state(newer: str, now: float) -> None:
 ])
 def test_a_turn_that_opens_with_a_relatives_name_is_their_news(text: str, about_someone_else: bool) -> None:
     window = ["My sister Inês is visiting in April, so I'd like a spare room.", "I just moved to Lisbon."]
-    assert opens_about_someone_else(text, window) == about_someone_else
+    assert opens_about_someone_else(text, relatives_named(window)) == about_someone_else
 
 
 def test_a_name_no_turn_gives_a_relative_is_not_taken_for_one() -> None:
-    assert not opens_about_someone_else("Inês arrived yesterday!", ["I just moved to Lisbon."])
+    assert not opens_about_someone_else("Inês arrived yesterday!", relatives_named(["I just moved to Lisbon."]))

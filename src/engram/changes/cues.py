@@ -11,7 +11,7 @@ on the development scenarios and checked on the blind holdout."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 
 from engram.changes.grammar import ACCUSTOMED
@@ -326,8 +326,7 @@ def news_of_someone_not_asked(asked: set[str], text: str, named_in: Sequence[str
         word = _name_form(first.split()[0]).lower()
         names = {name for other in named_in for name in _names(other)}
         named = {word} if word in names and word not in _FIRST_WORDS else set()
-    aliases = {match.group(2).lower() for other in named_in for match in _RELATIVE_NAMED.finditer(other)
-               if match.group(1).lower() in asked}
+    aliases = {name.lower() for relation, name in relatives_named(named_in) if relation in asked}
     return bool(named) and not named & (asked | aliases)
 
 
@@ -368,14 +367,20 @@ def corrects(text: str) -> bool:
 _WITH_SPEAKER = re.compile(r"^\W*\S+\s+(?:and|&)\s+(?:i|me)\b", _FLAGS)
 
 
-def opens_about_someone_else(text: str, named_in: Sequence[str] = ()) -> bool:
+def relatives_named(texts: Sequence[str]) -> frozenset[tuple[str, str]]:
+    """The relation (lower case) and name of each relative that ``texts`` name ("My sister Inês is visiting":
+    ``("sister", "Inês")``)."""
+    return frozenset((match.group(1).lower(), match.group(2)) for text in texts
+                     for match in _RELATIVE_NAMED.finditer(text))
+
+
+def opens_about_someone_else(text: str, relatives: Collection[tuple[str, str]] = frozenset()) -> bool:
     """The text opens with another person ("My colleague Ben bought...", "my parents just moved...", or the name
-    that one of the texts ``named_in`` gives a relative: "Inês arrived yesterday!" after "My sister Inês is
-    visiting"), not with them and the speaker together: news about them, which never replaces what the speaker
-    said of themself."""
+    of one of ``relatives`` (``relatives_named`` of the texts around it): "Inês arrived yesterday!" after "My
+    sister Inês is visiting"), not with them and the speaker together: news about them, which never replaces what
+    the speaker said of themself."""
     first = _first_sentence(text)
     if THIRD_PARTY.search(first):
         return True
     words = first.split()
-    relatives = {match.group(2) for other in named_in for match in _RELATIVE_NAMED.finditer(other)}
-    return bool(words) and _name_form(words[0]) in relatives and not _WITH_SPEAKER.match(first)
+    return bool(words) and _name_form(words[0]) in {name for _, name in relatives} and not _WITH_SPEAKER.match(first)

@@ -117,13 +117,14 @@ def folded_minilm() -> Any:
         return onnx.load(str(target))
 
 
-def base_parameters(model: Any) -> dict[str, np.ndarray]:
-    """The folded model's parameters by canonical name (linear weights as ``[inputs, outputs]``)."""
+def base_parameters(model: Any, names: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """The folded model's parameters by canonical name (linear weights as ``[inputs, outputs]``); ``names``:
+    its ``parameter_names``, when already known."""
     from onnx import numpy_helper
 
     arrays = {initializer.name: initializer for initializer in model.graph.initializer}
     return {canonical: numpy_helper.to_array(arrays[name]).astype(np.float32)
-            for canonical, name in parameter_names(model).items()}
+            for canonical, name in (names if names is not None else parameter_names(model)).items()}
 
 
 class PairReader:
@@ -142,8 +143,9 @@ class PairReader:
         from onnx import numpy_helper
 
         model = model if model is not None else folded_minilm()
-        canonical = {name: key for key, name in parameter_names(model).items()}
-        adapted = adapted_parameters(base_parameters(model), tuned, scale)
+        names = parameter_names(model)
+        canonical = {name: key for key, name in names.items()}
+        adapted = adapted_parameters(base_parameters(model, names), tuned, scale)
         for initializer in model.graph.initializer:
             if canonical.get(initializer.name) in adapted:
                 initializer.CopyFrom(numpy_helper.from_array(adapted[canonical[initializer.name]], initializer.name))

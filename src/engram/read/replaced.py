@@ -129,14 +129,20 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
     newer ends a thing the older names (``ends_named``). A turn that corrects its speaker (``corrects``:
     "Actually it's Friday the 10th") pairs with the turns of its own conversation too, when it gives the value
     the question asks for another value."""
-    from engram.changes.cues import asks_of_named_person, corrects, names_someone_else, people_asked_about
+    from engram.changes.cues import (
+        asks_of_named_person,
+        corrects,
+        names_someone_else,
+        people_asked_about,
+        relatives_named,
+    )
     from engram.changes.pairs import speaker_key
 
     window = read_window(ranked, by_id, query)
     question = without_words(query.text, named_speaker_words(window, query.text))
     texts = [memory.memory for memory in window]
     context = _QuestionContext(query.text, names_someone_else(question), people_asked_about(question),
-                               texts if asks_of_named_person(question) else [], texts)
+                               texts if asks_of_named_person(question) else [], relatives_named(texts))
     vectors = store.get_turn_vectors([memory.id for memory in window]) if len(window) > 1 else {}
     rank = {memory.id: position for position, memory in enumerate(window)}
     score = {item.memory_id: item.score for item in ranked}
@@ -164,13 +170,13 @@ def window_pairs(store: Store, ranked: Sequence[Fused], by_id: dict[str, MemoryI
 class _QuestionContext:
     """What a question says of the pairs it reads: its text, whether it asks about someone other than the
     speaker, the people it asks about, the texts that may name them (``news_of_someone_not_asked``), and the
-    window's texts (which may name the speaker's relatives: ``opens_about_someone_else``)."""
+    relatives the window's texts name (``relatives_named``, for ``opens_about_someone_else``)."""
 
     text: str
     asks_about_other: bool
     asked: set[str]
     named_in: list[str]
-    window: list[str]
+    relatives: frozenset[tuple[str, str]]
 
 
 def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool, context: _QuestionContext, *,
@@ -199,7 +205,7 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     features["query_subject"] = float(other_person_than_asked(context.asks_about_other, newer.memory))
     features["asks"] = float(only_questions(newer.memory))
     others_news = (news_of_someone_not_asked(context.asked, newer.memory, context.named_in)
-                   if context.asks_about_other else opens_about_someone_else(newer.memory, context.window))
+                   if context.asks_about_other else opens_about_someone_else(newer.memory, context.relatives))
     people: tuple[str, ...] = ("other_subject", "query_subject")
     if counts(context.text):
         joined = membership_changes(newer.memory)
@@ -213,7 +219,7 @@ def _pair(older: MemoryItem, newer: MemoryItem, similarity: float, closest: bool
     valued = not against_person and new_value(context.text, older.memory, newer.memory)
     ended = ended and not against_person and not any(features[name] for name in _AGAINST)
     return ReadPair(older, newer, features, others_news, valued or ended, newer_vector,
-                    not context.asks_about_other and opens_about_someone_else(older.memory, context.window))
+                    not context.asks_about_other and opens_about_someone_else(older.memory, context.relatives))
 
 
 #: The features that say a newer turn does not replace the older: someone else's news, an addition, a hedge, a
