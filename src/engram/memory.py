@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # the pipelines are imported by the methods that run them: li
     from engram.guard import Guard
     from engram.learning.profile import ProfileCache
     from engram.llm.base import LLM
+    from engram.read.replaced import PairJudge
     from engram.write.pipeline import WriteContext
 
 class Memory:
@@ -64,6 +65,8 @@ class Memory:
         self._store = store if store is not None else open_store(base)
         self._embedder = embedder
         self.llm = llm if llm is not None else make_llm(base.llm)
+        #: Who decides read-time supersession (``engram.read.replaced.PairJudge``); None: the shipped models.
+        self.pair_judge: PairJudge | None = None
         self._embedder_lock = threading.Lock()
         self._embedder_checked = False
 
@@ -270,7 +273,8 @@ class Memory:
             as_of=to_utc(as_of, field="as_of") if as_of is not None else None, show_expired=show_expired,
             include_archived=flag_argument(include_archived, "include_archived"),
         )
-        return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain)
+        return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain,
+                          judge=self.pair_judge)
 
     def answer(self, question: str, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,

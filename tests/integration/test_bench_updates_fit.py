@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from engram.bench.fit_ranker import DAY_REPEAT_GRID, fit_ranker
-from engram.bench.updates import run_updates
+from engram.bench.fit_read import pair_scenarios
+from engram.bench.updates import LabelJudge, run_updates
 from engram.embed.base import Embedder
+from engram.read.replaced import KEEP_THRESHOLD, READ_THRESHOLD
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SCENARIOS = {"name": "tiny", "scenarios": [
@@ -61,3 +64,33 @@ def test_bench_fit_writes_a_reproducible_ranker_model(tmp_path: Path, embedder: 
         for size in ("facts", "full"):
             rows = written["report"][table][size]
             assert rows["candidates"] == sum(row["candidates"] for row in rows["bins"]) and 0 <= rows["ece"] <= 1
+
+
+def test_bench_updates_ceiling_lets_the_scenarios_answers_judge_read_time(tmp_path: Path, embedder: Embedder) -> None:
+    told_indirectly = [{"id": "commute", "kind": "residence", "speaker": "Sanne", "older_date": "2021-04-02",
+                        "older": "I live in Utrecht, right by the canal, love it here.", "newer_date": "2023-01-15",
+                        "newer": "ugh the commute from Zaandam is killing me, 70 minutes door to door on a good day",
+                        "question": "Where do I live?", "answer": "newer"},
+                       {"id": "team", "kind": "team", "speaker": "Ola", "older_date": "2022-02-01",
+                        "older": "I'm on the checkout team, we own the cart and payment pages.",
+                        "newer_date": "2023-05-09", "newer": "first standup with the search folks today, everyone "
+                                                             "seems nice, still learning their codebase",
+                        "question": "Which team am I on?", "answer": "newer"}]
+    data = tmp_path / "scenarios.json"
+    data.write_text(json.dumps({"name": "indirect", "scenarios": pair_scenarios(told_indirectly)}))
+    results = run_updates(str(data), tmp_path / "out", embedder, ceiling=True)
+    assert results["knowing_judge"]["questions"]["current_fact"]["at_1"] == 1.0
+    assert "knowing_judge" not in run_updates(str(data), tmp_path / "again", embedder)
+
+
+def test_the_knowing_judge_follows_chains_of_changes() -> None:
+    judge = LabelJudge()
+    judge.learn({"supersedes": [[0, 2], [2, 4]], "coexist": [[1, 3]]}, ["a", "x", "b", "y", "c"])
+    asked = [_pair_of(older, newer) for older, newer in ("ab", "bc", "ac", "xy", "ca", "xb")]
+    assert judge.probabilities(asked, None, []) == [1.0, 1.0, 1.0, 0.0] + [judge.no_opinion] * 2  # type: ignore[arg-type]
+    assert KEEP_THRESHOLD < judge.no_opinion < READ_THRESHOLD
+
+
+def _pair_of(older: str, newer: str) -> SimpleNamespace:
+    """What a judge reads of a read-time pair: its two turns' ids."""
+    return SimpleNamespace(older=SimpleNamespace(id=older), newer=SimpleNamespace(id=newer))

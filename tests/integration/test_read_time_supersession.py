@@ -5,9 +5,12 @@ fact; co-existing facts and another person's news keep the query's own ranking."
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from engram import Memory
+from engram.read.query import SearchQuery
+from engram.read.replaced import ReadPair
 from support.settle import settled
 
 OLD = "Our dog walker is Jamie, he takes Bramble out at noon on weekdays."
@@ -102,3 +105,28 @@ def test_the_recipe_decides_whether_the_pair_reader_reads_the_pairs(tmp_path: Pa
             assert memory.search("Where do I live now?", user_id="u", reference_date="2024-04-01")["results"]
         built[reader] = pair_reader.cache_info().currsize
     assert built == {False: 0, True: 1}
+
+
+class _Verdict:
+    """A read-time judge that gives every pair the same probability and records what it was asked."""
+
+    def __init__(self, probability: float) -> None:
+        self.probability = probability
+        self.asked: list[tuple[str, str, str]] = []
+
+    def probabilities(self, pairs: Sequence[ReadPair], query: SearchQuery, ranking: Sequence[str]) -> list[float]:
+        self.asked += [(query.text, pair.older.id, pair.newer.id) for pair in pairs]
+        return [self.probability] * len(pairs)
+
+
+def test_a_judge_set_on_the_memory_decides_read_time(memory: Memory) -> None:
+    old, new = _walker_changed(memory)
+    never, always = _Verdict(0.0), _Verdict(1.0)
+    memory.pair_judge = never
+    assert _ranked(memory, "Who walks my dog?")[0] == old, "not replaced: the older fact keeps its place"
+    assert never.asked == [("Who walks my dog?", old, new)]
+    memory.pair_judge = always
+    assert _ranked(memory, "Who walks my dog?")[0] == new
+    assert _ranked(memory, "Who was my dog walker before Priti?")[0] == old
+    memory.pair_judge = None
+    assert _ranked(memory, "Who walks my dog?")[0] == new, "back to the shipped models"

@@ -67,20 +67,24 @@ def updates(
                                                      "holdout5, holdout6, holdout7; pairs3, pairs4: fresh "
                                                      "writers' pairs) or a scenario JSON file")] = "dev",
     out: OutOption = Path("bench-out/updates"),
+    ceiling: Annotated[bool, typer.Option("--ceiling", help="also run with read time's pairs judged by the "
+                                                            "scenarios' own answers (column knowing_judge)")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Facts that change: current-fact@1, past and as_of questions, supersession detection and false
-    supersession on distractors; with and without the offline detector, one add per turn."""
+    supersession on distractors; with and without the offline detector, one add per turn; with --ceiling, also
+    with read time judged right on every pair."""
     from engram.bench.suite import default_embedder
     from engram.bench.updates import load_scenarios, run_updates
 
     console = console_for(json_output)
     try:
-        total = len(load_scenarios(data)[1]) * 2
+        total = len(load_scenarios(data)[1]) * (3 if ceiling else 2)
         with progress_bar(console) as progress:
             hook = RichProgress(progress)
             hook.start(total)
-            results = run_updates(data, out, default_embedder(), on_scenario=lambda: hook.advance(data, 1))
+            results = run_updates(data, out, default_embedder(), on_scenario=lambda: hook.advance(data, 1),
+                                  ceiling=ceiling)
     except EngramError as error:
         fail(error)
         return
@@ -91,13 +95,14 @@ def updates(
         return
     table = Table(title=f"{results['data']}: {results['updates']} updates, {results['distractors']} distractors")
     table.add_column("metric")
-    for label in ("engram", "without_supersession"):
+    labels = [label for label in ("engram", "without_supersession", "knowing_judge") if label in results]
+    for label in labels:
         table.add_column(label, justify="right")
     kinds = ("current_fact", "still_true", "past", "as_of")
     for label_name, path in [*((f"{kind}@1", ("questions", kind, "at_1")) for kind in kinds),
                              ("supersession recall", ("supersession", "detection_recall", "")),
                              ("false supersession", ("supersession", "false_supersession_rate", ""))]:
-        table.add_row(label_name, *(fmt(_lookup(results[label], path)) for label in ("engram", "without_supersession")))
+        table.add_row(label_name, *(fmt(_lookup(results[label], path)) for label in labels))
     console.print(table)
     console.print(f"Results: {out / 'updates.json'}")
 

@@ -13,21 +13,28 @@ call, as agents write, into the scenario's own user; then each question is searc
 Supersession is scored directly too: detected pairs of update scenarios (recall), and the false
 supersession rate: the share of distractor scenarios in which an older, still-true turn was closed.
 The same run repeats everything with the write-time detector off (``supersession=False``); read-time
-supersession (``engram.read.replaced``) stays on in both."""
+supersession (``engram.read.replaced``) stays on in both. With ``ceiling``, a third run (detector on) lets a
+judge that knows each scenario's answers (``LabelJudge``) decide read time's pairs in place of the shipped
+models: how far read time gets when every pair is judged right, and so how much of a miss is the judgment and
+how much the ranking and the pairing."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engram.config import EngramConfig
 from engram.embed.base import Embedder
 from engram.errors import ValidationError
+
+if TYPE_CHECKING:
+    from engram.read.query import SearchQuery
+    from engram.read.replaced import ReadPair
 
 SPLITS = {"dev": "updates_dev.json", "holdout": "updates_holdout.json", "holdout2": "updates_holdout2.json",
           "holdout3": "updates_holdout3.json", "holdout4": "updates_holdout4.json",
@@ -105,6 +112,42 @@ def _ask(memory: Any, scenario: dict[str, Any], ids: list[str]) -> list[Question
     return outcomes
 
 
+class LabelJudge:
+    """A read-time judge (``engram.read.replaced.PairJudge``) that knows the answers. A pair's newer turn replaced
+    the older (probability 1) when the scenario says so (``supersedes``, followed through chains: A by B and B by
+    C means A by C); it did not (0) when the scenario says the two co-exist (``coexist``); of any other pair (a
+    follow-up of the older conversation, an unrelated request) the scenario says nothing, and neither does the
+    judge: it gives the probability between read time's two thresholds, which moves nothing. Scenarios are taught
+    as they are ingested (``learn``)."""
+
+    def __init__(self) -> None:
+        from engram.read.replaced import KEEP_THRESHOLD, READ_THRESHOLD
+
+        self.no_opinion = (KEEP_THRESHOLD + READ_THRESHOLD) / 2
+        self._verdicts: dict[tuple[str, str], float] = {}
+
+    def learn(self, scenario: dict[str, Any], ids: Sequence[str]) -> None:
+        """Record the verdicts on ``scenario``'s pairs by their memory ids."""
+        following: dict[int, set[int]] = {}
+        for older, newer in scenario["supersedes"]:
+            following.setdefault(older, set()).add(newer)
+        verdicts = {(older, newer): 0.0 for older, newer in scenario.get("coexist", [])}
+        for start in following:
+            reached, frontier = set(), list(following[start])
+            while frontier:
+                index = frontier.pop()
+                if index not in reached:
+                    reached.add(index)
+                    frontier.extend(following.get(index, ()))
+            verdicts.update({(start, index): 1.0 for index in reached})
+        self._verdicts.update({(ids[older], ids[newer]): verdict for (older, newer), verdict in verdicts.items()
+                               if ids[older] and ids[newer]})
+
+    def probabilities(self, pairs: Sequence[ReadPair], query: SearchQuery, ranking: Sequence[str]) -> list[float]:
+        """1.0 for each pair whose newer turn replaced the older, 0.0 for co-existing ones, else ``no_opinion``."""
+        return [self._verdicts.get((pair.older.id, pair.newer.id), self.no_opinion) for pair in pairs]
+
+
 def _closed_pairs(memory: Any, ids: list[str]) -> set[tuple[int, int]]:
     """(older, newer) turn index pairs in which the older turn was superseded by the newer one."""
     position = {memory_id: index for index, memory_id in enumerate(ids)}
@@ -117,8 +160,9 @@ def _closed_pairs(memory: Any, ids: list[str]) -> set[tuple[int, int]]:
 
 
 def run_scenarios(scenarios: list[dict[str, Any]], workdir: Path, embedder: Embedder, *, supersession: bool,
-                  on_scenario: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Ingest and question every scenario with the detector on or off; return the scores."""
+                  on_scenario: Callable[[], None] | None = None, knowing_judge: bool = False) -> dict[str, Any]:
+    """Ingest and question every scenario with the detector on or off, read time judged by the shipped models
+    or, with ``knowing_judge``, by a ``LabelJudge``; return the scores."""
     from engram import Memory
 
     shutil.rmtree(workdir, ignore_errors=True)
@@ -127,8 +171,12 @@ def run_scenarios(scenarios: list[dict[str, Any]], workdir: Path, embedder: Embe
     detected = expected = false_closed = distractors = closed_any = 0
     with Memory(path=str(workdir / "updates.db"), embedder=embedder,
                 config=EngramConfig(supersession=supersession)) as memory:
+        judge = LabelJudge() if knowing_judge else None
+        memory.pair_judge = judge
         for scenario in scenarios:
             ids = ingest_turns(memory, scenario)
+            if judge is not None:
+                judge.learn(scenario, ids)
             outcomes.extend(_ask(memory, scenario, ids))
             closed = _closed_pairs(memory, ids)
             if scenario["type"] == "update":
@@ -168,16 +216,18 @@ def _question_scores(outcomes: list[QuestionOutcome]) -> dict[str, Any]:
     return scores
 
 
-def run_updates(source: str, out: Path, embedder: Embedder, *,
-                on_scenario: Callable[[], None] | None = None) -> dict[str, Any]:
-    """The scenarios of ``source`` with the supersession detector and without it (same run)."""
+def run_updates(source: str, out: Path, embedder: Embedder, *, on_scenario: Callable[[], None] | None = None,
+                ceiling: bool = False) -> dict[str, Any]:
+    """The scenarios of ``source`` with the supersession detector and without it (same run) and, with
+    ``ceiling``, with the detector and read time judged by a ``LabelJudge`` (``knowing_judge``)."""
     name, scenarios = load_scenarios(source)
     results: dict[str, Any] = {"data": name, "scenarios": len(scenarios),
                                "updates": sum(s["type"] == "update" for s in scenarios),
                                "distractors": sum(s["type"] != "update" for s in scenarios)}
-    for label, enabled in (("engram", True), ("without_supersession", False)):
+    runs = [("engram", True, False), ("without_supersession", False, False)]
+    for label, enabled, knowing in runs + ([("knowing_judge", True, True)] if ceiling else []):
         results[label] = run_scenarios(scenarios, out / "stores", embedder, supersession=enabled,
-                                       on_scenario=on_scenario)
+                                       on_scenario=on_scenario, knowing_judge=knowing)
     out.mkdir(parents=True, exist_ok=True)
     (out / "updates.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     return results

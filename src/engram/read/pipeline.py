@@ -25,7 +25,7 @@ from engram.read.fuse import Fused, reciprocal_rank_fusion
 from engram.read.links import follow_links
 from engram.read.query import SearchQuery
 from engram.read.recipes import RetrievalRecipe
-from engram.read.replaced import settle_read_time
+from engram.read.replaced import PairJudge, settle_read_time
 from engram.read.rerank import (
     DISTINCTIVE_BM25,
     candidate_features,
@@ -151,11 +151,13 @@ def rank_candidates(store: Store, embedder: Embedder, query: SearchQuery, recipe
 
 
 def run_search(store: Store, embedder: Embedder, query: SearchQuery, recipe: RetrievalRecipe, *,
-               explain: bool = False) -> SearchResponse:
-    """Find, rank and assemble the memories that answer ``query``."""
+               explain: bool = False, judge: PairJudge | None = None) -> SearchResponse:
+    """Find, rank and assemble the memories that answer ``query`` (``judge``: who decides read-time supersession,
+    ``engram.read.replaced``; default the shipped models)."""
     ranked = rank_candidates(store, embedder, query, recipe)
     memories, passed_over, confidence = ranked.memories, ranked.passed_over, ranked.confidence
-    fused = settle_read_time(store, ranked.fused, memories, query, embedder.signature, read_pairs=recipe.pair_reader)
+    fused = settle_read_time(store, ranked.fused, memories, query, embedder.signature, read_pairs=recipe.pair_reader,
+                             judge=judge)
     hits, best = build_hits(fused, memories, query=query, recipe=recipe, explain=explain, passed_over=passed_over)
     abstain, confidence = abstention(hits, best, confidence, query.threshold, recipe.abstain_threshold)
     if recipe.reinforce and hits:

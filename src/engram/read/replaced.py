@@ -14,13 +14,18 @@ before ranks the older one first (the two swap scores, so the window keeps its c
 ``KEEP_THRESHOLD``, a question about the present ranks the older one first when the newer one, which
 merely adds to it ("I also adopted a cat"), hedges, asks, or is another person's news, ranks above it.
 The window is the best-ranked conversations, not turns: an assistant's echo of an older conversation
-stands for what was said then. Nothing is stored: the next question decides again."""
+stands for what was said then. Nothing is stored: the next question decides again.
+
+Who decides is a ``PairJudge``: by default ``ModelJudge`` (the two shipped models); a stronger one (an LLM, a
+larger cross-encoder) can be set on ``Memory.pair_judge``, and ``engram bench updates --ceiling`` measures read
+time with a judge that knows each scenario's answers."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -255,8 +260,32 @@ def pair_probabilities(pairs: Sequence[ReadPair], query: SearchQuery, model: Rea
             else read_probability[id(pair)] for pair in pairs]
 
 
+class PairJudge(Protocol):
+    """Decides a question's window pairs (``window_pairs``): the probability that each pair's newer turn replaced
+    the older. ``ranking`` is the candidates' ids, best first."""
+
+    def probabilities(self, pairs: Sequence[ReadPair], query: SearchQuery, ranking: Sequence[str]) -> list[float]:
+        """One probability per pair, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelJudge:
+    """The shipped judge: the read model, with the shipped pair reader's log-odds added when ``reads_pairs``
+    (``pair_probabilities``; the reader is loaded on the first question that has pairs)."""
+
+    model: ReadModel
+    reads_pairs: bool = True
+
+    def probabilities(self, pairs: Sequence[ReadPair], query: SearchQuery, ranking: Sequence[str]) -> list[float]:
+        """``pair_probabilities`` of the pairs."""
+        reader = pair_reader() if self.reads_pairs and pairs else None
+        return pair_probabilities(pairs, query, self.model, reader, ranking)
+
+
 def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[MemoryItem],
-                     query: SearchQuery, embedder_signature: str = "", *, read_pairs: bool = True) -> list[Fused]:
+                     query: SearchQuery, embedder_signature: str = "", *, read_pairs: bool = True,
+                     judge: PairJudge | None = None) -> list[Fused]:
     """The likelier answer of each window pair first. For a question about the present, a candidate (best
     first) that the read model says a newer one replaced swaps scores with the newest of those when that
     one ranks lower, and a newer turn of the same speaker ranked above an older one that it did not
@@ -264,19 +293,23 @@ def settle_read_time(store: Store, ranked: Sequence[Fused], memories: Sequence[M
     swaps with it; for a ``before`` question, each candidate swaps with the oldest one it replaced. A chain
     of replacements (A replaced by B, B by C) ends at its last link: with each link at least even odds, C
     is the likelier current fact (B is current only if A was replaced and B was not). A candidate takes
-    part in one swap at most, and only the order inside the window changes."""
+    part in one swap at most, and only the order inside the window changes. ``judge`` decides the pairs (default:
+    ``ModelJudge`` of the shipped models for ``embedder_signature``, with the pair reader when ``read_pairs``)."""
     from engram.changes.cues import is_request
     from engram.changes.pairs import speaker_key
 
-    model = read_model(embedder_signature)
-    if query.tense not in ("present", "before") or model is None:
+    if query.tense not in ("present", "before"):
         return list(ranked)
+    if judge is None:
+        model = read_model(embedder_signature)
+        if model is None:
+            return list(ranked)
+        judge = ModelJudge(model, read_pairs)
     by_id = {memory.id: memory for memory in memories}
     present = query.tense == "present"
     replacements, keeps = [], []
     pairs = window_pairs(store, ranked, by_id, query)
-    probabilities = pair_probabilities(pairs, query, model, pair_reader() if read_pairs and pairs else None,
-                                       [item.memory_id for item in ranked])
+    probabilities = judge.probabilities(pairs, query, [item.memory_id for item in ranked]) if pairs else []
     for pair, probability in zip(pairs, probabilities, strict=True):
         if probability >= READ_THRESHOLD:
             replacements.append((pair.older, pair.newer) if present else (pair.newer, pair.older))
