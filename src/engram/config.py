@@ -98,6 +98,13 @@ class EngramConfig(BaseModel):
                     "less trusted writers (or that the guard found suspect) against related trusted memories and "
                     "quarantines those it finds contradicting them or steering the assistant; no LLM, no check. "
                     "Environment: ENGRAM_GUARD_CONSENSUS (true / false)")
+    read_time_llm: bool = Field(
+        default_factory=lambda: os.environ.get("ENGRAM_READ_TIME_LLM", "false"), validate_default=True,
+        description="when an LLM is configured: a question about the present, or about what came before, whose "
+                    "best candidates include an older and a newer statement on one topic asks the LLM (one call) "
+                    "whether the newer replaced the older, in place of the offline models; a failed call falls "
+                    "back to them; no LLM, no call. "
+                    "Environment: ENGRAM_READ_TIME_LLM (true / false)")
     guard_consensus_confidence: float = Field(
         0.7, ge=0, le=1, description="the consensus check quarantines a record it flags with at least this confidence")
     hnsw_ef_search: int = Field(

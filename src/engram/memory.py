@@ -97,6 +97,15 @@ class Memory:
 
         return screen.Guard(self.config.guard_threshold) if self.config.guard else None
 
+    @functools.cached_property
+    def _llm_pair_judge(self) -> PairJudge | None:
+        """The LLM's read-time judge (``engram.read.llm_judge``) when ``read_time_llm`` is on and an LLM is set."""
+        from engram.read.llm_judge import llm_judge
+
+        if not self.config.read_time_llm or self.llm is None:
+            return None
+        return llm_judge(self.llm, self.embedder.signature, read_pairs=self.recipe.pair_reader)
+
     @property
     def store(self) -> Store:
         return self._store
@@ -274,7 +283,7 @@ class Memory:
             include_archived=flag_argument(include_archived, "include_archived"),
         )
         return run_search(self._store, self.embedder, search_query, self.recipe, explain=explain,
-                          judge=self.pair_judge)
+                          judge=self.pair_judge or self._llm_pair_judge)
 
     def answer(self, question: str, *, user_id: str | None = None, agent_id: str | None = None,
                run_id: str | None = None, filters: dict[str, Any] | None = None, limit: int = 10,

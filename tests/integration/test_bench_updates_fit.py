@@ -46,6 +46,7 @@ def test_bench_updates_scores_both_ways(tmp_path: Path, embedder: Embedder) -> N
     assert with_detector["questions"]["as_of"]["at_1"] == 1.0
     assert without["supersession"]["detected_pairs"] == 0
     assert json.loads((tmp_path / "out" / "updates.json").read_text())["scenarios"] == 2
+    assert results["read_time_judge"] == "models"
 
 
 def test_bench_fit_writes_a_reproducible_ranker_model(tmp_path: Path, embedder: Embedder) -> None:

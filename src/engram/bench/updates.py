@@ -219,11 +219,16 @@ def _question_scores(outcomes: list[QuestionOutcome]) -> dict[str, Any]:
 def run_updates(source: str, out: Path, embedder: Embedder, *, on_scenario: Callable[[], None] | None = None,
                 ceiling: bool = False) -> dict[str, Any]:
     """The scenarios of ``source`` with the supersession detector and without it (same run) and, with
-    ``ceiling``, with the detector and read time judged by a ``LabelJudge`` (``knowing_judge``)."""
+    ``ceiling``, with the detector and read time judged by a ``LabelJudge`` (``knowing_judge``). The first two
+    runs' read time is judged by the configured LLM when the environment turns ``read_time_llm`` on and names
+    an LLM (``read_time_judge`` in the results says which)."""
     name, scenarios = load_scenarios(source)
+    settings = EngramConfig()
     results: dict[str, Any] = {"data": name, "scenarios": len(scenarios),
                                "updates": sum(s["type"] == "update" for s in scenarios),
-                               "distractors": sum(s["type"] != "update" for s in scenarios)}
+                               "distractors": sum(s["type"] != "update" for s in scenarios),
+                               "read_time_judge": f"llm:{settings.llm.model or settings.llm.provider}"
+                               if settings.read_time_llm and settings.llm.enabled else "models"}
     runs = [("engram", True, False), ("without_supersession", False, False)]
     for label, enabled, knowing in runs + ([("knowing_judge", True, True)] if ceiling else []):
         results[label] = run_scenarios(scenarios, out / "stores", embedder, supersession=enabled,
