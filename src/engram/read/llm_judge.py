@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engram.errors import LLMError
 from engram.llm import prompts
-from engram.llm.base import LLM, UsageLog
+from engram.llm.base import LLM
 from engram.models import MemoryItem
 from engram.read.query import SearchQuery
 from engram.read.replace_model import read_model
@@ -77,7 +77,6 @@ class LLMJudge:
 
     llm: LLM
     fallback: PairJudge
-    usage: UsageLog | None = None
 
     def probabilities(self, pairs: Sequence[ReadPair], query: SearchQuery, ranking: Sequence[str]) -> list[float]:
         """The label probability of each pair the model judged, the fallback's for the others."""
@@ -102,7 +101,7 @@ class LLMJudge:
             blocks += [f"[p{number}] older: {_line(pair.older)}", f"     newer: {_line(pair.newer)}"]
         messages = prompts.read_judge_messages(blocks, query.text, query.tense,
                                                query.moment.astimezone(UTC).date().isoformat())
-        output, _ = self.llm.complete_model(messages, PairJudgements, name="read_judge", usage=self.usage)
+        output, _ = self.llm.complete_model(messages, PairJudgements, name="read_judge")
         labels: dict[int, PairLabel] = {}
         for judgement in output.judgements:
             index = prompts.label_position(judgement.pair, "p", len(pairs))
