@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+from typer.testing import CliRunner
+
+from engram.bench.cli import bench_app
 from engram.bench.fit_ranker import DAY_REPEAT_GRID, fit_ranker
 from engram.bench.fit_read import pair_scenarios
 from engram.bench.updates import LabelJudge, run_updates
@@ -95,3 +98,15 @@ def test_the_knowing_judge_follows_chains_of_changes() -> None:
 def _pair_of(older: str, newer: str) -> SimpleNamespace:
     """What a judge reads of a read-time pair: its two turns' ids."""
     return SimpleNamespace(older=SimpleNamespace(id=older), newer=SimpleNamespace(id=newer))
+
+
+def test_cli_updates_ceiling_adds_a_column(tmp_path: Path) -> None:
+    data = tmp_path / "scenarios.json"
+    data.write_text(json.dumps(SCENARIOS))
+    result = CliRunner().invoke(bench_app, ["updates", "--data", str(data), "--ceiling",
+                                            "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "knowing_judge" in result.output and "current_fact@1" in result.output
+    written = json.loads((tmp_path / "out" / "updates.json").read_text())
+    assert written["knowing_judge"]["questions"]["current_fact"]["at_1"] == 1.0
+    assert written["read_time_judge"] == "models"
