@@ -13,7 +13,7 @@ from engram.bench.fit_ranker import DAY_REPEAT_GRID, fit_ranker
 from engram.bench.fit_read import pair_scenarios
 from engram.bench.updates import LabelJudge, run_updates
 from engram.embed.base import Embedder
-from engram.read.replaced import KEEP_THRESHOLD, READ_THRESHOLD
+from engram.read.replaced import KEEP_THRESHOLD, NO_OPINION, READ_THRESHOLD
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SCENARIOS = {"name": "tiny", "scenarios": [
@@ -91,8 +91,8 @@ def test_the_knowing_judge_follows_chains_of_changes() -> None:
     judge = LabelJudge()
     judge.learn({"supersedes": [[0, 2], [2, 4]], "coexist": [[1, 3]]}, ["a", "x", "b", "y", "c"])
     asked = [_pair_of(older, newer) for older, newer in ("ab", "bc", "ac", "xy", "ca", "xb")]
-    assert judge.probabilities(asked, None, []) == [1.0, 1.0, 1.0, 0.0] + [judge.no_opinion] * 2  # type: ignore[arg-type]
-    assert KEEP_THRESHOLD < judge.no_opinion < READ_THRESHOLD
+    assert judge.probabilities(asked, None, []) == [1.0, 1.0, 1.0, 0.0] + [NO_OPINION] * 2  # type: ignore[arg-type]
+    assert KEEP_THRESHOLD < NO_OPINION < READ_THRESHOLD
 
 
 def _pair_of(older: str, newer: str) -> SimpleNamespace:

@@ -121,9 +121,6 @@ class LabelJudge:
     as they are ingested (``learn``)."""
 
     def __init__(self) -> None:
-        from engram.read.replaced import KEEP_THRESHOLD, READ_THRESHOLD
-
-        self.no_opinion = (KEEP_THRESHOLD + READ_THRESHOLD) / 2
         self._verdicts: dict[tuple[str, str], float] = {}
 
     def learn(self, scenario: dict[str, Any], ids: Sequence[str]) -> None:
@@ -144,8 +141,10 @@ class LabelJudge:
                                if ids[older] and ids[newer]})
 
     def probabilities(self, pairs: Sequence[ReadPair], query: SearchQuery, ranking: Sequence[str]) -> list[float]:
-        """1.0 for each pair whose newer turn replaced the older, 0.0 for co-existing ones, else ``no_opinion``."""
-        return [self._verdicts.get((pair.older.id, pair.newer.id), self.no_opinion) for pair in pairs]
+        """1.0 for each pair whose newer turn replaced the older, 0.0 for co-existing ones, else ``NO_OPINION``."""
+        from engram.read.replaced import NO_OPINION
+
+        return [self._verdicts.get((pair.older.id, pair.newer.id), NO_OPINION) for pair in pairs]
 
 
 def _closed_pairs(memory: Any, ids: list[str]) -> set[tuple[int, int]]:

@@ -26,7 +26,7 @@ from engram.llm.base import LLM
 from engram.models import MemoryItem
 from engram.read.query import SearchQuery
 from engram.read.replace_model import read_model
-from engram.read.replaced import KEEP_THRESHOLD, READ_THRESHOLD, ModelJudge, PairJudge, ReadPair
+from engram.read.replaced import NO_OPINION, ModelJudge, PairJudge, ReadPair, best_ranked_first
 
 #: Most pairs one question sends to the model (the window holds at most a few; the best-ranked go first).
 MAX_PAIRS = 8
@@ -41,9 +41,8 @@ class PairLabel(StrEnum):
 
 
 #: The probability read time gets for each label: a replacement acts, co-existence gives the older its place
-#: back, and "unrelated" lies between ``KEEP_THRESHOLD`` and ``READ_THRESHOLD`` (no move).
-LABEL_PROBABILITY = {PairLabel.REPLACED: 1.0, PairLabel.BOTH_HOLD: 0.0,
-                     PairLabel.UNRELATED: (KEEP_THRESHOLD + READ_THRESHOLD) / 2}
+#: back, and "unrelated" moves nothing (``NO_OPINION``).
+LABEL_PROBABILITY = {PairLabel.REPLACED: 1.0, PairLabel.BOTH_HOLD: 0.0, PairLabel.UNRELATED: NO_OPINION}
 
 
 class PairJudgement(BaseModel):
@@ -80,10 +79,7 @@ class LLMJudge:
 
     def probabilities(self, pairs: Sequence[ReadPair], query: SearchQuery, ranking: Sequence[str]) -> list[float]:
         """The label probability of each pair the model judged, the fallback's for the others."""
-        position = {memory_id: index for index, memory_id in enumerate(ranking)}
-        asked = sorted(range(len(pairs)), key=lambda index: sorted((position.get(pairs[index].older.id, 0),
-                                                                    position.get(pairs[index].newer.id, 0))))
-        asked = asked[:MAX_PAIRS]
+        asked = best_ranked_first(pairs, ranking)[:MAX_PAIRS]
         try:
             labels = self._ask([pairs[index] for index in asked], query)
         except LLMError:
@@ -120,7 +116,7 @@ class _NoOpinion:
     """A judge that moves nothing: every pair between read time's thresholds."""
 
     def probabilities(self, pairs: Sequence[ReadPair], query: SearchQuery, ranking: Sequence[str]) -> list[float]:
-        return [LABEL_PROBABILITY[PairLabel.UNRELATED]] * len(pairs)
+        return [NO_OPINION] * len(pairs)
 
 
 def llm_judge(llm: LLM, embedder_signature: str, *, read_pairs: bool = True) -> LLMJudge:

@@ -55,6 +55,8 @@ READ_THRESHOLD = 0.5
 #: already favours the answer (LoCoMo recall@1 per turn: 0.421 without this direction, 0.414 at 0.2, 0.411
 #: at 0.5; the holdout's present questions: the same at 0.2 and 0.5).
 KEEP_THRESHOLD = 0.2
+#: A probability between the two thresholds: the pair moves nothing (a judge with no opinion on it).
+NO_OPINION = (KEEP_THRESHOLD + READ_THRESHOLD) / 2
 #: How many tokens of a question's pairs the pair reader reads at most (``engram.read.pair_reader``; about
 #: 0.2 ms a token on 2 cores): the pairs of its best-ranked turns first, each that still fits (a pair of two
 #: chat lines is 30 to 50 tokens); the others are decided by the read model alone. LoCoMo's questions about
@@ -237,6 +239,13 @@ def _log_ratio(newer: float, older: float) -> float:
     return max(-5.0, min(5.0, math.log(max(newer, 1e-12) / max(older, 1e-12))))
 
 
+def best_ranked_first(pairs: Sequence[ReadPair], ranking: Sequence[str]) -> list[int]:
+    """The indices of ``pairs``, the pairs of the best-ranked turns first (by ``ranking``, ids best first)."""
+    position = {memory_id: index for index, memory_id in enumerate(ranking)}
+    return sorted(range(len(pairs)), key=lambda index: sorted((position[pairs[index].older.id],
+                                                               position[pairs[index].newer.id])))
+
+
 def pair_probabilities(pairs: Sequence[ReadPair], query: SearchQuery, model: ReadModel,
                        reader: PairReader | None, ranking: Sequence[str]) -> list[float]:
     """The probability that each pair's newer turn replaced the older (0 for another person's news, at least
@@ -247,8 +256,7 @@ def pair_probabilities(pairs: Sequence[ReadPair], query: SearchQuery, model: Rea
     read = [pair for pair in pairs if not pair.others_news]
     logits = {id(pair): model.logit(pair.features, pair.newer.memory, pair.newer_vector) for pair in read}
     if reader is not None and read:
-        position = {memory_id: index for index, memory_id in enumerate(ranking)}
-        first = sorted(read, key=lambda pair: sorted((position[pair.older.id], position[pair.newer.id])))
+        first = [read[index] for index in best_ranked_first(read, ranking)]
         segments = [reader_segments(query.text, query.tense, pair.older.memory, pair.newer.memory) for pair in first]
         encodings = reader.encode(segments)
         chosen = reader.affordable(encodings, READER_TOKENS)
